@@ -1,0 +1,131 @@
+"""Command line: ``python -m bot [run|console|ask|migrate|export]`` (also installed as ``t2-companion``)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Sequence
+
+from bot.config import ConfigError, Settings, load_settings
+
+__all__ = ["main"]
+
+log = logging.getLogger("bot")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="t2-companion", description="Chat, trivia and stories with T2's characters.")
+    commands = parser.add_subparsers(dest="command")
+    commands.add_parser("run", help="connect to Discord when DISCORD_TOKEN is set, else open the console (default)")
+    commands.add_parser("console", help="chat with the personas in this terminal")
+    ask = commands.add_parser("ask", help="answer one message, or one message per line of standard input")
+    ask.add_argument("--persona", default="john", help="john, sarah or t800 (default: john)")
+    ask.add_argument("--user", default="local", help="who is asking; the same user continues the same conversation")
+    ask.add_argument(
+        "--json", action="store_true", help='print one JSON line per reply: {"persona", "reply", "fact_ids"}'
+    )
+    ask.add_argument("message", nargs="*", help="the message; without it, read messages from standard input")
+    migrate = commands.add_parser("migrate", help="bring the database schema to the newest revision")
+    migrate.add_argument("--revision", default="head", help="upgrade to this revision (default: head)")
+    migrate.add_argument("--downgrade", metavar="REVISION", help="downgrade to REVISION instead (base drops all)")
+    export = commands.add_parser("export", help="print everything stored about a user as JSON")
+    export.add_argument("--user", default="local", help="a console user name, or discord:<id>")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the process exit code."""
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"t2-companion: {exc}", file=sys.stderr)
+        return 2
+    command = args.command or "run"
+    level = settings.log_level or ("INFO" if command == "run" else "WARNING")
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLogger().level))
+    try:
+        if command == "run" and settings.discord_token is not None:
+            from bot.discord.runner import run_discord
+
+            return run_discord(settings)
+        if command in ("run", "console"):
+            from bot.console import run_console
+
+            return asyncio.run(run_console(settings))
+        if command == "ask":
+            return asyncio.run(_ask(settings, args.persona, args.user, args.json, " ".join(args.message)))
+        if command == "migrate":
+            return asyncio.run(_migrate(settings, args.revision, args.downgrade))
+        if command == "export":
+            return asyncio.run(_export(settings, args.user))
+    except ConfigError as exc:
+        print(f"t2-companion: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+def local_user(name: str) -> str:
+    """The stored id of a console user (Discord users are ``discord:<id>``)."""
+    return name if name.startswith("discord:") else f"local:{name}"
+
+
+async def _ask(settings: Settings, persona: str, user: str, as_json: bool, message: str) -> int:
+    from bot.app import build_app
+    from bot.chat import UnknownPersonaError
+
+    app = await build_app(settings)
+    try:
+        try:
+            chosen = app.chat.persona(persona).id
+        except UnknownPersonaError as exc:
+            print(f"t2-companion: {exc}", file=sys.stderr)
+            return 2
+        lines = [message] if message else (line.rstrip("\n") for line in sys.stdin)
+        for line in lines:
+            reply = await app.chat.reply(local_user(user), "console", line, persona=chosen)
+            if as_json:
+                print(json.dumps({"persona": reply.persona.id, "reply": reply.text, "fact_ids": list(reply.fact_ids)}))
+            else:
+                print(f"{reply.persona.display_name}: {reply.text}")
+            sys.stdout.flush()
+    finally:
+        await app.close()
+    return 0
+
+
+async def _migrate(settings: Settings, revision: str, downgrade_to: str | None) -> int:
+    from db import migrate
+    from db.engine import create_engine
+
+    engine = create_engine(settings.resolved_database_url())
+    try:
+        if downgrade_to:
+            await migrate.downgrade(engine, downgrade_to)
+        else:
+            await migrate.upgrade(engine, revision)
+        print(f"database at revision {await migrate.current_revision(engine) or 'base'}")
+    finally:
+        await engine.dispose()
+    return 0
+
+
+async def _export(settings: Settings, user: str) -> int:
+    from bot.app import build_app
+
+    app = await build_app(settings)
+    try:
+        print(json.dumps(await app.chat.export(local_user(user)), indent=2, ensure_ascii=False))
+    finally:
+        await app.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,57 @@
+"""Builds the services once (engine, repositories, knowledge, personas) for any front end."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from bot.chat import ChatService
+from bot.config import Settings
+from db import migrate
+from db.engine import create_engine, create_session_factory
+from db.turn_writer import TurnWriter
+from personas.engine import GroundedEngine
+from personas.factbase import load_fact_base
+from personas.knowledge import Knowledge
+from personas.roster import PERSONAS
+
+__all__ = ["App", "build_app"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class App:
+    """The services every front end uses, and what they share."""
+
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    knowledge: Knowledge
+    chat: ChatService
+    writer: TurnWriter
+
+    async def close(self) -> None:
+        """Finish pending writes and close the database."""
+        await self.writer.close()
+        await self.engine.dispose()
+
+
+async def build_app(settings: Settings, *, run_migrations: bool = True) -> App:
+    """Connect to the database, bring its schema to the newest revision, load the fact base, build services."""
+    url = settings.resolved_database_url()
+    engine = create_engine(url)
+    try:
+        if run_migrations:
+            await migrate.upgrade_if_needed(engine)
+        sessions = create_session_factory(engine)
+        knowledge = Knowledge(load_fact_base())
+        writer = TurnWriter(sessions)
+        chat = ChatService(sessions, GroundedEngine(knowledge, PERSONAS), writer, PERSONAS)
+    except BaseException:
+        await engine.dispose()
+        raise
+    log.info("services ready on %s", url.get_backend_name())
+    return App(settings, engine, sessions, knowledge, chat, writer)

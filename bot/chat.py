@@ -1,0 +1,177 @@
+"""ChatService: one turn = load memory, pick persona, respond, persist; shared by every front end."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from db.repositories import ConversationRepository, TurnRecord, UserRepository
+from db.turn_writer import TurnWriter
+from personas.addressing import split_addressee
+from personas.engine import GroundedEngine, MemoryState
+from personas.factbase import Fact
+from personas.persona import Persona
+from personas.roster import find_persona
+
+__all__ = ["ChatReply", "ChatService", "UnknownPersonaError"]
+
+DEFAULT_PERSONA = "john"
+MAX_STORED_CHARS = 4000
+
+
+class UnknownPersonaError(ValueError):
+    """A persona name that is not one of the roster's."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChatReply:
+    """What a front end shows for one turn."""
+
+    persona: Persona
+    text: str
+    fact_ids: tuple[str, ...]
+    kind: str
+
+
+@dataclass(slots=True)
+class _Conversation:
+    conversation_id: int
+    memory: MemoryState
+
+
+class ChatService:
+    """Turns of conversation with the personas, stored before they are answered.
+
+    Conversation memory is cached per process (bounded) and written through on every turn: the
+    database always holds the latest state, so a restart loses nothing. Turns of one conversation
+    run one at a time; turns of different conversations run concurrently and share commits.
+    """
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        engine: GroundedEngine,
+        writer: TurnWriter,
+        personas: Mapping[str, Persona],
+        *,
+        cache_size: int = 20_000,
+    ) -> None:
+        self._sessions = sessions
+        self._engine = engine
+        self._writer = writer
+        self._personas = personas
+        self._cache: OrderedDict[tuple[str, str, str], _Conversation] = OrderedDict()
+        self._cache_size = cache_size
+        self._locks: dict[tuple[str, str, str], asyncio.Lock] = {}
+
+    def personas(self) -> list[Persona]:
+        """The personas one can talk to, in roster order."""
+        return list(self._personas.values())
+
+    def persona(self, name: str) -> Persona:
+        """The persona with this id or name; UnknownPersonaError lists the valid ones."""
+        persona = find_persona(name)
+        if persona is None or persona.id not in self._personas:
+            valid = ", ".join(p.display_name for p in self._personas.values())
+            raise UnknownPersonaError(f"Unknown persona {name!r}. Choose one of: {valid}.")
+        return persona
+
+    async def reply(
+        self,
+        user: str,
+        scope: str,
+        text: str,
+        *,
+        persona: str | None = None,
+        discord_message_id: int | None = None,
+        at_scene: int | None = None,
+    ) -> ChatReply:
+        """Answer ``text`` from ``user`` in ``scope``; the turn is committed before this returns.
+
+        ``persona`` is who the user is talking to (the user's default when None); a message that starts
+        by naming another persona ("sarah, why Mexico?") is answered by that one.
+        """
+        addressed, text = split_addressee(text)
+        persona_id = addressed or (self.persona(persona).id if persona else await self.default_persona(user))
+        key = (user, scope, persona_id)
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        try:
+            async with lock:
+                conversation = await self._conversation(key)
+                result = self._engine.respond(
+                    persona_id, text, conversation.memory, seed_key=f"{user}|{scope}", at_scene=at_scene
+                )
+                await self._writer.write(
+                    TurnRecord(
+                        conversation_id=conversation.conversation_id,
+                        persona=persona_id,
+                        user_text=text[:MAX_STORED_CHARS],
+                        reply_text=result.text,
+                        fact_ids=result.fact_ids,
+                        turn=result.memory.turn,
+                        memory=result.memory.to_data(),
+                        discord_message_id=discord_message_id,
+                    )
+                )
+                conversation.memory = result.memory
+        finally:
+            if not lock.locked() and self._locks.get(key) is lock:
+                del self._locks[key]
+        return ChatReply(self._personas[persona_id], result.text, result.fact_ids, result.kind)
+
+    async def _conversation(self, key: tuple[str, str, str]) -> _Conversation:
+        cached = self._cache.get(key)
+        if cached is not None:
+            self._cache.move_to_end(key)
+            return cached
+        async with self._sessions.begin() as session:
+            state = await ConversationRepository(session).load_or_create(*key)
+        conversation = _Conversation(state.conversation_id, MemoryState.from_data(state.memory, state.turn))
+        self._cache[key] = conversation
+        if len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+        return conversation
+
+    async def default_persona(self, user: str) -> str:
+        """The user's chosen default persona, or John."""
+        async with self._sessions() as session:
+            chosen = await UserRepository(session).default_persona(user)
+        return chosen if chosen is not None and chosen in self._personas else DEFAULT_PERSONA
+
+    async def set_default_persona(self, user: str, name: str) -> Persona:
+        """Make ``name`` the user's default persona."""
+        persona = self.persona(name)
+        async with self._sessions.begin() as session:
+            await UserRepository(session).set_default_persona(user, persona.id)
+        return persona
+
+    async def why(self, user: str, scope: str) -> tuple[Persona | None, list[Fact]]:
+        """The persona and the plot facts behind the last reply ``user`` got in ``scope``."""
+        async with self._sessions() as session:
+            last = await ConversationRepository(session).last_reply(user, scope)
+        if last is None or last.persona is None:
+            return None, []
+        facts: list[Fact] = []
+        for fact_id in last.fact_ids:
+            try:
+                facts.append(self._engine.knowledge.base.fact(fact_id))
+            except KeyError:
+                continue  # a fact retired from the fact base since the reply was stored
+        return self._personas.get(last.persona), facts
+
+    async def forget(self, user: str) -> int:
+        """Delete everything stored about ``user``; returns how many messages were removed."""
+        for key in [key for key in self._cache if key[0] == user]:
+            del self._cache[key]
+        async with self._sessions.begin() as session:
+            return await UserRepository(session).forget(user)
+
+    async def export(self, user: str) -> dict[str, Any]:
+        """Everything stored about ``user``, JSON-ready."""
+        async with self._sessions() as session:
+            return await UserRepository(session).export(user)

@@ -1,0 +1,97 @@
+"""Settings from the environment or a ``.env`` file."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+__all__ = ["DEFAULT_DATABASE_URL", "ConfigError", "Settings", "load_settings", "normalise_database_url"]
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///data/t2-companion.db"
+
+_DRIVERS = {
+    "sqlite": "sqlite+aiosqlite",
+    "sqlite+aiosqlite": "sqlite+aiosqlite",
+    "postgres": "postgresql+asyncpg",
+    "postgresql": "postgresql+asyncpg",
+    "postgresql+asyncpg": "postgresql+asyncpg",
+}
+
+
+class ConfigError(Exception):
+    """A setting is wrong; the message is one line that names it."""
+
+
+def normalise_database_url(raw: str) -> URL:
+    """Parse DATABASE_URL and pick the async driver for its backend."""
+    try:
+        url = make_url(raw.strip())
+    except ArgumentError as exc:
+        raise ConfigError(f"DATABASE_URL: cannot parse {raw!r} as a database URL") from exc
+    driver = _DRIVERS.get(url.drivername)
+    if driver is None:
+        known = "sqlite:///path/to/file.db or postgresql://user:password@host/db"
+        raise ConfigError(f"DATABASE_URL: unsupported scheme {url.drivername!r}; use {known}")
+    url = url.set(drivername=driver)
+    if driver.startswith("sqlite") and url.database in (None, "", ":memory:"):
+        raise ConfigError("DATABASE_URL: an in-memory SQLite database would lose everything; give a file path")
+    return url
+
+
+def _check_sqlite_location(url: URL) -> None:
+    """Create the SQLite file's folder and make sure it is writable."""
+    assert url.database is not None
+    folder = Path(url.database).expanduser().resolve().parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"DATABASE_URL: cannot create the folder {folder} ({exc.strerror})") from exc
+    if not os.access(folder, os.W_OK):
+        raise ConfigError(f"DATABASE_URL: the folder {folder} is not writable")
+
+
+class Settings(BaseSettings):
+    """The bot's settings; every field can be set as an environment variable of the same name."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    discord_token: SecretStr | None = None
+    discord_guild_id: int | None = Field(default=None, description="sync slash commands to this guild only")
+    database_url: str = DEFAULT_DATABASE_URL
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] | None = None
+    """None picks INFO for the bot and WARNING for one-shot commands."""
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("discord_token", mode="before")
+    @classmethod
+    def _blank_token_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    def resolved_database_url(self) -> URL:
+        """The database URL with its async driver, its SQLite folder created and checked."""
+        url = normalise_database_url(self.database_url)
+        if url.drivername.startswith("sqlite"):
+            _check_sqlite_location(url)
+        return url
+
+
+def load_settings() -> Settings:
+    """Read the settings, turning validation errors into one ConfigError line naming the setting."""
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = str(first["loc"][0]).upper() if first["loc"] else "settings"
+        raise ConfigError(f"{name}: {first['msg']}") from exc
+    settings.resolved_database_url()
+    return settings

@@ -1,0 +1,131 @@
+"""The local front end: the same services in a terminal."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+from collections.abc import Awaitable, Callable
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from bot.app import App, build_app
+from bot.chat import UnknownPersonaError
+from bot.config import Settings
+
+__all__ = ["ConsoleChat", "run_console"]
+
+HELP = (
+    "Type a message to talk. Commands: /persona NAME (john, sarah, t800), /personas, /why, /help, /quit.\n"
+    'Start a message with a name to ask someone else once: "sarah, why Mexico?"'
+)
+
+ReadLine = Callable[[str], Awaitable[str]]
+
+
+async def _read_line(prompt: str) -> str:
+    return await asyncio.to_thread(input, prompt)
+
+
+class ConsoleChat:
+    """An interactive chat loop; input and output are injectable so it can be driven by tests."""
+
+    def __init__(self, app: App, console: Console, read_line: ReadLine, user: str) -> None:
+        self.app = app
+        self.console = console
+        self.read_line = read_line
+        self.user = user
+        self.persona = "john"
+
+    async def run(self) -> None:
+        """Pick a persona, then chat until /quit or end of input."""
+        self.console.print("[bold]t2-companion[/bold]: chat with the characters of Terminator 2.")
+        self._show_personas()
+        await self._pick_persona()
+        self.console.print(HELP, style="dim")
+        while True:
+            try:
+                line = (await self.read_line(f"you → {self._name()}> ")).strip()
+            except EOFError:
+                return
+            if not line:
+                continue
+            if line.startswith("/"):
+                if not await self._command(line):
+                    return
+                continue
+            reply = await self.app.chat.reply(self.user, "console", line, persona=self.persona)
+            self.console.print(f"[bold]{escape(reply.persona.display_name)}[/bold]: {escape(reply.text)}")
+
+    def _name(self) -> str:
+        return self.app.chat.persona(self.persona).display_name
+
+    def _show_personas(self) -> None:
+        table = Table(show_header=False, box=None)
+        for number, persona in enumerate(self.app.chat.personas(), start=1):
+            table.add_row(f"{number}.", f"[bold]{escape(persona.display_name)}[/bold]", escape(persona.description))
+        self.console.print(table)
+
+    async def _pick_persona(self) -> None:
+        personas = self.app.chat.personas()
+        while True:
+            try:
+                answer = (await self.read_line("Who do you want to talk to? [1-3, Enter for John] ")).strip()
+            except EOFError:
+                return
+            if not answer:
+                return
+            if answer.isdigit() and 1 <= int(answer) <= len(personas):
+                self.persona = personas[int(answer) - 1].id
+                return
+            try:
+                self.persona = self.app.chat.persona(answer).id
+                return
+            except UnknownPersonaError as exc:
+                self.console.print(escape(str(exc)), style="yellow")
+
+    async def _command(self, line: str) -> bool:
+        name, _, argument = line[1:].partition(" ")
+        name = name.lower()
+        if name in ("quit", "exit", "q"):
+            return False
+        if name == "help":
+            self.console.print(HELP, style="dim")
+        elif name == "personas":
+            self._show_personas()
+        elif name == "persona":
+            try:
+                self.persona = self.app.chat.persona(argument.strip()).id
+                self.console.print(f"Now talking to {escape(self._name())}.", style="dim")
+            except UnknownPersonaError as exc:
+                self.console.print(escape(str(exc)), style="yellow")
+        elif name == "why":
+            await self._why()
+        else:
+            self.console.print(f"Unknown command /{escape(name)}. {HELP}", style="yellow")
+        return True
+
+    async def _why(self) -> None:
+        persona, facts = await self.app.chat.why(self.user, "console")
+        if persona is None:
+            self.console.print("Nobody has answered you yet.", style="dim")
+        elif not facts:
+            self.console.print(f"{escape(persona.display_name)}'s last reply stated no plot fact.", style="dim")
+        else:
+            for fact in facts:
+                self.console.print(f"[bold]{fact.id}[/bold] (scene {fact.scene}): {escape(fact.text)}")
+
+
+async def run_console(settings: Settings, *, user: str | None = None) -> int:
+    """Run the console front end until the user quits."""
+    try:
+        import readline  # noqa: F401  (arrow-key history for input())
+    except ImportError:  # pragma: no cover - not on every platform
+        pass
+    app = await build_app(settings)
+    try:
+        await ConsoleChat(app, Console(), _read_line, f"local:{user or getpass.getuser()}").run()
+    finally:
+        await app.close()
+    return 0
