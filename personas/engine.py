@@ -29,7 +29,7 @@ _INJECTION = re.compile(
     r"\b(ignore|disregard|forget|override)\b.{0,40}\b(instruction|instructions|prompt|rules|previous|above|everything)\b"
     r"|\bsystem prompt\b|\byou are now\b|\bact as\b|\bpretend (to be|you are)\b|\bdeveloper mode\b|\bjailbreak"
     r"|\bas an ai\b|\blanguage model\b|\bai assistant\b|\bnew instructions\b|\brole ?play as\b|\bdan mode\b"
-    r"|\bsystem\s*:|\bassistant\s*:|\bim_start\b|\bendoftext\b"
+    r"|^system\b|\bim start\b|\bim end\b|\bendoftext\b|\breveal your (instructions|prompt|rules)\b"
 )
 _FOLLOW_NEXT = _phrases(
     "and then",
@@ -46,7 +46,10 @@ _FOLLOW_NEXT = _phrases(
 )
 _FOLLOW_MORE = _phrases("tell me more", "more", "what else", "anything else", "say more", "go on about")
 _FATE = re.compile(r"\bhappen(s|ed)? to\b|\bbecome of\b|\bend up\b|\bwhat about\b")
-_BROAD = re.compile(r"^(tell me about|who is|who was|what is|what was|what about|talk about)\b")
+_BROAD = re.compile(
+    r"^(?:(?:thanks|thank you|ok|okay|so|well|and|hey|hi|hello|now|please|but)\s+)*"
+    r"(tell me about|who is|who was|what is|what was|what about|talk about|what do you know about)\b"
+)
 _SMALL_TALK: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("thanks", re.compile(r"\b(thanks|thank you|thank u|thx|ty|cheers|much appreciated)\b")),
     ("farewells", re.compile(r"^(bye|goodbye|good bye|see you|see ya|later|farewell|good night|gtg)\b")),
@@ -56,11 +59,23 @@ _SMALL_TALK: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("insults", re.compile(r"\b(stupid|idiot|dumb|moron|hate you|shut up|you suck|useless|trash|loser|pathetic)\b")),
     ("greetings", re.compile(r"^(hi|hello|hey|heya|yo|howdy|greetings|hiya|sup|whats up|good (morning|evening))\b")),
 )
+_SMALL_TALK_ONLY = re.compile(
+    r"^(?:(?:hi|hello|hey|yo|ok|okay|so|well|and|but|please)\s+)*(?:"
+    r"who are you|what are you|whats your name|what is your name|introduce yourself|tell me about yourself"
+    r"|how are you( doing)?|how r u|hows it going|thanks?( you)?( so much)?|thx|ty|cheers"
+    r"|bye|goodbye|see you|see ya|farewell|good night"
+    r"|hi|hello|hey|heya|yo|howdy|greetings|hiya|sup|whats up|good (morning|afternoon|evening)"
+    r")(?:\s+(?:john|sarah|t800|terminator|man|dude|buddy|pal|friend|there|again|mate|bro))*$"
+)
 _QUESTION_WORDS = {"who", "what", "when", "where", "why", "how", "which"}
 _YES_NO = {"did", "does", "do", "is", "was", "are", "were", "can", "could", "will", "would", "has", "have", "had"}
 _MONTHS = re.compile(
     r"\b(1\d{3}|january|february|march|april|may|june|july|august|september|october|november|december)"
 )
+_FUTURE = re.compile(r"\b(will|would|going to)\b")
+_MEASURE = re.compile(r"^how (old|many|much|tall|long|big|far|fast|heavy)\b")
+_NUMBER = re.compile(r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|several)\b")
+_T_MODEL = re.compile(r"\bt-\d+")
 _REASON = re.compile(r"\b(to|because|since|in order|fearing|after|so that)\b")
 _PRONOUNS = {
     "he": "he",
@@ -130,6 +145,8 @@ class _Understanding:
     follow_up: str | None
     fate: bool
     broad: bool
+    future: bool
+    measure: bool
 
 
 class GroundedEngine:
@@ -138,10 +155,18 @@ class GroundedEngine:
     def __init__(self, knowledge: Knowledge, personas: Mapping[str, Persona]) -> None:
         self.knowledge = knowledge
         self.personas = personas
-        self._perspective = {
-            persona.id: {tuple(tokens(phrase)): entity for phrase, entity in persona.perspective.items()}
-            for persona in personas.values()
-        }
+        self._perspective: dict[str, dict[tuple[str, ...], str]] = {}
+        for persona in personas.values():
+            table = {tuple(tokens(phrase)): entity for phrase, entity in persona.perspective.items()}
+            if ("you",) in table:
+                table.setdefault(("your",), table[("you",)])
+            self._perspective[persona.id] = table
+        self._proper_words = frozenset(
+            word
+            for entity in knowledge.base.entities.values()
+            for word in re.findall(r"[A-Za-z][\w-]*", entity.name)
+            if word[0].isupper()
+        ) | {"I", "I'm", "I've", "I'd", "I'll"}
 
     def respond(
         self, persona_id: str, message: str, memory: MemoryState, *, seed_key: str = "", at_scene: int | None = None
@@ -165,17 +190,21 @@ class GroundedEngine:
         folded = " ".join(words)
         if _INJECTION.search(folded):
             return turn.voice("injection")
+        if _SMALL_TALK_ONLY.match(folded):
+            return self._small_talk(turn, folded) or turn.voice("greetings")
         understanding = self._understand(turn, words, folded)
-        has_content = bool(understanding.explicit_entities) or any(
-            term in self.knowledge.vocabulary for term in understanding.terms
-        )
-        if not has_content and understanding.follow_up is None:
-            for field_name, pattern in _SMALL_TALK:
-                if pattern.search(folded):
-                    return turn.voice(field_name)
         if understanding.follow_up is not None and not understanding.explicit_entities:
             return self._follow_up(turn, understanding)
-        return self._retrieve(turn, understanding, has_content)
+        reply = self._retrieve(turn, understanding)
+        if reply.fact_ids:
+            return reply
+        return self._small_talk(turn, folded) or reply
+
+    def _small_talk(self, turn: _Turn, folded: str) -> Reply | None:
+        for field_name, pattern in _SMALL_TALK:
+            if pattern.search(folded):
+                return turn.voice(field_name)
+        return None
 
     def _understand(self, turn: _Turn, words: list[str], folded: str) -> _Understanding:
         mentions = self.knowledge.spot_entities(words, self._perspective[turn.persona.id])
@@ -184,7 +213,8 @@ class GroundedEngine:
         explicit: list[str] = []
         self_id = self._perspective[turn.persona.id].get(("you",))
         for mention in mentions:
-            weight = 0.5 if mention.entity_id == self_id and words[mention.start] in ("you", "yourself") else 1.0
+            addressed = words[mention.start] in ("you", "yourself", "your")
+            weight = 0.5 if mention.entity_id == self_id and addressed else 1.0
             entities[mention.entity_id] = max(entities.get(mention.entity_id, 0.0), weight)
             if weight == 1.0 and mention.entity_id not in explicit:
                 explicit.append(mention.entity_id)
@@ -213,8 +243,17 @@ class GroundedEngine:
             qtype=qtype,
             follow_up=follow_up,
             fate=bool(_FATE.search(folded)),
-            broad=bool(_BROAD.match(folded)) and not terms,
+            broad=bool(_BROAD.match(folded)) and not terms and bool(explicit),
+            future=bool(_FUTURE.search(folded)),
+            measure=bool(_MEASURE.match(folded)),
         )
+
+    def continue_sentence(self, line: str) -> str:
+        """Lower-case a line's first word when it follows an opener such as "Okay, so" (names stay as they are)."""
+        first, _, rest = line.partition(" ")
+        if not first or first in self._proper_words or first.rstrip(",.:;!?") in self._proper_words:
+            return line
+        return f"{first[0].lower()}{first[1:]} {rest}".rstrip()
 
     def _resolve_pronoun(self, words: list[str], memory: MemoryState) -> str | None:
         wanted = {_PRONOUNS[word] for word in words if word in _PRONOUNS and word not in ("it", "its")}
@@ -232,15 +271,22 @@ class GroundedEngine:
             fact = item.fact
             text = fact.text.lower()
             bonus = 0.0
-            if understanding.qtype == "when" and _MONTHS.search(text):
+            qtype = understanding.qtype
+            if qtype == "when" and _MONTHS.search(text):
                 bonus += 2.0
-            elif understanding.qtype == "where" and any(self._kind(e) == "place" for e in fact.entities):
-                bonus += 1.0
-            elif understanding.qtype == "why" and _REASON.search(text):
-                bonus += 0.5
-            elif understanding.qtype == "who" and any(
-                self._kind(e) == "person" and e not in understanding.entities for e in fact.entities
+            elif qtype == "where" and any(
+                self._kind(e) == "place" and e not in understanding.entities for e in fact.entities
             ):
+                bonus += 0.5
+            elif qtype == "why" and _REASON.search(text):
+                bonus += 0.3
+            elif qtype == "who":
+                lead = fact.entities[0]
+                if self._kind(lead) == "person" and lead not in understanding.entities:
+                    bonus += 2.0
+                elif any(self._kind(e) == "person" and e not in understanding.entities for e in fact.entities):
+                    bonus += 0.3
+            if understanding.future and _FUTURE.search(text):
                 bonus += 0.5
             if bonus:
                 boosts[fact.id] = bonus
@@ -250,8 +296,11 @@ class GroundedEngine:
         entity = self.knowledge.base.entities.get(entity_id)
         return entity.kind if entity else ""
 
-    def _retrieve(self, turn: _Turn, understanding: _Understanding, has_content: bool) -> Reply:
+    def _retrieve(self, turn: _Turn, understanding: _Understanding) -> Reply:
         knowledge = self.knowledge
+        has_content = bool(understanding.explicit_entities) or any(
+            term in knowledge.vocabulary for term in understanding.terms
+        )
         persona_id = turn.persona.id
         if understanding.broad or (understanding.fate and not understanding.terms):
             return self._about_entities(turn, understanding)
@@ -262,6 +311,9 @@ class GroundedEngine:
                 understanding.terms, understanding.entities, persona=persona_id, at_scene=turn.at_scene, boosts=boosts
             )
         accepted = [item for item in ranked if self._supports(item, understanding)]
+        accepted.sort(key=lambda item: -item.score * (0.5 + item.coverage))
+        if understanding.measure and accepted and not _NUMBER.search(_T_MODEL.sub("", accepted[0].fact.text.lower())):
+            accepted = []
         if not accepted:
             return turn.voice("unknown" if has_content else "off_topic", entities=understanding.explicit_entities)
         best = accepted[0]
@@ -270,7 +322,7 @@ class GroundedEngine:
         return turn.facts([chosen], understanding.explicit_entities, kind="facts")
 
     def _supports(self, item: ScoredFact, understanding: _Understanding) -> bool:
-        if item.coverage < _MIN_COVERAGE or item.score < _MIN_SCORE:
+        if item.coverage < _MIN_COVERAGE or (understanding.terms and item.score < _MIN_SCORE):
             return False
         unknown_terms = [term for term in understanding.terms if term not in self.knowledge.vocabulary]
         return not unknown_terms or item.coverage > 0.6
@@ -305,15 +357,6 @@ class GroundedEngine:
         if not fresh:
             return turn.voice("follow_up_exhausted")
         return turn.facts([fresh[0]], [], kind="follow_up")
-
-
-_LOWER_AFTER_CONNECTOR = frozenset("My The It That This We They He She Our Your Then And So There Its".split())
-
-
-def _continue_sentence(line: str) -> str:
-    """Lower-case a line's first word when it follows an opener such as "Okay, so" (names stay capitalised)."""
-    first, _, rest = line.partition(" ")
-    return f"{first.lower()} {rest}" if first in _LOWER_AFTER_CONNECTOR else line
 
 
 class _Turn:
@@ -360,7 +403,9 @@ class _Turn:
             if position and voice.connectors:
                 parts.append(self._choose("v:connectors", voice.connectors))
             line = self._choose(f"f:{fact.id}", fact.lines[self.persona.id])
-            parts.append(_continue_sentence(line) if parts and not parts[-1].endswith((".", "!", "?")) else line)
+            if parts and not parts[-1].endswith((".", "!", "?", ":")):
+                line = self.engine.continue_sentence(line)
+            parts.append(line)
         mentioned = list(entities)
         for fact in facts:
             mentioned += [entity for entity in fact.entities if entity not in mentioned]

@@ -17,11 +17,13 @@ _STOPWORDS = frozenset(
     a about above after again against all also am an and any are as at be because been before being below between
     both but by can could did do does doing down during each few for from further had has have having he her here
     hers herself him himself his how i if in into is it its itself just me more most my myself no nor not now of off
-    on once only or other our ours out over own same she should so some such than that the their theirs them then
+    on once only or other our ours out own same she should so some such than that the their theirs them then
     there these they this those through to too under until up very was we were what when where which while who whom
     why will with would you your yours yourself ok okay so well hey hi please tell know say said says explain
-    happen happened happens thing things something anything really actually ever like get got make made go goes
-    going gone come came one ones kind sort way much many lot lots let us mean guess think
+    happen happened happens thing things something anything really actually ever like get got go goes
+    going gone come came one ones kind sort way much many lot lots let us mean guess think thanks thank thx
+    hello hiya yo sup man dude bro buddy pal mate lol btw ok wow hmm um uh oh yeah yes nope cool anyway
+    try tried trying guy guys thing stuff person someone somebody
     """.split()
 )
 """Words that carry no plot content in a question; they never count for or against a fact."""
@@ -49,12 +51,24 @@ _SYNONYMS: Mapping[str, tuple[str, ...]] = {
     "destroy": ("destroy", "kill"),
     "fight": ("combat", "fight"),
     "dream": ("nightmar",),
+    "lock": ("imprison", "arrest"),
+    "blow": ("bomb", "explosiv"),
+    "away": ("escap",),
+    "shoot": ("shoot", "wound"),
+    "feel": ("relief", "fear", "hope", "tear"),
+    "mission": ("protect",),
+    "purpose": ("protect",),
+    "fate": ("destroy", "die", "shut"),
+    "want": ("plan",),
+    "home": ("house", "home"),
+    "house": ("home",),
 }
 
 
 def content_terms(words: Iterable[str]) -> list[str]:
     """Stemmed words of a query that can carry plot content."""
-    return [stem(word) for word in words if word not in _STOPWORDS and len(word) > 1]
+    stems = (stem(word) for word in words if word not in _STOPWORDS and len(word) > 1)
+    return [term for term in stems if term not in _STOPWORDS]
 
 
 @dataclass(frozen=True, slots=True)

@@ -66,7 +66,7 @@ def clean_input(raw: str) -> CleanInput:
 def _first_part(text: str) -> str:
     head = text[:_FIRST_PART_CHARS]
     cut = max(head.rfind(". "), head.rfind("? "), head.rfind("! "))
-    return head[: cut + 1] if cut > 100 else head
+    return head[: cut + 1] if cut > 0 else head
 
 
 def fold(text: str) -> str:
@@ -91,6 +91,8 @@ _IRREGULAR = {
     "met": "meet",
     "ran": "run",
     "took": "take",
+    "made": "make",
+    "felt": "feel",
     "taken": "take",
     "went": "go",
     "gone": "go",
