@@ -139,7 +139,7 @@ class UserRepository(_Repository):
             .order_by(Conversation.id)
         )
         conversations = []
-        for conversation, memory in rows.tuples():
+        for conversation, memory in rows.all():
             messages = await ConversationRepository(self.session).messages(conversation.id)
             conversations.append(
                 {
