@@ -129,8 +129,11 @@ class ChatService:
         if cached is not None:
             self._cache.move_to_end(key)
             return cached
-        async with self._sessions.begin() as session:
-            state = await ConversationRepository(session).load_or_create(*key)
+        async with self._sessions() as session:
+            state = await ConversationRepository(session).load(*key)
+        if state is None:
+            async with self._writer.write_lock, self._sessions.begin() as session:
+                state = await ConversationRepository(session).load_or_create(*key)
         conversation = _Conversation(state.conversation_id, MemoryState.from_data(state.memory, state.turn))
         self._cache[key] = conversation
         if len(self._cache) > self._cache_size:

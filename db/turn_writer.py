@@ -29,6 +29,8 @@ class TurnWriter:
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closed = False
+        self.write_lock = asyncio.Lock()
+        """Held by every write transaction of this process, so SQLite writers queue here instead of busy-waiting."""
 
     async def write(self, turn: TurnRecord) -> None:
         """Store ``turn``; returns after the transaction holding it has committed, or raises StorageError."""
@@ -76,5 +78,5 @@ class TurnWriter:
                 future.set_result(None)
 
     async def _transaction(self, turns: list[TurnRecord]) -> None:
-        async with self._sessions.begin() as session:
+        async with self.write_lock, self._sessions.begin() as session:
             await ConversationRepository(session).write_turns(turns)
