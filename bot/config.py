@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     database_url: str = DEFAULT_DATABASE_URL
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] | None = None
     """None picks INFO for the bot and WARNING for one-shot commands."""
+    chat_turns_per_user: int = Field(default=5, ge=1, description="chat turns one user may take per period")
+    chat_turn_period_s: float = Field(default=10.0, gt=0, description="the period of chat_turns_per_user")
+    message_content_intent: bool = Field(default=True, description="ask Discord for message content")
 
     @field_validator("log_level", mode="before")
     @classmethod

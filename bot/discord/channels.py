@@ -1,0 +1,57 @@
+"""Per-channel settings as the Discord front end needs them: cached in memory, written through to the database."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from db.repositories import ChannelRepository
+
+__all__ = ["ChannelDirectory", "ChannelInfo"]
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelInfo:
+    """What the bot knows about a channel."""
+
+    auto_persona: str | None = None
+    webhook_id: int | None = None
+    webhook_token: str | None = None
+
+
+class ChannelDirectory:
+    """Reads each channel's settings once, then serves them from memory; every change is stored first."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], *, max_channels: int = 100_000) -> None:
+        self._sessions = sessions
+        self._cache: dict[int, ChannelInfo] = {}
+        self._max_channels = max_channels
+
+    async def get(self, channel_id: int) -> ChannelInfo:
+        """The channel's settings (defaults when none are stored)."""
+        info = self._cache.get(channel_id)
+        if info is None:
+            async with self._sessions() as session:
+                row = await ChannelRepository(session).get(channel_id)
+            info = ChannelInfo(row.auto_persona, row.webhook_id, row.webhook_token) if row else ChannelInfo()
+            if len(self._cache) >= self._max_channels:
+                self._cache.pop(next(iter(self._cache)))
+            self._cache[channel_id] = info
+        return info
+
+    async def set_auto_persona(self, channel_id: int, guild_id: int | None, persona: str | None) -> None:
+        """Make the channel answer every message as ``persona``, or stop (None)."""
+        async with self._sessions.begin() as session:
+            await ChannelRepository(session).set_auto_persona(channel_id, guild_id, persona)
+        current = await self.get(channel_id)
+        self._cache[channel_id] = ChannelInfo(persona, current.webhook_id, current.webhook_token)
+
+    async def set_webhook(
+        self, channel_id: int, guild_id: int | None, webhook_id: int | None, token: str | None
+    ) -> None:
+        """Remember (or forget, with None) the webhook the personas post through in this channel."""
+        async with self._sessions.begin() as session:
+            await ChannelRepository(session).set_webhook(channel_id, guild_id, webhook_id, token)
+        current = await self.get(channel_id)
+        self._cache[channel_id] = ChannelInfo(current.auto_persona, webhook_id, token)

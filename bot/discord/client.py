@@ -1,0 +1,138 @@
+"""The bot: a commands.Bot whose setup_hook builds the services, loads one cog per feature and syncs commands."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from typing import Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.app import App, build_app
+from bot.config import Settings
+from bot.discord.channels import ChannelDirectory
+from bot.discord.personas_out import NO_MENTIONS, PersonaPoster
+from bot.limits import TokenBuckets
+
+__all__ = ["EXTENSIONS", "CompanionBot", "Refusal", "send_ephemeral"]
+
+log = logging.getLogger(__name__)
+
+EXTENSIONS = ("bot.discord.cogs.chat",)
+APOLOGY = "Sorry, something went wrong on my side. It has been logged; please try again."
+
+
+class Refusal(app_commands.AppCommandError):
+    """A user's mistake or a missing permission: shown to them as a short ephemeral message."""
+
+
+async def send_ephemeral(interaction: discord.Interaction, text: str, **kwargs: Any) -> None:
+    """Answer ephemerally, whether or not the interaction was already answered or deferred."""
+    if interaction.response.is_done():
+        await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_MENTIONS, **kwargs)
+    else:
+        await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_MENTIONS, **kwargs)
+
+
+class CompanionTree(app_commands.CommandTree["CompanionBot"]):
+    """Slash commands; errors become short ephemeral answers, never tracebacks."""
+
+    async def on_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
+        """Tell the user what went wrong: their mistake plainly, our bug with an apology."""
+        if isinstance(error, Refusal | app_commands.CheckFailure) and str(error):
+            message = str(error)
+        elif isinstance(error, app_commands.CommandOnCooldown):
+            message = f"Slow down: try again in {error.retry_after:.0f} s."
+        else:
+            command = interaction.command.qualified_name if interaction.command else "?"
+            log.error("command /%s failed for user %s", command, interaction.user.id, exc_info=error)
+            message = APOLOGY
+        try:
+            await send_ephemeral(interaction, message)
+        except discord.HTTPException:
+            log.warning("could not tell user %s about an error", interaction.user.id)
+
+
+class CompanionBot(commands.Bot):
+    """t2-companion on Discord. Services are built in ``setup_hook``, never at import."""
+
+    app: App
+    channels: ChannelDirectory
+    poster: PersonaPoster
+    user_limits: TokenBuckets
+
+    def __init__(self, settings: Settings, *, message_content: bool | None = None) -> None:
+        intents = discord.Intents.default()
+        intents.message_content = settings.message_content_intent if message_content is None else message_content
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=intents,
+            allowed_mentions=NO_MENTIONS,
+            help_command=None,
+            tree_cls=CompanionTree,
+        )
+        self.settings = settings
+        self.accepting = True
+        self._in_flight: set[asyncio.Task[Any]] = set()
+        self._services_ready = False
+        self._shutdown: asyncio.Future[None] | None = None
+
+    async def setup_hook(self) -> None:
+        """Run the migrations and build the services, load the cogs, sync the slash commands."""
+        self.app = await build_app(self.settings)
+        self._services_ready = True
+        self.channels = ChannelDirectory(self.app.sessions)
+        self.poster = PersonaPoster(self, self.channels)
+        self.user_limits = TokenBuckets(self.settings.chat_turns_per_user, self.settings.chat_turn_period_s)
+        for extension in EXTENSIONS:
+            await self.load_extension(extension)
+        await self.sync_commands()
+        if not self.intents.message_content:
+            log.warning(
+                "the message content intent is off: the bot answers mentions, DMs and slash commands only; "
+                "turn on MESSAGE CONTENT INTENT in the developer portal for auto-chat channels"
+            )
+
+    async def sync_commands(self) -> None:
+        """Sync slash commands globally, or to DISCORD_GUILD_ID only (instant, for testing)."""
+        guild_id = self.settings.discord_guild_id
+        if guild_id:
+            guild = discord.Object(guild_id)
+            self.tree.copy_global_to(guild=guild)
+            synced = await self.tree.sync(guild=guild)
+        else:
+            synced = await self.tree.sync()
+        log.info("synced %d slash commands %s", len(synced), f"to guild {guild_id}" if guild_id else "globally")
+
+    async def on_message(self, message: discord.Message) -> None:
+        """Plain messages are handled by the chat cog; there are no prefix commands."""
+
+    def track(self, work: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        """Run a turn as a task that a shutdown waits for."""
+        task = asyncio.ensure_future(work)
+        self._in_flight.add(task)
+        task.add_done_callback(self._in_flight.discard)
+        return task
+
+    def request_shutdown(self) -> None:
+        """Start a graceful shutdown (from a signal handler); a second request does nothing."""
+        if self._shutdown is None:
+            self._shutdown = asyncio.ensure_future(self.shutdown())
+
+    async def shutdown(self, grace_s: float = 15.0) -> None:
+        """Stop taking new turns, let the ones in flight finish, then close the gateway and the database."""
+        self.accepting = False
+        if self._in_flight:
+            log.info("finishing %d turns in flight", len(self._in_flight))
+            await asyncio.wait(self._in_flight, timeout=grace_s)
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the gateway connection, then the database."""
+        await super().close()
+        if self._services_ready:
+            self._services_ready = False
+            await self.app.close()

@@ -1,0 +1,3 @@
+"""One extension per feature."""
+
+__all__: list[str] = []

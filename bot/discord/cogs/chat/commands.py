@@ -1,0 +1,106 @@
+"""Slash commands for chat: /talk, /persona set|list|channel, /why."""
+
+from __future__ import annotations
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.discord.client import CompanionBot, Refusal, send_ephemeral
+from bot.discord.cogs.chat.listener import scope_of, user_key
+from bot.discord.personas_out import NO_MENTIONS, persona_embed
+from bot.splitting import split_message
+from personas.roster import PERSONAS
+
+__all__ = ["PERSONA_CHOICES", "ChatCommands"]
+
+PERSONA_CHOICES = [app_commands.Choice(name=persona.display_name, value=persona.id) for persona in PERSONAS.values()]
+MAX_TALK_CHARS = 1500
+
+
+def require_manage_guild(interaction: discord.Interaction) -> None:
+    """Refuse unless the user may manage this server."""
+    if interaction.guild is None:
+        raise Refusal("This only works in a server channel.")
+    permissions = interaction.permissions
+    if not (permissions.manage_guild or permissions.administrator):
+        raise Refusal("You need the Manage Server permission for that.")
+
+
+class ChatCommands(commands.Cog):
+    """/talk, /persona and /why."""
+
+    persona_group = app_commands.Group(name="persona", description="Choose who answers you")
+
+    def __init__(self, bot: CompanionBot) -> None:
+        self.bot = bot
+
+    @app_commands.command(name="talk", description="Say something to John, Sarah or the T-800")
+    @app_commands.describe(persona="who you talk to", message="what you say")
+    @app_commands.choices(persona=PERSONA_CHOICES)
+    async def talk(
+        self,
+        interaction: discord.Interaction,
+        persona: app_commands.Choice[str],
+        message: app_commands.Range[str, 1, MAX_TALK_CHARS],
+    ) -> None:
+        """Answer ``message`` as ``persona`` in this channel."""
+        if not self.bot.accepting:
+            raise Refusal("The bot is restarting; try again in a moment.")
+        if not self.bot.user_limits.take(interaction.user.id):
+            raise Refusal("You are talking too fast. Wait a few seconds.")
+        reply = await self.bot.track(
+            self.bot.app.chat.reply(
+                user_key(interaction.user), scope_of(interaction.channel), message, persona=persona.value
+            )
+        )
+        parts = split_message(reply.text)
+        first = persona_embed(reply.persona, parts[0])
+        await interaction.response.send_message(embed=first, allowed_mentions=NO_MENTIONS)
+        for part in parts[1:]:
+            await interaction.followup.send(embed=persona_embed(reply.persona, part), allowed_mentions=NO_MENTIONS)
+
+    @persona_group.command(name="set", description="Choose your default persona")
+    @app_commands.choices(persona=PERSONA_CHOICES)
+    async def persona_set(self, interaction: discord.Interaction, persona: app_commands.Choice[str]) -> None:
+        """Remember who answers this user when they do not name anyone."""
+        chosen = await self.bot.app.chat.set_default_persona(user_key(interaction.user), persona.value)
+        await send_ephemeral(interaction, f"{chosen.display_name} will answer you from now on.")
+
+    @persona_group.command(name="list", description="Who you can talk to")
+    async def persona_list(self, interaction: discord.Interaction) -> None:
+        """Show the three personas with a line each."""
+        embed = discord.Embed(title="Who you can talk to")
+        for persona in self.bot.app.chat.personas():
+            embed.add_field(name=persona.display_name, value=persona.description, inline=False)
+        await interaction.response.send_message(embed=embed, ephemeral=True)
+
+    @persona_group.command(name="channel", description="Make a persona answer every message here (Manage Server)")
+    @app_commands.describe(persona="who answers every message in this channel; Off stops it")
+    @app_commands.choices(persona=[*PERSONA_CHOICES, app_commands.Choice(name="Off", value="off")])
+    async def persona_channel(self, interaction: discord.Interaction, persona: app_commands.Choice[str]) -> None:
+        """Turn auto-chat on or off for this channel."""
+        require_manage_guild(interaction)
+        channel_id = interaction.channel_id
+        assert channel_id is not None
+        chosen = None if persona.value == "off" else persona.value
+        await self.bot.channels.set_auto_persona(channel_id, interaction.guild_id, chosen)
+        if chosen is None:
+            await send_ephemeral(interaction, "Auto-chat is off in this channel. Mention me to talk.")
+        else:
+            note = "" if self.bot.intents.message_content else " (needs the message content intent, which is off)"
+            name = PERSONAS[chosen].display_name
+            await send_ephemeral(interaction, f"{name} now answers every message in this channel{note}.")
+
+    @app_commands.command(name="why", description="Which plot facts the last reply you got here came from")
+    async def why(self, interaction: discord.Interaction) -> None:
+        """List the facts behind the user's last reply in this channel."""
+        persona, facts = await self.bot.app.chat.why(user_key(interaction.user), scope_of(interaction.channel))
+        if persona is None:
+            await send_ephemeral(interaction, "Nobody has answered you in this channel yet.")
+            return
+        if not facts:
+            await send_ephemeral(interaction, f"{persona.display_name}'s last reply to you stated no plot fact.")
+            return
+        lines = [f"**{fact.id}** (scene {fact.scene}): {fact.text}" for fact in facts]
+        await send_ephemeral(interaction, f"{persona.display_name}'s last reply rests on:\n" + "\n".join(lines))

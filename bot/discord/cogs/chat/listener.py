@@ -1,0 +1,143 @@
+"""Plain chat: mentions, replies to a persona, auto-chat channels and DMs."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+from collections import OrderedDict
+from collections.abc import AsyncIterator
+
+import discord
+from discord.ext import commands
+
+from bot.discord.client import APOLOGY, CompanionBot
+from bot.discord.personas_out import NO_MENTIONS
+from db.repositories import DuplicateMessageError
+from personas.roster import find_persona
+
+__all__ = ["ChatListener", "scope_of", "user_key"]
+
+log = logging.getLogger(__name__)
+
+SLOW_DOWN = "\N{HOURGLASS WITH FLOWING SAND}"
+TYPING_AFTER_S = 0.3
+"""Turns usually take a millisecond; "typing" is shown only for one that takes longer than this."""
+SEEN_IDS = 20_000
+
+
+def user_key(user: discord.abc.User) -> str:
+    """The stored id of a Discord user."""
+    return f"discord:{user.id}"
+
+
+def scope_of(channel: discord.abc.Messageable | discord.abc.GuildChannel | discord.Thread | None) -> str:
+    """Where a conversation happens: a DM or a guild channel (threads count as their own channel)."""
+    if isinstance(channel, discord.DMChannel | discord.GroupChannel):
+        return f"dm:{channel.id}"
+    return f"channel:{getattr(channel, 'id', 0)}"
+
+
+@contextlib.asynccontextmanager
+async def typing_if_slow(channel: discord.abc.Messageable) -> AsyncIterator[None]:
+    """Show "typing" in ``channel`` only when the block takes longer than TYPING_AFTER_S."""
+
+    async def show() -> None:
+        await asyncio.sleep(TYPING_AFTER_S)
+        async with channel.typing():
+            await asyncio.Event().wait()
+
+    task = asyncio.create_task(show())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, discord.HTTPException):
+            await task
+
+
+class ChatListener(commands.Cog):
+    """Answers messages addressed to the bot, as the right persona."""
+
+    def __init__(self, bot: CompanionBot) -> None:
+        self.bot = bot
+        self._seen: OrderedDict[int, None] = OrderedDict()
+
+    @commands.Cog.listener()
+    async def on_message(self, message: discord.Message) -> None:
+        """Decide whether a message is for us and, if so, answer it once."""
+        if message.author.bot or message.webhook_id is not None or not self.bot.accepting:
+            return
+        try:
+            route = await self._route(message)
+            if route is None or not self._first_time(message.id):
+                return
+            text, persona = route
+            await self.bot.track(self._answer(message, text, persona))
+        except Exception:
+            log.exception("could not answer message %s in channel %s", message.id, message.channel.id)
+            with contextlib.suppress(discord.HTTPException):
+                await message.channel.send(APOLOGY, allowed_mentions=NO_MENTIONS)
+
+    async def _route(self, message: discord.Message) -> tuple[str, str | None] | None:
+        """The text to answer and the persona to answer as (None: the user's default), or None to stay quiet."""
+        me = self.bot.user
+        assert me is not None
+        content = message.content or ""
+        if message.guild is None:
+            return content, None
+        replied = self._replied_persona(message)
+        if replied is not None:
+            return _strip_mention(content, me.id), replied
+        if me in message.mentions:
+            return _strip_mention(content, me.id), None
+        info = await self.bot.channels.get(message.channel.id)
+        if info.auto_persona is not None and content:
+            return content, info.auto_persona
+        return None
+
+    def _replied_persona(self, message: discord.Message) -> str | None:
+        reference = message.reference
+        resolved = reference.resolved if reference is not None else None
+        if not isinstance(resolved, discord.Message):
+            return None
+        me = self.bot.user
+        ours = resolved.webhook_id is not None or (me is not None and resolved.author.id == me.id)
+        if not ours:
+            return None
+        name = resolved.author.name
+        if resolved.embeds and resolved.embeds[0].author and resolved.embeds[0].author.name:
+            name = resolved.embeds[0].author.name
+        persona = find_persona(name)
+        return persona.id if persona is not None else None
+
+    def _first_time(self, message_id: int) -> bool:
+        """True the first time a message id is seen by this process (gateway replays come again)."""
+        if message_id in self._seen:
+            return False
+        self._seen[message_id] = None
+        if len(self._seen) > SEEN_IDS:
+            self._seen.popitem(last=False)
+        return True
+
+    async def _answer(self, message: discord.Message, text: str, persona: str | None) -> None:
+        author = message.author
+        if not self.bot.user_limits.take(author.id):
+            if self.bot.user_limits.should_warn(author.id):
+                with contextlib.suppress(discord.HTTPException):
+                    await message.add_reaction(SLOW_DOWN)
+            return
+        try:
+            async with typing_if_slow(message.channel):
+                reply = await self.bot.app.chat.reply(
+                    user_key(author), scope_of(message.channel), text, persona=persona, discord_message_id=message.id
+                )
+        except DuplicateMessageError:
+            log.info("message %s was already answered", message.id)
+            return
+        await self.bot.poster.post(message.channel, reply.persona, reply.text)
+
+
+def _strip_mention(content: str, bot_id: int) -> str:
+    return re.sub(rf"^\s*<@!?{bot_id}>[\s,:]*", "", content).strip()

@@ -1,0 +1,117 @@
+"""Posting as a persona: one cached webhook per channel, an embed author when webhooks are not available."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import discord
+
+from bot.discord.channels import ChannelDirectory
+from bot.limits import SlidingWindow
+from bot.splitting import split_message
+from personas.persona import Persona
+
+__all__ = ["NO_MENTIONS", "PersonaPoster", "persona_embed"]
+
+log = logging.getLogger(__name__)
+
+NO_MENTIONS = discord.AllowedMentions.none()
+WEBHOOK_NAME = "T2 Companion"
+TOO_MANY_WEBHOOKS = 30007
+UNAVAILABLE_RETRY_S = 600.0
+"""After Discord refuses a webhook (no permission, too many), try again after this long."""
+
+PostTarget = discord.TextChannel | discord.Thread | discord.DMChannel | discord.abc.Messageable
+
+
+def persona_embed(persona: Persona, text: str) -> discord.Embed:
+    """The fallback form of a persona's message: the text in an embed whose author is the persona."""
+    embed = discord.Embed(description=text, colour=persona.color)
+    embed.set_author(name=persona.display_name, icon_url=persona.avatar_url)
+    return embed
+
+
+class PersonaPoster:
+    """Posts persona messages, paced to Discord's 5 messages per 5 seconds per channel."""
+
+    def __init__(self, client: discord.Client, channels: ChannelDirectory, *, pacer: SlidingWindow | None = None):
+        self._client = client
+        self._channels = channels
+        self._pacer = pacer or SlidingWindow(5, 5.0)
+        self._locks: dict[int, asyncio.Lock] = {}
+        self._webhooks: dict[int, discord.Webhook] = {}
+        self._unavailable: dict[int, float] = {}
+
+    async def post(self, channel: PostTarget, persona: Persona, text: str) -> list[discord.Message]:
+        """Post ``text`` as ``persona`` in ``channel``, split at sentence boundaries; returns the messages."""
+        posted: list[discord.Message] = []
+        for part in split_message(text):
+            await self._pacer.wait(getattr(channel, "id", 0))
+            posted.append(await self._post_part(channel, persona, part))
+        return posted
+
+    async def _post_part(self, channel: PostTarget, persona: Persona, text: str) -> discord.Message:
+        thread = channel if isinstance(channel, discord.Thread) else None
+        parent = thread.parent if thread is not None else channel
+        if isinstance(parent, discord.TextChannel | discord.ForumChannel):
+            for attempt in range(2):
+                webhook = await self._webhook(parent)
+                if webhook is None:
+                    break
+                try:
+                    return await webhook.send(
+                        text,
+                        username=persona.display_name,
+                        avatar_url=persona.avatar_url,
+                        allowed_mentions=NO_MENTIONS,
+                        thread=thread if thread is not None else discord.utils.MISSING,
+                        wait=True,
+                    )
+                except discord.NotFound:
+                    log.info("the webhook of channel %s was deleted (attempt %d)", parent.id, attempt + 1)
+                    await self._forget_webhook(parent)
+                except discord.Forbidden:
+                    self._mark_unavailable(parent.id)
+                    break
+        return await channel.send(embed=persona_embed(persona, text), allowed_mentions=NO_MENTIONS)
+
+    async def _webhook(self, channel: discord.TextChannel | discord.ForumChannel) -> discord.Webhook | None:
+        cached = self._webhooks.get(channel.id)
+        if cached is not None:
+            return cached
+        if time.monotonic() < self._unavailable.get(channel.id, 0.0):
+            return None
+        if not channel.permissions_for(channel.guild.me).manage_webhooks:
+            self._mark_unavailable(channel.id)
+            return None
+        lock = self._locks.setdefault(channel.id, asyncio.Lock())
+        async with lock:
+            if channel.id in self._webhooks:
+                return self._webhooks[channel.id]
+            info = await self._channels.get(channel.id)
+            if info.webhook_id is not None and info.webhook_token is not None:
+                webhook = discord.Webhook.partial(info.webhook_id, info.webhook_token, client=self._client)
+            else:
+                try:
+                    webhook = await channel.create_webhook(name=WEBHOOK_NAME, reason="post as the T2 personas")
+                except discord.Forbidden:
+                    self._mark_unavailable(channel.id)
+                    return None
+                except discord.HTTPException as exc:
+                    if exc.code != TOO_MANY_WEBHOOKS:
+                        raise
+                    log.warning("channel %s has too many webhooks; posting with embeds", channel.id)
+                    self._mark_unavailable(channel.id)
+                    return None
+                await self._channels.set_webhook(channel.id, channel.guild.id, webhook.id, webhook.token)
+            self._webhooks[channel.id] = webhook
+            return webhook
+
+    async def _forget_webhook(self, channel: discord.TextChannel | discord.ForumChannel) -> None:
+        self._webhooks.pop(channel.id, None)
+        await self._channels.set_webhook(channel.id, channel.guild.id, None, None)
+
+    def _mark_unavailable(self, channel_id: int) -> None:
+        self._unavailable[channel_id] = time.monotonic() + UNAVAILABLE_RETRY_S

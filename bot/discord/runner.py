@@ -1,0 +1,59 @@
+"""Running the bot on Discord until SIGINT or SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable
+
+import discord
+
+from bot.config import Settings
+from bot.discord.client import CompanionBot
+
+__all__ = ["run_discord"]
+
+log = logging.getLogger(__name__)
+
+
+def _stopper(bot: CompanionBot) -> Callable[[], None]:
+    def stop() -> None:
+        log.info("stopping: finishing the turns in flight")
+        bot.request_shutdown()
+
+    return stop
+
+
+async def _serve(settings: Settings) -> int:
+    assert settings.discord_token is not None
+    token = settings.discord_token.get_secret_value()
+    message_content = settings.message_content_intent
+    while True:
+        bot = CompanionBot(settings, message_content=message_content)
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, _stopper(bot))
+        try:
+            async with bot:
+                await bot.start(token)
+            return 0
+        except discord.PrivilegedIntentsRequired:
+            if not message_content:
+                raise
+            log.warning(
+                "Discord refused the message content intent: enable MESSAGE CONTENT INTENT for this bot in the "
+                "developer portal. Continuing without it: mentions, DMs and slash commands still work."
+            )
+            message_content = False
+        except discord.LoginFailure:
+            log.error("Discord rejected DISCORD_TOKEN: check the bot token in the developer portal")
+            return 2
+        finally:
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(signum)
+
+
+def run_discord(settings: Settings) -> int:
+    """Connect to Discord and serve until stopped; returns the exit code."""
+    return asyncio.run(_serve(settings))

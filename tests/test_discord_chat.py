@@ -1,0 +1,430 @@
+"""The Discord front end end to end: the real discord.py client against the loopback twin, on real SQLite files."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
+from pathlib import Path
+from typing import Any
+
+import discord
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.config import Settings
+from bot.discord.client import CompanionBot
+from db.engine import create_engine
+from db.models import ChannelSettings, Conversation, Memory, Message, User
+from personas.roster import PERSONAS
+from tests.twin import DiscordTwin, run_client
+
+pytest_plugins = ["tests.twin.fixtures"]
+
+RunBot = Callable[..., AbstractAsyncContextManager[CompanionBot]]
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/discord.db", discord_token="twin-token")
+
+
+@pytest.fixture
+def run_bot(twin: DiscordTwin, settings: Settings) -> RunBot:
+    def start(**overrides: Any) -> AbstractAsyncContextManager[CompanionBot]:
+        return run_client(twin, CompanionBot(settings.model_copy(update=overrides)))
+
+    return start
+
+
+@pytest.fixture
+async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    created = create_engine(settings.resolved_database_url())
+    yield created
+    await created.dispose()
+
+
+async def rows(engine: AsyncEngine, model: type[object], *where: Any) -> int:
+    async with engine.connect() as connection:
+        return int(await connection.scalar(select(func.count()).select_from(model).where(*where)) or 0)
+
+
+@pytest.fixture
+def world(twin: DiscordTwin) -> dict[str, Any]:
+    guild = twin.add_guild("Resistance")
+    general = twin.add_text_channel(guild.id, "general")
+    lounge = twin.add_text_channel(guild.id, "lounge")
+    alice = twin.add_member(guild.id, name="alice")
+    bob = twin.add_member(guild.id, name="bob")
+    admin = twin.add_member(guild.id, name="admin", manage_guild=True)
+    return {"guild": guild, "general": general, "lounge": lounge, "alice": alice, "bob": bob, "admin": admin}
+
+
+def mention(twin: DiscordTwin) -> str:
+    return f"<@{twin.bot_user.id}>"
+
+
+async def test_a_mention_is_answered_through_the_webhook_as_the_persona(
+    twin: DiscordTwin, world: dict[str, Any], run_bot: RunBot, engine: AsyncEngine
+) -> None:
+    channel = world["general"].id
+    async with run_bot():
+        await twin.send_message(channel, world["alice"].id, f"{mention(twin)} sarah, why Mexico?")
+        [reply] = await twin.wait_for_messages(channel, 1)
+    assert reply["webhook_id"] is not None
+    assert reply["raw"]["username"] == "Sarah Connor"
+    assert reply["raw"]["avatar_url"] == PERSONAS["sarah"].avatar_url
+    assert reply["raw"]["allowed_mentions"] == {"parse": []}
+    assert "Mexico" in reply["content"]
+    [hook] = twin.webhooks(channel)
+    async with engine.connect() as connection:
+        stored = (await connection.execute(select(ChannelSettings.webhook_id, ChannelSettings.webhook_token))).one()
+    assert stored == (int(hook["id"]), hook["token"])
+
+
+async def test_the_webhook_is_created_once_and_reused(
+    twin: DiscordTwin, world: dict[str, Any], run_bot: RunBot
+) -> None:
+    channel = world["general"].id
+    async with run_bot():
+        for number in range(3):
+            await twin.send_message(channel, world["alice"].id, f"{mention(twin)} question {number}: who is dyson?")
+        await twin.wait_for_messages(channel, 3)
+    assert len(twin.webhooks(channel)) == 1
+    creates = [r for r in twin.requests if r.method == "POST" and r.path == f"/channels/{channel}/webhooks"]
+    assert len(creates) == 1
+
+
+async def test_without_manage_webhooks_the_reply_is_an_embed(
+    twin: DiscordTwin, world: dict[str, Any], run_bot: RunBot
+) -> None:
+    channel = world["general"].id
+    twin.deny_bot_permission(channel, "manage_webhooks")
+    async with run_bot():
+        await twin.send_message(channel, world["alice"].id, f"{mention(twin)} t800, what is skynet?")
+        [reply] = await twin.wait_for_messages(channel, 1)
+    assert reply.get("webhook_id") is None
+    [embed] = reply["embeds"]
+    assert embed["author"]["name"] == "T-800"
+    assert "Skynet" in embed["description"]
+    assert reply["raw"]["allowed_mentions"] == {"parse": []}
+    assert twin.webhooks(channel) == []
+
+
+async def test_too_many_webhooks_falls_back_to_an_embed(
+    twin: DiscordTwin, world: dict[str, Any], run_bot: RunBot
+) -> None:
+    channel = world["general"].id
+    twin.set_webhook_limit(channel, 0)
+    async with run_bot():
+        await twin.send_message(channel, world["alice"].id, f"{mention(twin)} hi")
+        [reply] = await twin.wait_for_messages(channel, 1)
+    assert reply["embeds"][0]["author"]["name"] == "John Connor"
+
+
+async def test_a_deleted_webhook_is_recreated_once(twin: DiscordTwin, world: dict[str, Any], run_bot: RunBot) -> None:
+    channel = world["general"].id
+    async with run_bot():
+        await twin.send_message(channel, world["alice"].id, f"{mention(twin)} hi")
+        await twin.wait_for_messages(channel, 1)
+        [first] = twin.webhooks(channel)
+        twin.delete_webhook(int(first["id"]))
+        await twin.send_message(channel, world["alice"].id, f"{mention(twin)} who is dyson?")
+        replies = await twin.wait_for_messages(channel, 2)
+    [second] = twin.webhooks(channel)
+    assert second["id"] != first["id"]
+    assert replies[1]["webhook_id"] == second["id"]
+    assert replies[1]["raw"]["username"] == "John Connor"
+
+
+async def test_replies_work_in_threads_through_the_parents_webhook(
+    twin: DiscordTwin, world: dict[str, Any], run_bot: RunBot
+) -> None:
+    thread = twin.add_thread(world["general"].id, "judgment day")
+    async with run_bot():
+        await twin.send_message(thread.id, world["alice"].id, f"{mention(twin)} when is judgment day?")
+        [reply] = await twin.wait_for_messages(thread.id, 1)
+    assert reply["raw"]["username"] == "John Connor"
+    assert "1997" in reply["content"]
+    execute = next(r for r in twin.requests if r.method == "POST" and r.path.startswith("/webhooks/"))
+    assert execute.query.get("thread_id") == str(thread.id)
+
+
+async def test_mentions_in_the_input_are_never_echoed_or_pinged(
+    twin: DiscordTwin, world: dict[str, Any], run_bot: RunBot
+) -> None:
+    channel = world["general"].id
+    async with run_bot():
+        await twin.send_message(channel, world["alice"].id, f"{mention(twin)} @everyone <@123> @here who is Dyson?")
+        [reply] = await twin.wait_for_messages(channel, 1)
+    assert reply["raw"]["allowed_mentions"] == {"parse": []}
+    assert "@" not in reply["content"] and "<@" not in reply["content"]
+    assert reply["mention_everyone"] is False and reply["mentions"] == []
+
+
+async def test_a_dm_conversation_keeps_its_memory_across_a_restart(
+    twin: DiscordTwin, world: dict[str, Any], run_bot: RunBot, engine: AsyncEngine
+) -> None:
+    dm = twin.add_dm_channel(world["alice"].id)
+    async with run_bot():
+        await twin.send_message(dm.id, world["alice"].id, "sarah, who is Dyson?")
+        [first] = await twin.wait_for_messages(dm.id, 1)
+    assert first["embeds"][0]["author"]["name"] == "Sarah Connor"
+    async with run_bot():
+        await twin.send_message(dm.id, world["alice"].id, "sarah, what happened to him?")
+        replies = await twin.wait_for_messages(dm.id, 2)
+    text = replies[1]["embeds"][0]["description"]
+    assert "Dyson" in text or "himself" in text or "his" in text
+    async with engine.connect() as connection:
+        turn = await connection.scalar(select(Memory.turn))
+        facts = (await connection.scalars(select(Message.fact_ids).where(Message.role == "persona"))).all()
+    assert turn == 2
+    assert facts[1] and facts[1][0].startswith("f-dyson")
+
+
+async def test_a_reply_to_a_persona_keeps_that_persona(
+    twin: DiscordTwin, world: dict[str, Any], run_bot: RunBot
+) -> None:
+    channel = world["general"].id
+    async with run_bot():
+        await twin.send_message(channel, world["alice"].id, f"{mention(twin)} t800, who sent you?")
+        [first] = await twin.wait_for_messages(channel, 1)
+        await twin.send_message(channel, world["alice"].id, "and why?", referenced_message_id=int(first["id"]))
+        replies = await twin.wait_for_messages(channel, 2)
+    assert [reply["raw"]["username"] for reply in replies] == ["T-800", "T-800"]
+
+
+async def test_messages_not_for_the_bot_and_from_bots_are_ignored(
+    twin: DiscordTwin, world: dict[str, Any], run_bot: RunBot
+) -> None:
+    channel = world["general"].id
+    other_bot = twin.add_member(world["guild"].id, name="otherbot", bot=True)
+    async with run_bot():
+        await twin.send_message(channel, world["alice"].id, "just chatting with friends")
+        await twin.send_message(channel, other_bot.id, f"{mention(twin)} hi")
+        await twin.send_message(channel, world["alice"].id, f"{mention(twin)} hi")
+        [reply] = await twin.wait_for_messages(channel, 1)
+        await asyncio.sleep(0.2)
+    assert len(twin.messages[channel]) == 1
+    assert reply["raw"]["username"] == "John Connor"
+
+
+async def test_a_429_on_the_first_send_gives_exactly_one_reply(
+    twin: DiscordTwin, world: dict[str, Any], run_bot: RunBot
+) -> None:
+    channel = world["general"].id
+    twin.deny_bot_permission(channel, "manage_webhooks")
+    async with run_bot():
+        twin.fail_next(1, status=429, retry_after=0.05, path_contains=f"/channels/{channel}/messages")
+        await twin.send_message(channel, world["alice"].id, f"{mention(twin)} hi")
+        await twin.wait_for_messages(channel, 1)
+        await asyncio.sleep(0.3)
+    assert len(twin.messages[channel]) == 1
+    sends = [r for r in twin.requests if r.method == "POST" and r.path == f"/channels/{channel}/messages"]
+    assert [r.status for r in sends] == [429, 200]
+
+
+async def test_a_replayed_message_after_resume_is_answered_once(
+    twin: DiscordTwin, world: dict[str, Any], run_bot: RunBot, engine: AsyncEngine
+) -> None:
+    channel = world["general"].id
+    async with run_bot():
+        await twin.send_message(channel, world["alice"].id, f"{mention(twin)} who is dyson?")
+        await twin.wait_for_messages(channel, 1)
+        await twin.drop_connection(4000, replay_last=3)
+        await twin.send_message(channel, world["alice"].id, f"{mention(twin)} hi")
+        await twin.wait_for_messages(channel, 2)
+        await asyncio.sleep(0.3)
+    assert len(twin.messages[channel]) == 2
+    assert any(f.op == 6 for f in twin.gateway_frames if f.direction == "in"), "the client must RESUME"
+    assert await rows(engine, Message, Message.role == "user") == 2
+
+
+async def test_a_flood_from_one_user_is_limited_and_others_still_get_answers(
+    twin: DiscordTwin, world: dict[str, Any], run_bot: RunBot
+) -> None:
+    general, lounge = world["general"].id, world["lounge"].id
+    async with run_bot(chat_turns_per_user=3, chat_turn_period_s=60):
+        sent = [
+            await twin.send_message(general, world["alice"].id, f"{mention(twin)} flood {n}: what is skynet?")
+            for n in range(6)
+        ]
+        await twin.send_message(lounge, world["bob"].id, f"{mention(twin)} who is dyson?")
+        await twin.wait_for_messages(lounge, 1)
+        await twin.wait_for_messages(general, 3)
+        await twin.wait_for_request(method="PUT", path=r"/reactions/")
+        await asyncio.sleep(0.3)
+    assert len(twin.messages[general]) == 3
+    reactions = [r for r in twin.requests if r.method == "PUT" and "/reactions/" in r.path]
+    assert len(reactions) == 1, "a flooding user is told once"
+    assert str(sent[3]["id"]) in reactions[0].path
+
+
+async def test_talk_and_why_as_interactions(twin: DiscordTwin, world: dict[str, Any], run_bot: RunBot) -> None:
+    channel = world["general"].id
+    async with run_bot():
+        talk = await twin.send_slash_command(
+            channel, world["alice"].id, "talk", {"persona": "t800", "message": "When is Judgment Day?"}
+        )
+        [answer] = await talk.wait_for_responses(1)
+        why = await twin.send_slash_command(channel, world["alice"].id, "why")
+        [explained] = await why.wait_for_responses(1)
+    assert answer["data"]["embeds"][0]["author"]["name"] == "T-800"
+    assert "1997" in answer["data"]["embeds"][0]["description"]
+    assert answer["data"]["allowed_mentions"] == {"parse": []}
+    assert explained["ephemeral"] is True
+    assert "f-judgment-day-date" in explained["data"]["content"]
+
+
+async def test_persona_set_and_list(twin: DiscordTwin, world: dict[str, Any], run_bot: RunBot) -> None:
+    channel = world["general"].id
+    async with run_bot():
+        chosen = await twin.send_slash_command(
+            channel, world["alice"].id, "persona", {"persona": "sarah"}, subcommand="set"
+        )
+        await chosen.wait_for_responses(1)
+        await twin.send_message(channel, world["alice"].id, f"{mention(twin)} hi")
+        [reply] = await twin.wait_for_messages(channel, 1)
+        listing = await twin.send_slash_command(channel, world["alice"].id, "persona", subcommand="list")
+        [shown] = await listing.wait_for_responses(1)
+    assert chosen.responses[0]["ephemeral"] is True
+    assert reply["raw"]["username"] == "Sarah Connor"
+    assert [field["name"] for field in shown["data"]["embeds"][0]["fields"]] == ["John Connor", "Sarah Connor", "T-800"]
+
+
+async def test_persona_channel_needs_manage_server(
+    twin: DiscordTwin, world: dict[str, Any], run_bot: RunBot, engine: AsyncEngine
+) -> None:
+    channel = world["general"].id
+    async with run_bot():
+        refused = await twin.send_slash_command(
+            channel, world["alice"].id, "persona", {"persona": "t800"}, subcommand="channel"
+        )
+        [refusal] = await refused.wait_for_responses(1)
+        allowed = await twin.send_slash_command(
+            channel, world["admin"].id, "persona", {"persona": "t800"}, subcommand="channel"
+        )
+        await allowed.wait_for_responses(1)
+        await twin.send_message(channel, world["bob"].id, "what is the T-1000 made of?")
+        [reply] = await twin.wait_for_messages(channel, 1)
+    assert refusal["ephemeral"] is True and "Manage Server" in refusal["data"]["content"]
+    assert reply["raw"]["username"] == "T-800" and "polyalloy" in reply["content"]
+    async with engine.connect() as connection:
+        assert await connection.scalar(select(ChannelSettings.auto_persona)) == "t800"
+
+
+async def test_forget_me_asks_then_deletes_every_row_of_the_user(
+    twin: DiscordTwin, world: dict[str, Any], run_bot: RunBot, engine: AsyncEngine
+) -> None:
+    channel, alice, bob = world["general"].id, world["alice"].id, world["bob"].id
+    async with run_bot():
+        for user in (alice, bob):
+            await twin.send_message(channel, user, f"{mention(twin)} who is dyson?")
+        await twin.wait_for_messages(channel, 2)
+        ask = await twin.send_slash_command(channel, alice, "forget-me")
+        [question] = await ask.wait_for_responses(1)
+        assert question["ephemeral"] is True
+        buttons = [c for row in question["data"]["components"] for c in row["components"]]
+        confirm = next(b["custom_id"] for b in buttons if b["label"] == "Delete my data")
+        message_id = int(ask.original_message["id"]) if ask.original_message else 0
+        intruder = await twin.click_button(channel, bob, message_id, confirm)
+        [refused] = await intruder.wait_for_responses(1)
+        assert await rows(engine, User) == 2
+        click = await twin.click_button(channel, alice, message_id, confirm)
+        [done] = await click.wait_for_responses(1)
+    assert "not for you" in refused["data"]["content"]
+    assert "deleted everything" in done["data"]["content"]
+    assert await rows(engine, User, User.external_id == f"discord:{alice}") == 0
+    assert await rows(engine, User) == 1
+    assert await rows(engine, Conversation) == 1
+    assert await rows(engine, Message) == 2
+    assert await rows(engine, Memory) == 1
+
+
+async def test_forget_me_button_still_works_after_a_restart(
+    twin: DiscordTwin, world: dict[str, Any], run_bot: RunBot, engine: AsyncEngine
+) -> None:
+    channel, alice = world["general"].id, world["alice"].id
+    async with run_bot():
+        await twin.send_message(channel, alice, f"{mention(twin)} hi")
+        await twin.wait_for_messages(channel, 1)
+        ask = await twin.send_slash_command(channel, alice, "forget-me")
+        [question] = await ask.wait_for_responses(1)
+    confirm = question["data"]["components"][0]["components"][0]["custom_id"]
+    async with run_bot():
+        click = await twin.click_button(channel, alice, int(ask.original_message["id"]), confirm)
+        await click.wait_for_responses(1)
+    assert await rows(engine, User) == 0
+
+
+async def test_export_sends_the_users_data_as_an_ephemeral_file(
+    twin: DiscordTwin, world: dict[str, Any], run_bot: RunBot
+) -> None:
+    channel, alice = world["general"].id, world["alice"].id
+    async with run_bot():
+        await twin.send_message(channel, alice, f"{mention(twin)} who is dyson?")
+        await twin.wait_for_messages(channel, 1)
+        export = await twin.send_slash_command(channel, alice, "export")
+        responses = await export.wait_for_responses(2)
+    followup = responses[-1]
+    assert followup["ephemeral"] is True
+    [attachment] = followup["message"]["attachments"]
+    data = json.loads(twin.attachment_bytes(attachment))
+    assert data["user"] == f"discord:{alice}"
+    assert data["conversations"][0]["messages"][0]["text"] == "who is dyson?"
+
+
+async def test_a_long_reply_is_split_under_2000_characters(
+    twin: DiscordTwin, world: dict[str, Any], run_bot: RunBot
+) -> None:
+    channel = world["general"].id
+    async with run_bot() as bot:
+        await bot.poster.post(bot.get_channel(channel), PERSONAS["sarah"], "No fate but what we make. " * 120)
+    posted = twin.messages[channel]
+    assert len(posted) == 2
+    assert all(len(message["content"]) <= 2000 for message in posted)
+    assert all(message["content"].endswith(".") for message in posted)
+
+
+async def test_an_unexpected_error_gets_an_apology_and_the_bot_keeps_running(
+    twin: DiscordTwin, world: dict[str, Any], run_bot: RunBot, engine: AsyncEngine
+) -> None:
+    channel = world["general"].id
+    async with run_bot() as bot:
+        await bot.app.engine.dispose()
+        async with engine.begin() as connection:
+            await connection.exec_driver_sql("DROP TABLE memories")
+        await twin.send_message(channel, world["alice"].id, f"{mention(twin)} hi")
+        [apology] = await twin.wait_for_messages(channel, 1)
+        talk = await twin.send_slash_command(channel, world["bob"].id, "talk", {"persona": "john", "message": "hi"})
+        [answer] = await talk.wait_for_responses(1)
+        twin.client_errors.clear()
+    assert "Sorry" in apology["content"] and "Traceback" not in apology["content"]
+    assert answer["ephemeral"] is True and "Sorry" in answer["data"]["content"]
+
+
+async def test_shutdown_finishes_turns_in_flight(twin: DiscordTwin, world: dict[str, Any], run_bot: RunBot) -> None:
+    channel = world["general"].id
+    async with run_bot() as bot:
+        await twin.send_message(channel, world["alice"].id, f"{mention(twin)} who is dyson?")
+        await twin.wait_until(lambda: bot._in_flight or twin.messages.get(channel), what="a turn in flight")
+        await bot.shutdown()
+        assert not bot.accepting
+    assert len(twin.messages[channel]) == 1
+
+
+async def test_commands_sync_to_one_guild_when_asked(twin: DiscordTwin, world: dict[str, Any], run_bot: RunBot) -> None:
+    guild = world["guild"].id
+    async with run_bot(discord_guild_id=guild):
+        pass
+    names = {command["name"] for command in twin.commands(guild)}
+    assert {"talk", "persona", "why", "forget-me", "export"} <= names
+
+
+def test_message_content_intent_can_be_turned_off(settings: Settings) -> None:
+    bot = CompanionBot(settings.model_copy(update={"message_content_intent": False}))
+    assert not bot.intents.message_content
+    assert CompanionBot(settings).intents.message_content
+    assert isinstance(bot.tree, discord.app_commands.CommandTree)
