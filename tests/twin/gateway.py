@@ -1,0 +1,340 @@
+"""Gateway (websocket) side of the twin.
+
+Protocol as discord.py 2.x speaks it (discord/gateway.py):
+
+* on connect the twin sends HELLO (op 10); discord.py answers with a HEARTBEAT (op 1,
+  answered with HEARTBEAT_ACK op 11) and then IDENTIFY (op 2) or RESUME (op 6);
+* IDENTIFY -> READY (guilds listed as unavailable) followed by one GUILD_CREATE per guild;
+* RESUME -> every dispatch the session produced after the client's ``seq`` is replayed,
+  then RESUMED; an unknown session gets INVALID_SESSION (op 9, ``d: false``);
+* REQUEST_GUILD_MEMBERS (op 8) -> one GUILD_MEMBERS_CHUNK.
+
+Frames are plain JSON text frames. discord.py asks for ``compress=zlib-stream`` (or
+``zstd-stream``) in the query string, but ``DiscordWebSocket.received_message`` only
+decompresses ``bytes`` and parses ``str`` frames as they are, so text frames just work.
+
+Dispatches are *enqueued* synchronously: each live session gets the next sequence
+number and keeps the frame in its history (for RESUME replay), and a per-connection
+writer task sends frames in order. Sessions whose socket is gone keep buffering until
+the client resumes; a client close with 1000/1001 ends the session like Discord does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from aiohttp import WSMsgType, web
+
+# opcodes
+DISPATCH = 0
+HEARTBEAT = 1
+IDENTIFY = 2
+PRESENCE_UPDATE = 3
+VOICE_STATE_UPDATE = 4
+RESUME = 6
+RECONNECT = 7
+REQUEST_GUILD_MEMBERS = 8
+INVALID_SESSION = 9
+HELLO = 10
+HEARTBEAT_ACK = 11
+
+# intents
+GUILDS = 1 << 0
+GUILD_MEMBERS = 1 << 1
+GUILD_WEBHOOKS = 1 << 5
+GUILD_PRESENCES = 1 << 8
+GUILD_MESSAGES = 1 << 9
+GUILD_MESSAGE_REACTIONS = 1 << 10
+DIRECT_MESSAGES = 1 << 12
+DIRECT_MESSAGE_REACTIONS = 1 << 13
+MESSAGE_CONTENT = 1 << 15
+PRIVILEGED_INTENTS = GUILD_MEMBERS | GUILD_PRESENCES | MESSAGE_CONTENT
+
+
+@dataclass
+class GatewayFrame:
+    """One gateway frame, as received from (``direction='in'``) or sent to (``'out'``) the client."""
+
+    direction: str
+    op: int
+    t: str | None
+    s: int | None
+    d: Any
+    session_id: str | None
+    time: float = field(default_factory=time.monotonic)
+
+
+class GatewayHost(Protocol):
+    token: str
+    privileged_intents: bool
+    heartbeat_interval: int
+
+    def ready_payload(self, session: Session, shard: list[int] | None) -> dict[str, Any]: ...
+    def guild_create_payloads(self, session: Session) -> list[dict[str, Any]]: ...
+    def member_chunk_payloads(self, session: Session, request: dict[str, Any]) -> list[dict[str, Any]]: ...
+    def notify(self) -> None: ...
+
+
+Transform = Callable[["Session", dict[str, Any]], dict[str, Any] | None]
+
+
+class Session:
+    def __init__(self, intents: int) -> None:
+        self.id = secrets.token_hex(16)
+        self.seq = 0
+        self.intents = intents
+        self.history: list[dict[str, Any]] = []
+        self.conn: Connection | None = None
+        self.resumes = 0
+        self.replay_duplicates = 0
+
+    def wants(self, intent: int | None) -> bool:
+        return intent is None or bool(self.intents & intent)
+
+
+class Connection:
+    def __init__(self, ws: web.WebSocketResponse, gateway: Gateway) -> None:
+        self.ws = ws
+        self.gateway = gateway
+        self.session: Session | None = None
+        # (frame, future) pairs; a ``None`` frame is a barrier (see Gateway.flush), a bare None stops the writer.
+        self.outbox: asyncio.Queue[tuple[dict[str, Any] | None, asyncio.Future[None] | None] | None] = asyncio.Queue()
+        self.server_closed = False
+        self.writer = asyncio.create_task(self._write_loop())
+
+    def send(self, frame: dict[str, Any] | None, future: asyncio.Future[None] | None = None) -> None:
+        self.outbox.put_nowait((frame, future))
+
+    async def _write_loop(self) -> None:
+        while True:
+            item = await self.outbox.get()
+            if item is None:
+                break
+            frame, future = item
+            try:
+                if frame is not None and not self.ws.closed:
+                    await self.ws.send_str(json.dumps(frame))
+                    self.gateway._log("out", frame, self.session)
+            except Exception:  # connection went away; the session history keeps the frame
+                pass
+            finally:
+                if future is not None and not future.done():
+                    future.set_result(None)
+
+    async def close(self, code: int) -> None:
+        self.server_closed = True
+        with contextlib.suppress(Exception):
+            await self.ws.close(code=code, message=b"twin closed the connection")
+
+    def finish(self) -> None:
+        # Release anyone waiting on frames that will never be written on this socket
+        # (they stay in the session history and are replayed on RESUME).
+        while True:
+            try:
+                item = self.outbox.get_nowait()
+            except asyncio.QueueEmpty:
+                break
+            if item is not None and item[1] is not None and not item[1].done():
+                item[1].set_result(None)
+        self.outbox.put_nowait(None)
+
+
+class Gateway:
+    def __init__(self, host: GatewayHost) -> None:
+        self.host = host
+        self.sessions: dict[str, Session] = {}
+        self.connections: set[Connection] = set()
+        self.frames: list[GatewayFrame] = []
+        self.hold = asyncio.Event()
+        self.hold.set()
+
+    # ----------------------------------------------------------------- helpers
+    def _log(self, direction: str, frame: dict[str, Any], session: Session | None) -> None:
+        self.frames.append(
+            GatewayFrame(
+                direction=direction,
+                op=frame.get("op", -1),
+                t=frame.get("t"),
+                s=frame.get("s"),
+                d=frame.get("d"),
+                session_id=session.id if session else None,
+            )
+        )
+        self.host.notify()
+
+    @property
+    def live_sessions(self) -> list[Session]:
+        return list(self.sessions.values())
+
+    @property
+    def connected(self) -> bool:
+        return any(s.conn is not None for s in self.sessions.values())
+
+    def enqueue(
+        self,
+        event: str,
+        data: dict[str, Any],
+        *,
+        intent: int | None = None,
+        transform: Transform | None = None,
+        only: Session | None = None,
+    ) -> int:
+        """Queue a dispatch for every live session (or ``only`` one). Returns how many sessions got it."""
+        targets = [only] if only is not None else list(self.sessions.values())
+        delivered = 0
+        for session in targets:
+            if not session.wants(intent):
+                continue
+            payload = transform(session, data) if transform is not None else data
+            if payload is None:
+                continue
+            session.seq += 1
+            frame = {"op": DISPATCH, "t": event, "s": session.seq, "d": payload}
+            session.history.append(frame)
+            delivered += 1
+            if session.conn is not None:
+                session.conn.send(frame)
+        return delivered
+
+    async def flush(self) -> None:
+        """Wait until every frame queued so far has been written to the connected sockets."""
+        futures = []
+        for session in list(self.sessions.values()):
+            if session.conn is not None:
+                future = asyncio.get_running_loop().create_future()
+                session.conn.send(None, future)
+                futures.append(future)
+        if futures:
+            await asyncio.gather(*futures)
+
+    async def dispatch(self, event: str, data: dict[str, Any], **kwargs: Any) -> int:
+        count = self.enqueue(event, data, **kwargs)
+        await self.flush()
+        return count
+
+    async def drop(self, code: int) -> list[Session]:
+        """Close every connected socket with ``code``; returns the affected sessions."""
+        dropped = []
+        for session in list(self.sessions.values()):
+            conn = session.conn
+            if conn is None:
+                continue
+            session.conn = None
+            dropped.append(session)
+            await conn.close(code)
+        return dropped
+
+    async def send_op(self, op: int, d: Any) -> None:
+        for session in list(self.sessions.values()):
+            if session.conn is not None:
+                session.conn.send({"op": op, "d": d})
+        await self.flush()
+
+    async def close_all(self) -> None:
+        for conn in list(self.connections):
+            await conn.close(1001)
+
+    # ----------------------------------------------------------------- handler
+    async def handle(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(max_msg_size=0, autoping=True)
+        await ws.prepare(request)
+        conn = Connection(ws, self)
+        self.connections.add(conn)
+        try:
+            await self.hold.wait()
+            conn.send({"op": HELLO, "d": {"heartbeat_interval": self.host.heartbeat_interval, "_trace": ["twin"]}})
+            async for msg in ws:
+                if msg.type is WSMsgType.TEXT:
+                    frame = json.loads(msg.data)
+                    self._log("in", frame, conn.session)
+                    await self._on_frame(conn, frame)
+                elif msg.type is WSMsgType.BINARY:
+                    frame = json.loads(msg.data.decode())
+                    self._log("in", frame, conn.session)
+                    await self._on_frame(conn, frame)
+        finally:
+            self.connections.discard(conn)
+            session = conn.session
+            if session is not None and session.conn is conn:
+                session.conn = None
+                if not conn.server_closed and ws.close_code in (1000, 1001):
+                    # A clean client close invalidates the session, as on Discord.
+                    self.sessions.pop(session.id, None)
+            conn.finish()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(conn.writer, 1.0)
+            self.host.notify()
+        return ws
+
+    async def _on_frame(self, conn: Connection, frame: dict[str, Any]) -> None:
+        op = frame.get("op")
+        d = frame.get("d")
+        if op == HEARTBEAT:
+            conn.send({"op": HEARTBEAT_ACK})
+        elif op == IDENTIFY:
+            await self._identify(conn, d or {})
+        elif op == RESUME:
+            await self._resume(conn, d or {})
+        elif op == REQUEST_GUILD_MEMBERS:
+            if conn.session is not None:
+                for chunk in self.host.member_chunk_payloads(conn.session, d or {}):
+                    self.enqueue("GUILD_MEMBERS_CHUNK", chunk, only=conn.session)
+        elif op in (PRESENCE_UPDATE, VOICE_STATE_UPDATE):
+            pass  # recorded in frames, nothing to answer
+        else:
+            await conn.close(4001)  # Unknown opcode
+
+    async def _identify(self, conn: Connection, d: dict[str, Any]) -> None:
+        if d.get("token") != self.host.token:
+            await conn.close(4004)  # Authentication failed
+            return
+        if conn.session is not None:
+            await conn.close(4005)  # Already authenticated
+            return
+        intents = d.get("intents")
+        if not isinstance(intents, int):
+            await conn.close(4013)  # Invalid intent(s)
+            return
+        if intents & PRIVILEGED_INTENTS and not self.host.privileged_intents:
+            await conn.close(4014)  # Disallowed intent(s)
+            return
+        session = Session(intents)
+        self.sessions[session.id] = session
+        session.conn = conn
+        conn.session = session
+        shard = d.get("shard")
+        self.enqueue("READY", self.host.ready_payload(session, shard), only=session)
+        for guild in self.host.guild_create_payloads(session):
+            self.enqueue("GUILD_CREATE", guild, only=session)
+
+    async def _resume(self, conn: Connection, d: dict[str, Any]) -> None:
+        if d.get("token") != self.host.token:
+            await conn.close(4004)
+            return
+        session = self.sessions.get(str(d.get("session_id")))
+        if session is None:
+            conn.send({"op": INVALID_SESSION, "d": False})
+            return
+        old = session.conn
+        if old is not None and old is not conn:
+            session.conn = None
+            await old.close(4000)
+        seq = d.get("seq") or 0
+        session.conn = conn
+        conn.session = session
+        session.resumes += 1
+        replay = [f for f in session.history if f["s"] > seq and f["t"] not in ("READY", "RESUMED")]
+        if session.replay_duplicates:
+            seen = [f for f in session.history if f["s"] <= seq and f["t"] not in ("READY", "RESUMED")]
+            replay = seen[-session.replay_duplicates :] + replay
+            session.replay_duplicates = 0
+        for frame in replay:
+            conn.send(frame)
+        self.enqueue("RESUMED", {"_trace": ["twin"]}, only=session)
