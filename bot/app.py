@@ -49,7 +49,7 @@ async def build_app(settings: Settings, *, run_migrations: bool = True) -> App:
         sessions = create_session_factory(engine)
         knowledge = Knowledge(load_fact_base())
         writer = TurnWriter(sessions)
-        chat = ChatService(sessions, GroundedEngine(knowledge, PERSONAS), writer, PERSONAS)
+        chat = ChatService(engine, sessions, GroundedEngine(knowledge, PERSONAS), writer, PERSONAS)
     except BaseException:
         await engine.dispose()
         raise

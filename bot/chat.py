@@ -8,9 +8,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from db.repositories import ConversationRepository, TurnRecord, UserRepository
+from db.repositories import ConversationRepository, ConversationState, TurnRecord, UserRepository, load_user_in_scope
 from db.turn_writer import TurnWriter
 from personas.addressing import split_addressee
 from personas.engine import GroundedEngine, MemoryState
@@ -54,20 +54,23 @@ class ChatService:
 
     def __init__(
         self,
+        database: AsyncEngine,
         sessions: async_sessionmaker[AsyncSession],
-        engine: GroundedEngine,
+        responder: GroundedEngine,
         writer: TurnWriter,
         personas: Mapping[str, Persona],
         *,
         cache_size: int = 20_000,
     ) -> None:
+        self._database = database
         self._sessions = sessions
-        self._engine = engine
+        self._responder = responder
         self._writer = writer
         self._personas = personas
         self._cache: OrderedDict[tuple[str, str, str], _Conversation] = OrderedDict()
         self._cache_size = cache_size
         self._locks: dict[tuple[str, str, str], asyncio.Lock] = {}
+        self._defaults: OrderedDict[str, str] = OrderedDict()
 
     def personas(self) -> list[Persona]:
         """The personas one can talk to, in roster order."""
@@ -97,13 +100,16 @@ class ChatService:
         by naming another persona ("sarah, why Mexico?") is answered by that one.
         """
         addressed, text = split_addressee(text)
-        persona_id = addressed or (self.persona(persona).id if persona else await self.default_persona(user))
+        persona_id = addressed or (self.persona(persona).id if persona else self._defaults.get(user))
+        if persona_id is None or (user, scope, persona_id) not in self._cache:
+            await self._load_user(user, scope)
+            persona_id = persona_id or self._defaults[user]
         key = (user, scope, persona_id)
         lock = self._locks.setdefault(key, asyncio.Lock())
         try:
             async with lock:
-                conversation = await self._conversation(key)
-                result = self._engine.respond(
+                conversation = self._cache.get(key) or self._remember(key, await self._writer.open_conversation(key))
+                result = self._responder.respond(
                     persona_id, text, conversation.memory, seed_key=f"{user}|{scope}", at_scene=at_scene
                 )
                 await self._writer.write(
@@ -124,16 +130,16 @@ class ChatService:
                 del self._locks[key]
         return ChatReply(self._personas[persona_id], result.text, result.fact_ids, result.kind)
 
-    async def _conversation(self, key: tuple[str, str, str]) -> _Conversation:
-        cached = self._cache.get(key)
-        if cached is not None:
-            self._cache.move_to_end(key)
-            return cached
-        async with self._sessions() as session:
-            state = await ConversationRepository(session).load(*key)
-        if state is None:
-            async with self._writer.write_lock, self._sessions.begin() as session:
-                state = await ConversationRepository(session).load_or_create(*key)
+    async def _load_user(self, user: str, scope: str) -> None:
+        """Read the user's default persona and conversations here in one query, into the caches."""
+        async with self._database.connect() as connection:
+            found = await load_user_in_scope(connection, user, scope)
+        chosen = found.default_persona
+        self._remember_default(user, chosen if chosen is not None and chosen in self._personas else DEFAULT_PERSONA)
+        for persona_id, state in found.conversations.items():
+            self._remember((user, scope, persona_id), state)
+
+    def _remember(self, key: tuple[str, str, str], state: ConversationState) -> _Conversation:
         conversation = _Conversation(state.conversation_id, MemoryState.from_data(state.memory, state.turn))
         self._cache[key] = conversation
         if len(self._cache) > self._cache_size:
@@ -142,15 +148,28 @@ class ChatService:
 
     async def default_persona(self, user: str) -> str:
         """The user's chosen default persona, or John."""
+        cached = self._defaults.get(user)
+        if cached is not None:
+            self._defaults.move_to_end(user)
+            return cached
         async with self._sessions() as session:
             chosen = await UserRepository(session).default_persona(user)
-        return chosen if chosen is not None and chosen in self._personas else DEFAULT_PERSONA
+        persona = chosen if chosen is not None and chosen in self._personas else DEFAULT_PERSONA
+        self._remember_default(user, persona)
+        return persona
+
+    def _remember_default(self, user: str, persona: str) -> None:
+        self._defaults[user] = persona
+        self._defaults.move_to_end(user)
+        if len(self._defaults) > self._cache_size:
+            self._defaults.popitem(last=False)
 
     async def set_default_persona(self, user: str, name: str) -> Persona:
         """Make ``name`` the user's default persona."""
         persona = self.persona(name)
-        async with self._sessions.begin() as session:
+        async with self._writer.write_lock, self._sessions.begin() as session:
             await UserRepository(session).set_default_persona(user, persona.id)
+        self._remember_default(user, persona.id)
         return persona
 
     async def why(self, user: str, scope: str) -> tuple[Persona | None, list[Fact]]:
@@ -162,7 +181,7 @@ class ChatService:
         facts: list[Fact] = []
         for fact_id in last.fact_ids:
             try:
-                facts.append(self._engine.knowledge.base.fact(fact_id))
+                facts.append(self._responder.knowledge.base.fact(fact_id))
             except KeyError:
                 continue  # a fact retired from the fact base since the reply was stored
         return self._personas.get(last.persona), facts
@@ -171,7 +190,8 @@ class ChatService:
         """Delete everything stored about ``user``; returns how many messages were removed."""
         for key in [key for key in self._cache if key[0] == user]:
             del self._cache[key]
-        async with self._sessions.begin() as session:
+        self._defaults.pop(user, None)
+        async with self._writer.write_lock, self._sessions.begin() as session:
             return await UserRepository(session).forget(user)
 
     async def export(self, user: str) -> dict[str, Any]:

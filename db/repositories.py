@@ -10,19 +10,22 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from db.models import ChannelSettings, Conversation, Memory, Message, User, utcnow
 
 __all__ = [
     "ChannelRepository",
+    "ConversationKey",
     "ConversationRepository",
     "ConversationState",
     "DuplicateMessageError",
     "StorageError",
     "StoredMessage",
     "TurnRecord",
+    "UserInScope",
     "UserRepository",
+    "load_user_in_scope",
 ]
 
 
@@ -32,6 +35,10 @@ class StorageError(Exception):
 
 class DuplicateMessageError(StorageError):
     """A Discord message id was already stored: the message has been handled before."""
+
+
+ConversationKey = tuple[str, str, str]
+"""(user external id, scope, persona)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,12 +83,40 @@ def _insert(session: AsyncSession, table: Any) -> sqlite.Insert | postgresql.Ins
     return sqlite.insert(table)
 
 
+_USERS = cast(Table, User.__table__)
+_CONVERSATIONS = cast(Table, Conversation.__table__)
 _MESSAGES = cast(Table, Message.__table__)
 _MEMORIES = cast(Table, Memory.__table__)
 
 
 def _stored(row: Message) -> StoredMessage:
     return StoredMessage(row.role, row.persona, row.text, list(row.fact_ids or []), row.created_at)
+
+
+@dataclass(frozen=True, slots=True)
+class UserInScope:
+    """A user's default persona and their conversations in one place, read in one query."""
+
+    default_persona: str | None
+    conversations: dict[str, ConversationState]
+
+
+async def load_user_in_scope(connection: AsyncConnection, external_id: str, scope: str) -> UserInScope:
+    """The user's default persona and conversations in ``scope``; cheap enough for every first message."""
+    result = await connection.execute(
+        select(User.default_persona, Conversation.persona, Conversation.id, Memory.turn, Memory.data)
+        .select_from(User)
+        .outerjoin(Conversation, (Conversation.user_id == User.id) & (Conversation.scope == scope))
+        .outerjoin(Memory, Memory.conversation_id == Conversation.id)
+        .where(User.external_id == external_id)
+    )
+    default: str | None = None
+    conversations: dict[str, ConversationState] = {}
+    for chosen, persona, conversation_id, turn, data in result.all():
+        default = chosen
+        if persona is not None and conversation_id is not None:
+            conversations[persona] = ConversationState(conversation_id, turn or 0, data or {})
+    return UserInScope(default, conversations)
 
 
 class _Repository:
@@ -208,6 +243,40 @@ class ConversationRepository(_Repository):
         memory = _insert(self.session, Memory).values(conversation_id=conversation_id, turn=0, data={}, updated_at=now)
         await self.session.execute(memory.on_conflict_do_nothing(index_elements=[Memory.conversation_id]))
         return ConversationState(conversation_id, 0, {})
+
+    async def load_or_create_many(self, keys: Sequence[ConversationKey]) -> list[ConversationState]:
+        """Like ``load_or_create`` for many conversations at once, with six bulk statements in all."""
+        now = utcnow()
+        external_ids = sorted({user for user, _, _ in keys})
+        await self._insert_missing(
+            _USERS, ["external_id"], [{"external_id": e, "created_at": now} for e in external_ids]
+        )
+        found_users = await self.session.execute(
+            select(User.external_id, User.id).where(User.external_id.in_(external_ids))
+        )
+        user_ids: dict[str, int] = {external_id: user_id for external_id, user_id in found_users.all()}
+        wanted = sorted({(user_ids[user], scope, persona) for user, scope, persona in keys})
+        rows = [{"user_id": u, "scope": s, "persona": p, "created_at": now} for u, s, p in wanted]
+        await self._insert_missing(_CONVERSATIONS, ["user_id", "scope", "persona"], rows)
+        found = await self.session.execute(
+            select(Conversation.user_id, Conversation.scope, Conversation.persona, Conversation.id).where(
+                Conversation.user_id.in_(sorted(set(user_ids.values())))
+            )
+        )
+        conversation_ids = {(user, scope, persona): cid for user, scope, persona, cid in found.all()}
+        ids = sorted({conversation_ids[key] for key in wanted})
+        blank = [{"conversation_id": cid, "turn": 0, "data": {}, "updated_at": now} for cid in ids]
+        await self._insert_missing(_MEMORIES, ["conversation_id"], blank)
+        memories = await self.session.execute(
+            select(Memory.conversation_id, Memory.turn, Memory.data).where(Memory.conversation_id.in_(ids))
+        )
+        by_id = {cid: ConversationState(cid, turn or 0, data or {}) for cid, turn, data in memories.all()}
+        return [by_id[conversation_ids[(user_ids[user], scope, persona)]] for user, scope, persona in keys]
+
+    async def _insert_missing(self, table: Table, unique: list[str], rows: list[dict[str, Any]]) -> None:
+        """Insert the rows whose unique key is not there yet."""
+        statement = _insert(self.session, table).on_conflict_do_nothing(index_elements=unique)
+        await self.session.execute(statement, rows)
 
     async def write_turns(self, turns: Sequence[TurnRecord]) -> None:
         """Store the messages and memory of many turns with two bulk statements each."""

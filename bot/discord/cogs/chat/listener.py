@@ -42,19 +42,21 @@ def scope_of(channel: discord.abc.Messageable | discord.abc.GuildChannel | disco
 @contextlib.asynccontextmanager
 async def typing_if_slow(channel: discord.abc.Messageable) -> AsyncIterator[None]:
     """Show "typing" in ``channel`` only when the block takes longer than TYPING_AFTER_S."""
+    typing: list[asyncio.Task[None]] = []
 
     async def show() -> None:
-        await asyncio.sleep(TYPING_AFTER_S)
         async with channel.typing():
             await asyncio.Event().wait()
 
-    task = asyncio.create_task(show())
+    timer = asyncio.get_running_loop().call_later(TYPING_AFTER_S, lambda: typing.append(asyncio.create_task(show())))
     try:
         yield
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, discord.HTTPException):
-            await task
+        timer.cancel()
+        for task in typing:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, discord.HTTPException):
+                await task
 
 
 class ChatListener(commands.Cog):
