@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import Coroutine
 from typing import Any
@@ -106,6 +107,12 @@ class CompanionBot(commands.Bot):
         else:
             synced = await self.tree.sync()
         log.info("synced %d slash commands %s", len(synced), f"to guild {guild_id}" if guild_id else "globally")
+
+    async def on_ready(self) -> None:
+        """Once connected, keep the start-up heap out of garbage collection, so collections stay short."""
+        gc.collect()
+        gc.freeze()
+        log.info("connected as %s to %d guilds", self.user, len(self.guilds))
 
     async def on_message(self, message: discord.Message) -> None:
         """Plain messages are handled by the chat cog; there are no prefix commands."""
