@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 
 from bot.config import ConfigError, Settings, load_settings
+from db.repositories import StorageError
 
 __all__ = ["main"]
 
@@ -66,6 +67,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"t2-companion: {exc}", file=sys.stderr)
         return 2
+    except StorageError as exc:
+        print(f"t2-companion: the database failed: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
     return 0

@@ -26,6 +26,7 @@ __all__ = [
     "UserInScope",
     "UserRepository",
     "load_user_in_scope",
+    "storable",
 ]
 
 
@@ -74,6 +75,11 @@ class StoredMessage:
     text: str
     fact_ids: list[str]
     created_at: datetime
+
+
+def storable(text: str) -> str:
+    """Text as every backend can store it: PostgreSQL text cannot hold U+0000, so it becomes U+FFFD everywhere."""
+    return text.replace("\x00", "\ufffd")
 
 
 def _insert(session: AsyncSession, table: Any) -> sqlite.Insert | postgresql.Insert:
@@ -289,7 +295,7 @@ class ConversationRepository(_Repository):
                     "conversation_id": turn.conversation_id,
                     "role": "user",
                     "persona": None,
-                    "text": turn.user_text,
+                    "text": storable(turn.user_text),
                     "fact_ids": [],
                     "discord_message_id": turn.discord_message_id,
                     "created_at": turn.at,
@@ -300,7 +306,7 @@ class ConversationRepository(_Repository):
                     "conversation_id": turn.conversation_id,
                     "role": "persona",
                     "persona": turn.persona,
-                    "text": turn.reply_text,
+                    "text": storable(turn.reply_text),
                     "fact_ids": list(turn.fact_ids),
                     "discord_message_id": None,
                     "created_at": turn.at,
@@ -324,7 +330,9 @@ class ConversationRepository(_Repository):
                 memories,
             )
         except IntegrityError as exc:
-            raise DuplicateMessageError("a Discord message in this batch was already stored") from exc
+            if "discord_message_id" in str(exc.orig):
+                raise DuplicateMessageError("a Discord message in this batch was already stored") from exc
+            raise StorageError(f"could not store {len(turns)} turn(s): {exc.orig}") from exc
         except SQLAlchemyError as exc:
             raise StorageError(f"could not store {len(turns)} turn(s): {type(exc).__name__}") from exc
 
@@ -359,8 +367,8 @@ class ChannelRepository(_Repository):
     """Per-channel settings: the auto-chat persona and the cached webhook."""
 
     async def get(self, channel_id: int) -> ChannelSettings | None:
-        """The channel's settings row, if any."""
-        return await self.session.get(ChannelSettings, channel_id)
+        """The channel's settings row, if any, as stored now."""
+        return await self.session.get(ChannelSettings, channel_id, populate_existing=True)
 
     async def set_auto_persona(self, channel_id: int, guild_id: int | None, persona: str | None) -> None:
         """Make the channel answer every message as ``persona`` (None turns it off)."""
@@ -373,11 +381,11 @@ class ChannelRepository(_Repository):
         await self._upsert(channel_id, guild_id, webhook_id=webhook_id, webhook_token=token)
 
     async def _upsert(self, channel_id: int, guild_id: int | None, **values: Any) -> None:
-        row = await self.session.get(ChannelSettings, channel_id)
-        if row is None:
-            self.session.add(ChannelSettings(channel_id=channel_id, guild_id=guild_id, updated_at=utcnow(), **values))
-        else:
-            for key, value in values.items():
-                setattr(row, key, value)
-            row.updated_at = utcnow()
-        await self.session.flush()
+        now = utcnow()
+        statement = _insert(self.session, ChannelSettings).values(
+            channel_id=channel_id, guild_id=guild_id, updated_at=now, **values
+        )
+        changes = {**values, "updated_at": now}
+        await self.session.execute(
+            statement.on_conflict_do_update(index_elements=[ChannelSettings.channel_id], set_=changes)
+        )

@@ -317,14 +317,6 @@ async def test_a_revision_that_rebuilds_a_table_keeps_every_row(
     connections have foreign_keys=ON, and db.migrate runs the migrations on such a connection, so the
     DROP TABLE users cascades (ON DELETE CASCADE) into conversations, messages and memories.
     """
-    if empty_engine.dialect.name == "sqlite":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="db/migrate.py runs migrations with PRAGMA foreign_keys=ON: a batch rebuild of users"
-                " cascades into conversations/messages/memories",
-            )
-        )
     parent = migrations_with_a_rebuild
     sessions = create_session_factory(empty_engine)
     await upgrade(empty_engine, parent)
