@@ -254,3 +254,18 @@ async def test_console_ends_at_end_of_input(app: App) -> None:
     out = io.StringIO()
     await ConsoleChat(app, Console(file=out, color_system=None), read_line, "local:tester").run()
     assert "t2-companion" in out.getvalue()
+
+
+def test_ask_does_not_import_discord(cli_env: dict[str, str]) -> None:
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "bot", "ask", "hi"],
+        capture_output=True,
+        text=True,
+        env=cli_env,
+        cwd=ROOT,
+        timeout=60,
+        check=True,
+    )
+    imported = [line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if "|" in line]
+    assert "sqlalchemy" in imported
+    assert not [name for name in imported if name.split(".")[0] in ("discord", "aiohttp")]
