@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -32,6 +33,15 @@ class App:
     knowledge: Knowledge
     chat: ChatService
     writer: TurnWriter
+    forgetters: list[Callable[[str], Awaitable[int]]] = field(default_factory=list)
+    """What /forget-me runs: each feature's "delete everything about this user", returning rows removed."""
+
+    async def forget_user(self, user: str) -> int:
+        """Delete everything every feature stores about ``user``; returns how many rows went."""
+        removed = 0
+        for forget in self.forgetters:
+            removed += await forget(user)
+        return removed
 
     async def close(self) -> None:
         """Finish pending writes and close the database."""
@@ -54,4 +64,6 @@ async def build_app(settings: Settings, *, run_migrations: bool = True) -> App:
         await engine.dispose()
         raise
     log.info("services ready on %s", url.get_backend_name())
-    return App(settings, engine, sessions, knowledge, chat, writer)
+    app = App(settings, engine, sessions, knowledge, chat, writer)
+    app.forgetters.append(chat.forget)
+    return app

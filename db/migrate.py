@@ -13,7 +13,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 import migrations
-from db.models import Base
+from db.schema import metadata
 
 __all__ = [
     "alembic_config",
@@ -97,7 +97,7 @@ async def schema_drift(engine: AsyncEngine) -> list[object]:
 
     def compare(sync: Connection) -> list[object]:
         context = MigrationContext.configure(sync, opts={"compare_type": True})
-        return list(compare_metadata(context, Base.metadata))
+        return list(compare_metadata(context, metadata))
 
     async with engine.connect() as connection:
         return await connection.run_sync(compare)

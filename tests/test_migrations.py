@@ -25,10 +25,11 @@ from db.migrate import (
     upgrade,
     upgrade_if_needed,
 )
-from db.models import Base, GuildSettings
+from db.models import GuildSettings
 from db.repositories import ChannelRepository, ConversationRepository, TurnRecord, UserRepository
+from db.schema import metadata
 
-MODEL_TABLES = set(Base.metadata.tables)
+MODEL_TABLES = set(metadata.tables)
 SNOWFLAKE = 1_234_567_890_123_456_789
 
 # What ``populate`` stores in each table (tables added later start empty).
@@ -363,7 +364,7 @@ async def test_count_helper_counts_rows(
     async with migrated_engine.connect() as connection:
         direct = {
             name: (await connection.execute(select(func.count()).select_from(table))).scalar_one()
-            for name, table in Base.metadata.tables.items()
+            for name, table in metadata.tables.items()
         }
     assert direct == POPULATED_COUNTS == await counts(migrated_engine)
     assert all(direct[table] > 0 for table in ("users", "conversations", "memories", "messages", "channel_settings"))

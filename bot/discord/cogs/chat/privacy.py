@@ -58,10 +58,10 @@ class ForgetButton(
             return
         bot = interaction.client
         assert isinstance(bot, CompanionBot)
-        removed = await bot.app.chat.forget(user_key(interaction.user))
-        log.info("deleted the data of a user on request (%d messages)", removed)
+        removed = await bot.app.forget_user(user_key(interaction.user))
+        log.info("deleted the data of a user on request (%d rows)", removed)
         await interaction.response.edit_message(
-            content=f"Done. I deleted everything stored about you ({removed} messages).", view=None
+            content=f"Done. I deleted everything stored about you ({removed} records).", view=None
         )
 
 
