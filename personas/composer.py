@@ -1,0 +1,85 @@
+"""Composing a persona's reply: seeded, non-repeating choices among its lines, and the memory that follows."""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable, Sequence
+
+from personas.factbase import Fact
+from personas.memory import MEMORY_LIMIT, RECENT_ENTITIES, MemoryState, Reply
+from personas.persona import Persona
+
+__all__ = ["ReplyBuilder"]
+
+
+class ReplyBuilder:
+    """One reply being built: seeded choices among variants, and the memory update."""
+
+    def __init__(
+        self,
+        persona: Persona,
+        memory: MemoryState,
+        seed_key: str,
+        at_scene: int | None,
+        continue_sentence: Callable[[str], str],
+    ) -> None:
+        self.continue_sentence = continue_sentence
+        self.persona = persona
+        self.memory = memory
+        self.seed_key = seed_key
+        self.at_scene = at_scene
+        self._used = set(memory.used_lines)
+        self._new_lines: list[str] = []
+
+    def _seed(self, slot: str) -> int:
+        return zlib.crc32(f"{self.seed_key}|{self.persona.id}|{self.memory.turn}|{slot}".encode())
+
+    def _choose(self, slot: str, variants: Sequence[str]) -> str:
+        keys = [f"{slot}#{index}" for index in range(len(variants))]
+        fresh = [index for index, key in enumerate(keys) if key not in self._used] or list(range(len(variants)))
+        index = fresh[self._seed(slot) % len(fresh)]
+        self._new_lines.append(keys[index])
+        return variants[index]
+
+    def pick_voice(self, field_name: str) -> str:
+        """A variant of one of the persona's voice fields."""
+        variants: tuple[str, ...] = getattr(self.persona.voice, field_name)
+        return self._choose(f"v:{field_name}", variants)
+
+    def voice(self, field_name: str, *, entities: Sequence[str] = ()) -> Reply:
+        """A reply that states no plot fact."""
+        text = self.pick_voice(field_name)
+        return self._reply(text, [], field_name, entities)
+
+    def facts(self, facts: Sequence[Fact], entities: Sequence[str], *, kind: str) -> Reply:
+        """A reply stating ``facts`` in the persona's own lines."""
+        voice = self.persona.voice
+        parts: list[str] = []
+        if voice.openers and self._seed("opener") % 4 == 0:
+            parts.append(self._choose("v:openers", voice.openers))
+        for position, fact in enumerate(facts):
+            if position and voice.connectors:
+                parts.append(self._choose("v:connectors", voice.connectors))
+            line = self._choose(f"f:{fact.id}", fact.lines[self.persona.id])
+            if parts and not parts[-1].endswith((".", "!", "?", ":")):
+                line = self.continue_sentence(line)
+            parts.append(line)
+        mentioned = list(entities)
+        for fact in facts:
+            mentioned += [entity for entity in fact.entities if entity not in mentioned]
+        return self._reply(" ".join(part for part in parts if part), facts, kind, mentioned)
+
+    def _reply(self, text: str, facts: Sequence[Fact], kind: str, entities: Sequence[str]) -> Reply:
+        memory = self.memory
+        fact_ids = [fact.id for fact in facts]
+        recent = list(dict.fromkeys([*entities, *memory.entities]))[:RECENT_ENTITIES]
+        said = [fact_id for fact_id in memory.said_facts if fact_id not in fact_ids] + fact_ids
+        used = [key for key in memory.used_lines if key not in self._new_lines] + self._new_lines
+        new_memory = MemoryState(
+            turn=memory.turn + 1,
+            entities=recent,
+            last_facts=fact_ids or memory.last_facts,
+            said_facts=said[-MEMORY_LIMIT:],
+            used_lines=used[-MEMORY_LIMIT:],
+        )
+        return Reply(self.persona.id, text, tuple(fact_ids), kind, new_memory)

@@ -1,0 +1,56 @@
+"""What a conversation remembers between turns, and the persona's reply that carries it on."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["MEMORY_LIMIT", "RECENT_ENTITIES", "MemoryState", "Reply"]
+
+MEMORY_LIMIT = 200
+"""How many said facts and used lines a conversation remembers."""
+RECENT_ENTITIES = 6
+"""How many recently talked-about entities follow-ups can refer to."""
+
+
+@dataclass(slots=True)
+class MemoryState:
+    """What a conversation remembers between turns; stored as JSON with the conversation."""
+
+    turn: int = 0
+    entities: list[str] = field(default_factory=list)
+    last_facts: list[str] = field(default_factory=list)
+    said_facts: list[str] = field(default_factory=list)
+    used_lines: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any] | None, turn: int = 0) -> MemoryState:
+        """Rebuild from stored JSON, tolerating missing or malformed keys."""
+        data = data or {}
+
+        def strings(key: str) -> list[str]:
+            value = data.get(key)
+            return [item for item in value if isinstance(item, str)] if isinstance(value, list) else []
+
+        return cls(turn, strings("entities"), strings("last_facts"), strings("said_facts"), strings("used_lines"))
+
+    def to_data(self) -> dict[str, Any]:
+        """The JSON document stored for this memory (the turn is stored in its own column)."""
+        return {
+            "entities": self.entities,
+            "last_facts": self.last_facts,
+            "said_facts": self.said_facts,
+            "used_lines": self.used_lines,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A persona's answer: the text, the facts it states, what kind of answer it is, and the new memory."""
+
+    persona: str
+    text: str
+    fact_ids: tuple[str, ...]
+    kind: str
+    memory: MemoryState
