@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import os
+import signal
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
@@ -16,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.config import Settings
 from bot.discord.client import CompanionBot
+from bot.discord.runner import serve
 from db.engine import create_engine
 from db.models import ChannelSettings, Conversation, Memory, Message, User
 from personas.roster import PERSONAS
@@ -428,3 +432,30 @@ def test_message_content_intent_can_be_turned_off(settings: Settings) -> None:
     assert not bot.intents.message_content
     assert CompanionBot(settings).intents.message_content
     assert isinstance(bot.tree, discord.app_commands.CommandTree)
+
+
+async def test_the_runner_falls_back_without_message_content_and_stops_cleanly_on_sigterm(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with DiscordTwin(privileged_intents=False) as twin:
+        guild = twin.add_guild()
+        channel = twin.add_text_channel(guild.id).id
+        alice = twin.add_member(guild.id, name="alice").id
+        with twin.patch_discord(), caplog.at_level(logging.WARNING):
+            serving = asyncio.create_task(serve(settings))
+
+            def accepted_after_refusal() -> bool:
+                frames = twin.gateway_frames
+                identifies = [n for n, f in enumerate(frames) if f.direction == "in" and f.op == 2]
+                return len(identifies) >= 2 and any(f.t == "GUILD_CREATE" for f in frames[identifies[-1] :])
+
+            await twin.wait_until(accepted_after_refusal, timeout=30, what="a second, accepted IDENTIFY")
+            await twin.send_message(channel, alice, f"<@{twin.bot_user.id}> when is judgment day?")
+            [reply] = await twin.wait_for_messages(channel, 1)
+            os.kill(os.getpid(), signal.SIGTERM)
+            assert await asyncio.wait_for(serving, 15) == 0
+    assert "1997" in reply["content"]
+    assert any("MESSAGE CONTENT INTENT" in record.getMessage() for record in caplog.records)
+    identifies = [f for f in twin.gateway_frames if f.direction == "in" and f.op == 2]
+    assert identifies[0].d["intents"] & discord.Intents(message_content=True).value
+    assert not identifies[-1].d["intents"] & discord.Intents(message_content=True).value

@@ -12,7 +12,7 @@ import discord
 from bot.config import Settings
 from bot.discord.client import CompanionBot
 
-__all__ = ["run_discord"]
+__all__ = ["run_discord", "serve"]
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +25,8 @@ def _stopper(bot: CompanionBot) -> Callable[[], None]:
     return stop
 
 
-async def _serve(settings: Settings) -> int:
+async def serve(settings: Settings) -> int:
+    """Serve until SIGINT or SIGTERM; falls back to no message content intent when Discord refuses it."""
     assert settings.discord_token is not None
     token = settings.discord_token.get_secret_value()
     message_content = settings.message_content_intent
@@ -56,4 +57,4 @@ async def _serve(settings: Settings) -> int:
 
 def run_discord(settings: Settings) -> int:
     """Connect to Discord and serve until stopped; returns the exit code."""
-    return asyncio.run(_serve(settings))
+    return asyncio.run(serve(settings))
