@@ -15,40 +15,28 @@ def split_message(text: str, limit: int = DISCORD_LIMIT) -> list[str]:
     text = text.strip()
     if len(text) <= limit:
         return [text] if text else []
-    parts: list[str] = []
-    current = ""
-    for sentence in _SENTENCE_END.split(text):
-        for piece in _fit(sentence, limit):
-            candidate = f"{current} {piece}" if current else piece
-            if len(candidate) <= limit:
-                current = candidate
-            else:
-                parts.append(current)
-                current = piece
-    if current:
-        parts.append(current)
-    return parts
+    return _pack([piece for sentence in _SENTENCE_END.split(text) for piece in _fit(sentence, limit)], limit)
 
 
 def _fit(sentence: str, limit: int) -> list[str]:
     """A sentence longer than ``limit`` is cut at spaces, or hard when one word is longer still."""
     if len(sentence) <= limit:
         return [sentence]
-    pieces: list[str] = []
+    words = [word[start : start + limit] for word in sentence.split(" ") for start in range(0, len(word) or 1, limit)]
+    return _pack(words, limit)
+
+
+def _pack(pieces: list[str], limit: int) -> list[str]:
+    """Join pieces with spaces into as few parts of at most ``limit`` characters as their order allows."""
+    parts: list[str] = []
     current = ""
-    for word in sentence.split(" "):
-        while len(word) > limit:
-            if current:
-                pieces.append(current)
-                current = ""
-            pieces.append(word[:limit])
-            word = word[limit:]
-        candidate = f"{current} {word}" if current else word
+    for piece in pieces:
+        candidate = f"{current} {piece}" if current else piece
         if len(candidate) <= limit:
             current = candidate
         else:
-            pieces.append(current)
-            current = word
+            parts.append(current)
+            current = piece
     if current:
-        pieces.append(current)
-    return pieces
+        parts.append(current)
+    return parts
