@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 
 from bot.config import ConfigError, Settings, load_settings
+from bot.trivia import cli as trivia_cli
 from db.repositories import StorageError
 
 __all__ = ["main"]
@@ -34,6 +35,10 @@ def _parser() -> argparse.ArgumentParser:
     migrate.add_argument("--downgrade", metavar="REVISION", help="downgrade to REVISION instead (base drops all)")
     export = commands.add_parser("export", help="print everything stored about a user as JSON")
     export.add_argument("--user", default="local", help="a console user name, or discord:<id>")
+    story = commands.add_parser("story", help="group stories: play one in this terminal").add_subparsers(dest="story")
+    play = story.add_parser("play", help="a solo or hot-seat story in this terminal (continues an unfinished one)")
+    play.add_argument("--order", choices=("list", "vote", "natural"), default="list", help="turn order (default: list)")
+    trivia_cli.add_arguments(commands)
     return parser
 
 
@@ -64,6 +69,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_migrate(settings, args.revision, args.downgrade))
         if command == "export":
             return asyncio.run(_export(settings, args.user))
+        if command == "story":
+            from bot.story.console import run_story
+
+            return asyncio.run(run_story(settings, args.order)) if args.story == "play" else 2
+        if command == "trivia":
+            return trivia_cli.run(settings, args)
     except ConfigError as exc:
         print(f"t2-companion: {exc}", file=sys.stderr)
         return 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -10,6 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.chat import ChatService
 from bot.config import Settings
+from bot.story.service import Clock, StoryService
+from bot.trivia.service import TriviaService
 from db import migrate
 from db.engine import create_engine, create_session_factory
 from db.turn_writer import TurnWriter
@@ -17,6 +20,7 @@ from personas.engine import GroundedEngine
 from personas.factbase import load_fact_base
 from personas.knowledge import Knowledge
 from personas.roster import PERSONAS
+from personas.story import load_story
 
 __all__ = ["App", "build_app"]
 
@@ -33,8 +37,10 @@ class App:
     knowledge: Knowledge
     chat: ChatService
     writer: TurnWriter
+    story: StoryService
     forgetters: list[Callable[[str], Awaitable[int]]] = field(default_factory=list)
     """What /forget-me runs: each feature's "delete everything about this user", returning rows removed."""
+    trivia: TriviaService | None = None
 
     async def forget_user(self, user: str) -> int:
         """Delete everything every feature stores about ``user``; returns how many rows went."""
@@ -46,10 +52,11 @@ class App:
     async def close(self) -> None:
         """Finish pending writes and close the database."""
         await self.writer.close()
+        await self.story.close()
         await self.engine.dispose()
 
 
-async def build_app(settings: Settings, *, run_migrations: bool = True) -> App:
+async def build_app(settings: Settings, *, run_migrations: bool = True, story_clock: Clock = time.time) -> App:
     """Connect to the database, bring its schema to the newest revision, load the fact base, build services."""
     url = settings.resolved_database_url()
     engine = create_engine(url)
@@ -60,10 +67,21 @@ async def build_app(settings: Settings, *, run_migrations: bool = True) -> App:
         knowledge = Knowledge(load_fact_base())
         writer = TurnWriter(sessions)
         chat = ChatService(engine, sessions, GroundedEngine(knowledge, PERSONAS), writer, PERSONAS)
+        story = StoryService(
+            sessions,
+            writer.write_lock,
+            load_story(knowledge.base),
+            knowledge.base,
+            clock=story_clock,
+            default_persona=chat.default_persona,
+        )
     except BaseException:
         await engine.dispose()
         raise
     log.info("services ready on %s", url.get_backend_name())
-    app = App(settings, engine, sessions, knowledge, chat, writer)
+    app = App(settings, engine, sessions, knowledge, chat, writer, story)
     app.forgetters.append(chat.forget)
+    app.forgetters.append(story.forget)
+    app.trivia = TriviaService(sessions, knowledge.base, write_lock=writer.write_lock)
+    app.forgetters.append(app.trivia.forget)
     return app

@@ -9,5 +9,7 @@ from db.models import Base
 __all__ = ["metadata"]
 
 # Feature model modules register their tables on Base.metadata when imported; list each one here.
+import db.trivia_models  # noqa: F401
+from db import story_models  # noqa: F401
 
 metadata: MetaData = Base.metadata

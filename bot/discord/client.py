@@ -22,7 +22,7 @@ __all__ = ["EXTENSIONS", "CompanionBot", "Refusal", "send_ephemeral"]
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("bot.discord.cogs.chat",)
+EXTENSIONS = ("bot.discord.cogs.chat", "bot.discord.cogs.story", "bot.discord.cogs.trivia")
 APOLOGY = "Sorry, something went wrong on my side. It has been logged; please try again."
 
 

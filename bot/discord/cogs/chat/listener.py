@@ -94,6 +94,8 @@ class ChatListener(commands.Cog):
             return _strip_mention(content, me.id), replied
         if me in message.mentions:
             return _strip_mention(content, me.id), None
+        if self.bot.app.trivia is not None and self.bot.app.trivia.is_playing(message.channel.id):
+            return None  # an answer to the trivia question running here
         info = await self.bot.channels.get(message.channel.id)
         if info.auto_persona is not None and content:
             return content, info.auto_persona
@@ -130,10 +132,17 @@ class ChatListener(commands.Cog):
                 with contextlib.suppress(discord.HTTPException):
                     await message.add_reaction(SLOW_DOWN)
             return
+        scope, at_scene = scope_of(message.channel), None
+        story = await self.bot.app.story.chat_context(scope, text, persona, user_key(author))
+        if story is not None:  # a story session here: spoiler-safe, and never as a persona a player plays
+            if story.notice is not None:
+                await message.channel.send(story.notice, allowed_mentions=NO_MENTIONS)
+                return
+            text, persona, at_scene = story.text, story.persona, story.at_scene
         try:
             async with typing_if_slow(message.channel):
                 reply = await self.bot.app.chat.reply(
-                    user_key(author), scope_of(message.channel), text, persona=persona, discord_message_id=message.id
+                    user_key(author), scope, text, persona=persona, discord_message_id=message.id, at_scene=at_scene
                 )
         except DuplicateMessageError:
             log.info("message %s was already answered", message.id)

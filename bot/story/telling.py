@@ -1,0 +1,127 @@
+"""Turning the scene data and a session's transcript into what is said: scenes, recaps, epilogues."""
+
+from __future__ import annotations
+
+import re
+import zlib
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+
+from db.story_repository import EventRow, PlayerRow
+from personas.factbase import FactBase
+from personas.roster import PERSONAS
+from personas.story import Story, StoryLine, StoryScene
+
+__all__ = [
+    "RECAP_ORDER",
+    "Spoken",
+    "clean_name",
+    "epilogue",
+    "line_for",
+    "player_label",
+    "recap",
+    "role_label",
+    "scene_opening",
+    "spoken_lines",
+]
+
+RECAP_ORDER = ("john", "sarah", "t800")
+"""Who retells the story, the first one nobody plays."""
+_UNSAFE = re.compile(r"[^\w .'\-]")
+
+
+@dataclass(frozen=True, slots=True)
+class Spoken:
+    """A line a persona says, with the fact it states."""
+
+    persona: str
+    text: str
+    fact_id: str
+
+
+def clean_name(name: str, limit: int = 32) -> str:
+    """A display or fighter name that cannot ping, link or format: letters, digits, spaces and .'-."""
+    cleaned = " ".join(_UNSAFE.sub("", name).split())[:limit].strip()
+    return cleaned or "a fighter"
+
+
+def role_label(player: PlayerRow) -> str:
+    """ "John Connor", "T-800" or "resistance fighter"."""
+    persona = PERSONAS.get(player.role)
+    return persona.display_name if persona is not None else "resistance fighter"
+
+
+def player_label(player: PlayerRow) -> str:
+    """ "alice (John Connor)"."""
+    return f"{player.name} ({role_label(player)})"
+
+
+def line_for(base: FactBase, line: StoryLine, seed: str) -> Spoken:
+    """The persona's own line for the fact, one of its variants chosen by ``seed``."""
+    variants = base.fact(line.fact).lines[line.persona]
+    index = zlib.crc32(f"{seed}|{line.fact}|{line.persona}".encode()) % len(variants)
+    return Spoken(line.persona, variants[index], line.fact)
+
+
+def spoken_lines(base: FactBase, lines: Sequence[StoryLine], played: Collection[str], seed: str) -> list[Spoken]:
+    """The lines of personas nobody plays (a played persona is voiced by its player, not the bot)."""
+    return [line_for(base, line, seed) for line in lines if line.persona not in played]
+
+
+def scene_opening(scene: StoryScene, flags: Mapping[str, str]) -> str:
+    """The scene's narration followed by what earlier choices changed."""
+    parts = [scene.narration] + [reflection.text for reflection in scene.reflect if reflection.applies(flags)]
+    return " ".join(parts)
+
+
+def epilogue(
+    story: Story, players: Sequence[PlayerRow], flags: Mapping[str, str], picks: Mapping[str, Mapping[str, str]]
+) -> str:
+    """Each player's choices (or last votes), then what the story state came to, then the closing line."""
+    lines = ["Epilogue."]
+    for player in sorted(players, key=lambda p: p.seat):
+        chosen = picks.get(str(player.id), {})
+        summary = "; ".join(
+            f"{scene.title}: {scene.decision.option(chosen[str(scene.number)]).label}"
+            for scene in story.scenes
+            if str(scene.number) in chosen
+        )
+        lines.append(f"- {player_label(player)}: {summary or 'watched the story unfold'}.")
+    for flag in story.flags.values():
+        lines.append(flag.values[flags.get(flag.id, flag.default)])
+    lines.append(story.closing)
+    return "\n".join(lines)
+
+
+def recap(
+    story: Story,
+    base: FactBase,
+    events: Sequence[EventRow],
+    players: Sequence[PlayerRow],
+    at_scene: int,
+    played: Collection[str],
+) -> tuple[str | None, str, tuple[str, ...]]:
+    """A retelling of the session so far from its stored transcript: (persona or None for narrator, text, facts)."""
+    persona = next((candidate for candidate in RECAP_ORDER if candidate not in played), None)
+    by_id = {player.id: player for player in players}
+    parts: list[str] = []
+    used: list[str] = []
+    for scene in story.scenes[:at_scene]:
+        said = [e for e in events if e.scene == scene.number and e.kind == "line"]
+        facts = [fact_id for e in said for fact_id in e.fact_ids]
+        if persona is not None:
+            known = [f for f in facts if base.fact(f).known_by(persona, at_scene) and base.fact(f).scene <= at_scene]
+            for fact_id in dict.fromkeys(known):
+                parts.append(line_for(base, StoryLine(persona, fact_id), "recap").text)
+                used.append(fact_id)
+        else:
+            parts.append(f"{scene.title}.")
+        for event in events:
+            if event.scene == scene.number and event.kind == "decision" and event.option:
+                label = scene.decision.option(event.option).label
+                decider = by_id.get(event.player_id) if event.player_id is not None else None
+                who = decider.name if decider is not None else "the group"
+                parts.append(f"Then {who} chose: {label}.")
+    if not parts:
+        return persona, "Nothing has happened yet.", ()
+    return persona, " ".join(parts), tuple(dict.fromkeys(used))

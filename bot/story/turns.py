@@ -1,0 +1,49 @@
+"""Turn order: who acts in list and natural order, and how a vote is counted."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+
+from db.story_repository import PlayerRow, SessionRow
+from personas.story import StoryScene
+
+__all__ = ["active_players", "natural_order", "pick_actor", "tally"]
+
+
+def active_players(row: SessionRow) -> list[PlayerRow]:
+    """The players still in the session, in seat order."""
+    return sorted((player for player in row.players if player.active), key=lambda player: player.seat)
+
+
+def natural_order(players: Sequence[PlayerRow], addresses: Sequence[str]) -> list[PlayerRow]:
+    """The players the scene addresses first (in the scene's order of roles), then the others by seat."""
+    first: list[PlayerRow] = []
+    for role in addresses:
+        first += [player for player in players if player.role == role and player not in first]
+    return first + [player for player in players if player not in first]
+
+
+def pick_actor(row: SessionRow, scene: StoryScene) -> PlayerRow | None:
+    """Who decides now in list or natural order (None in vote order or without players)."""
+    players = active_players(row)
+    if not players or row.turn_order == "vote":
+        return None
+    if row.turn_order == "list":
+        return players[row.turn_index % len(players)]
+    order = natural_order(players, scene.addresses)
+    return order[row.skips % len(order)]
+
+
+def tally(votes: Mapping[str, str], options: Sequence[str], host_vote: str | None) -> tuple[str | None, list[str]]:
+    """The winning option and the options tied for most votes; the host's vote breaks a tie."""
+    counts = Counter(vote for vote in votes.values() if vote in options)
+    if not counts:
+        return None, []
+    best = max(counts.values())
+    tied = [option for option in options if counts[option] == best]
+    if len(tied) == 1:
+        return tied[0], tied
+    if host_vote in tied:
+        return host_vote, tied
+    return None, tied

@@ -1,0 +1,277 @@
+"""Trivia on Discord end to end: the real discord.py client against the twin, a fake game clock, real SQLite files."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.config import Settings
+from bot.discord.client import CompanionBot
+from db.engine import create_engine
+from db.trivia_models import TriviaGame, TriviaScore, TriviaStats
+from tests.twin import DiscordTwin, Upload, run_client
+
+pytest_plugins = ["tests.twin.fixtures"]
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class ClockedBot(CompanionBot):
+    """The real bot, with the trivia service on a fake clock and a fast ticker."""
+
+    def __init__(self, settings: Settings, clock: FakeClock) -> None:
+        super().__init__(settings)
+        self.fake_clock = clock
+
+    async def setup_hook(self) -> None:
+        await super().setup_hook()
+        assert self.app.trivia is not None
+        self.app.trivia.clock = self.fake_clock
+        play = self.get_cog("TriviaPlay")
+        assert play is not None
+        play.tick_s = 0.02  # type: ignore[attr-defined]
+
+
+RunBot = Callable[[], AbstractAsyncContextManager[CompanionBot]]
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/trivia.db", discord_token="twin-token")
+
+
+@pytest.fixture
+def run_bot(twin: DiscordTwin, settings: Settings, clock: FakeClock) -> RunBot:
+    return lambda: run_client(twin, ClockedBot(settings, clock))
+
+
+@pytest.fixture
+async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    created = create_engine(settings.resolved_database_url())
+    yield created
+    await created.dispose()
+
+
+@pytest.fixture
+def world(twin: DiscordTwin) -> dict[str, Any]:
+    guild = twin.add_guild("Resistance")
+    return {
+        "guild": guild,
+        "general": twin.add_text_channel(guild.id, "general"),
+        "alice": twin.add_member(guild.id, name="alice"),
+        "bob": twin.add_member(guild.id, name="bob"),
+        "carol": twin.add_member(guild.id, name="carol"),
+        "mod": twin.add_member(guild.id, name="mod", manage_messages=True),
+        "admin": twin.add_member(guild.id, name="admin", manage_guild=True),
+    }
+
+
+async def question(engine: AsyncEngine) -> dict[str, Any]:
+    async with engine.connect() as connection:
+        row = (
+            await connection.execute(
+                select(TriviaGame.questions, TriviaGame.question_index).order_by(TriviaGame.id.desc()).limit(1)
+            )
+        ).one()
+    asked: dict[str, Any] = row[0][row[1]]
+    return asked
+
+
+async def points(engine: AsyncEngine) -> dict[int, int]:
+    async with engine.connect() as connection:
+        rows = await connection.execute(select(TriviaScore.user, TriviaScore.points))
+    return {int(user.split(":")[1]): value for user, value in rows.all()}
+
+
+async def test_a_whole_game_with_three_players(
+    twin: DiscordTwin, world: dict[str, Any], run_bot: RunBot, engine: AsyncEngine, clock: FakeClock
+) -> None:
+    channel, alice, bob, carol = world["general"].id, world["alice"].id, world["bob"].id, world["carol"].id
+    async with run_bot():
+        auto = await twin.send_slash_command(
+            channel, world["admin"].id, "persona", {"persona": "t800"}, subcommand="channel"
+        )
+        await auto.wait_for_responses(1)
+        start = await twin.send_slash_command(
+            channel, alice, "trivia", {"questions": 2, "seconds": 30, "host": "sarah"}, subcommand="start"
+        )
+        [opening] = await start.wait_for_responses(1)
+        [ask] = await twin.wait_for_messages(channel, 1)
+        first = await question(engine)
+        again = await twin.send_slash_command(channel, bob, "trivia", subcommand="start")
+        [busy] = await again.wait_for_responses(1)
+
+        await twin.send_message(channel, bob, "no idea, the moon?")
+        await twin.send_message(channel, carol, first["a"][0])
+        await twin.wait_for_messages(channel, 2)
+        clock.advance(4)
+        await twin.wait_for_messages(channel, 3)
+        second = await question(engine)
+        await twin.send_message(channel, alice, f"it's {second['a'][0]}")
+        posted = await twin.wait_for_messages(channel, 5)
+    assert opening["data"]["embeds"][0]["author"]["name"] == "Sarah Connor"
+    assert busy["ephemeral"] is True and "already running" in busy["data"]["content"]
+    assert ask["raw"]["username"] == "Sarah Connor" and first["q"] in ask["content"]
+    assert "carol" in posted[1]["content"].lower() and first["fact_text"] in posted[1]["content"]
+    assert "alice" in posted[3]["content"].lower()
+    final = posted[4]["content"].lower()
+    assert "carol: 10 points" in final and "alice: 10 points" in final
+    assert all(message["raw"]["allowed_mentions"] == {"parse": []} for message in posted)
+    assert len(twin.messages[channel]) == 5, "answers in an auto-chat channel are not chatted back"
+    assert await points(engine) == {alice: 10, bob: 0, carol: 10}
+    async with engine.connect() as connection:
+        stats = {row.user: row for row in (await connection.execute(select(TriviaStats))).all()}
+        status = await connection.scalar(select(TriviaGame.status))
+    assert status == "finished"
+    assert {user: (row.games, row.wins, row.attempted) for user, row in stats.items()} == {
+        f"discord:{alice}": (1, 1, 1),
+        f"discord:{bob}": (1, 0, 1),
+        f"discord:{carol}": (1, 1, 1),
+    }
+
+    async with run_bot():
+        board = await twin.send_slash_command(channel, bob, "trivia", {"metric": "wins"}, subcommand="leaderboard")
+        [shown] = await board.wait_for_responses(1)
+        mine = await twin.send_slash_command(channel, carol, "trivia", subcommand="stats")
+        [figures] = await mine.wait_for_responses(1)
+        forget = await twin.send_slash_command(channel, carol, "forget-me")
+        [ask_forget] = await forget.wait_for_responses(1)
+        confirm = ask_forget["data"]["components"][0]["components"][0]["custom_id"]
+        click = await twin.click_button(channel, carol, int(forget.original_message["id"]), confirm)
+        await click.wait_for_responses(1)
+    assert (
+        "alice" in shown["data"]["embeds"][0]["description"].lower()
+        and "1 wins" in shown["data"]["embeds"][0]["description"]
+    )
+    assert "10 points" in figures["data"]["embeds"][0]["fields"][0]["value"]
+    assert carol not in await points(engine), "/forget-me deletes trivia scores"
+    async with engine.connect() as connection:
+        assert f"discord:{carol}" not in set((await connection.scalars(select(TriviaStats.user))).all())
+
+
+async def test_a_restart_mid_question_continues_with_the_time_that_was_left(
+    twin: DiscordTwin, world: dict[str, Any], run_bot: RunBot, engine: AsyncEngine, clock: FakeClock
+) -> None:
+    channel, alice, bob = world["general"].id, world["alice"].id, world["bob"].id
+    async with run_bot():
+        start = await twin.send_slash_command(
+            channel, alice, "trivia", {"questions": 3, "seconds": 30}, subcommand="start"
+        )
+        await start.wait_for_responses(1)
+        await twin.wait_for_messages(channel, 1)
+        await twin.send_message(channel, bob, (await question(engine))["a"][0])
+        await twin.wait_for_messages(channel, 2)
+        clock.advance(4)
+        await twin.wait_for_messages(channel, 3)
+        asked = await question(engine)
+        clock.advance(8)
+    clock.advance(600)  # the bot was down for ten minutes
+    async with run_bot():
+        resumed = (await twin.wait_for_messages(channel, 4))[3]
+        assert "22 seconds" in resumed["content"] and asked["q"] in resumed["content"]
+        await twin.send_message(channel, bob, asked["a"][0])
+        await twin.wait_until(
+            lambda: any("bob" in m["content"].lower() for m in twin.messages[channel][4:]), what="correct"
+        )
+    assert await points(engine) == {bob: 20}, "the points from before the restart are kept"
+
+
+async def test_choice_buttons_work_after_a_restart(
+    twin: DiscordTwin, world: dict[str, Any], run_bot: RunBot, engine: AsyncEngine, clock: FakeClock
+) -> None:
+    channel, alice, bob = world["general"].id, world["alice"].id, world["bob"].id
+    async with run_bot():
+        start = await twin.send_slash_command(
+            channel, alice, "trivia", {"questions": 2, "mode": "choice"}, subcommand="start"
+        )
+        await start.wait_for_responses(1)
+        [asked] = await twin.wait_for_messages(channel, 1)
+    buttons = [c for row in asked["components"] for c in row["components"]]
+    assert len(buttons) == 4 and all(b["custom_id"].startswith("t2:trivia:") for b in buttons)
+    right = (await question(engine))["correct"]
+    async with run_bot():
+        await twin.wait_for_messages(channel, 2)  # the question again, with the time it had left
+        click = await twin.click_button(channel, bob, int(asked["id"]), buttons[right]["custom_id"])
+        [locked] = await click.wait_for_responses(1)
+        twice = await twin.click_button(channel, bob, int(asked["id"]), buttons[(right + 1) % 4]["custom_id"])
+        [refused] = await twice.wait_for_responses(1)
+    assert locked["ephemeral"] is True and "Locked in" in locked["data"]["content"]
+    assert refused["ephemeral"] is True and "already answered" in refused["data"]["content"]
+    assert (await points(engine))[bob] == 10
+
+
+async def test_only_the_starter_or_a_moderator_may_stop(
+    twin: DiscordTwin, world: dict[str, Any], run_bot: RunBot, engine: AsyncEngine
+) -> None:
+    channel, alice, bob = world["general"].id, world["alice"].id, world["bob"].id
+    async with run_bot():
+        start = await twin.send_slash_command(channel, alice, "trivia", subcommand="start")
+        await start.wait_for_responses(1)
+        stop = await twin.send_slash_command(channel, bob, "trivia", subcommand="stop")
+        [refusal] = await stop.wait_for_responses(1)
+        skip = await twin.send_slash_command(channel, bob, "trivia", subcommand="skip")
+        [no_skip] = await skip.wait_for_responses(1)
+        async with engine.connect() as connection:
+            assert await connection.scalar(select(TriviaGame.status)) == "running"
+        moderated = await twin.send_slash_command(channel, world["mod"].id, "trivia", subcommand="stop")
+        [stopped] = await moderated.wait_for_responses(1)
+    assert refusal["ephemeral"] is True and "Manage Messages" in refusal["data"]["content"]
+    assert no_skip["ephemeral"] is True and "Manage Messages" in no_skip["data"]["content"]
+    assert stopped["ephemeral"] is False and stopped["data"]["embeds"][0]["author"]["name"] == "T-800"
+    async with engine.connect() as connection:
+        assert await connection.scalar(select(TriviaGame.end_reason)) == "stopped"
+
+
+GOOD_LIST = b"AUTHOR: kyle\nWhat year is it?: [1995]\nIs it over?: [no]\n"
+BAD_LIST = b"AUTHOR: kyle\nWhat year is it?: [1995]\nWho wins?: skynet\n"
+
+
+async def test_importing_lists_needs_manage_server_and_a_bad_file_names_its_line(
+    twin: DiscordTwin, world: dict[str, Any], run_bot: RunBot
+) -> None:
+    channel, admin = world["general"].id, world["admin"].id
+    async with run_bot():
+        denied = await twin.send_slash_command(
+            channel, world["alice"].id, "trivia", {"file": Upload("nineties.yaml", GOOD_LIST)}, subcommand="import"
+        )
+        [refusal] = await denied.wait_for_responses(1)
+        bad = await twin.send_slash_command(
+            channel, admin, "trivia", {"file": Upload("broken.yaml", BAD_LIST)}, subcommand="import"
+        )
+        bad_answers = await bad.wait_for_responses(2)
+        good = await twin.send_slash_command(
+            channel, admin, "trivia", {"file": Upload("nineties.yaml", GOOD_LIST)}, subcommand="import"
+        )
+        good_answers = await good.wait_for_responses(2)
+        listing = await twin.send_slash_command(channel, admin, "trivia", subcommand="lists")
+        [lists] = await listing.wait_for_responses(1)
+        settings = await twin.send_slash_command(
+            channel, admin, "trivia", {"lists": "nineties", "seconds": 15}, subcommand="settings"
+        )
+        [saved] = await settings.wait_for_responses(1)
+    assert refusal["ephemeral"] is True and "Manage Server" in refusal["data"]["content"]
+    error = bad_answers[-1]["data"]["content"]
+    assert "broken.yaml" in error and "line 3" in error and "[answer, alias]" in error
+    assert "Imported **nineties** (2 questions)" in good_answers[-1]["data"]["content"]
+    assert "**nineties**: 2 questions by kyle" in lists["data"]["content"]
+    assert "lists nineties" in saved["data"]["content"] and "15 s" in saved["data"]["content"]

@@ -1,0 +1,313 @@
+"""StoryService on real SQLite and PostgreSQL databases with an injected clock: turns, votes, pauses, restarts."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from bot.chat import ChatService
+from bot.story import StoryConfig, StoryRefusal, StoryService
+from db.story_models import StoryEvent, StoryPlayer, StorySession
+from db.turn_writer import TurnWriter
+from personas.engine import GroundedEngine
+from personas.factbase import load_fact_base
+from personas.knowledge import Knowledge
+from personas.roster import PERSONAS
+from personas.story import load_story
+
+BASE = load_fact_base()
+STORY = load_story(BASE)
+LATER_QUESTIONS = (
+    "what happens at the steel mill?",
+    "how does the T-1000 die?",
+    "what happens to Dyson?",
+    "how does it all end?",
+    "who is Dyson?",
+    "what happens at the mall?",
+    "and then?",
+)
+
+
+class FakeClock:
+    """Game time that moves only when a test says so."""
+
+    def __init__(self, start: float = 1_000_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def make_service(
+    sessions: async_sessionmaker[AsyncSession], clock: FakeClock, **config: Any
+) -> tuple[StoryService, asyncio.Lock]:
+    lock = asyncio.Lock()
+    return StoryService(sessions, lock, STORY, BASE, clock=clock, config=StoryConfig(**config)), lock
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def service(sessions: async_sessionmaker[AsyncSession], clock: FakeClock) -> StoryService:
+    return make_service(sessions, clock, turn_seconds=60, pause_seconds=600)[0]
+
+
+def options(scene: int) -> list[str]:
+    return [option.id for option in STORY.scene(scene).decision.options]
+
+
+async def lobby(service: StoryService, order: str, *players: tuple[str, str], scope: str = "channel:1") -> int:
+    opened = await service.open_lobby(scope, "u:host", turn_order=order, vote_seconds=30)
+    for user, role in players:
+        await service.join(opened.session_id, user, user.split(":")[1], role)
+    return opened.session_id
+
+
+async def count(engine: AsyncEngine, model: type[object], *where: Any) -> int:
+    async with engine.connect() as connection:
+        return int(await connection.scalar(select(func.count()).select_from(model).where(*where)) or 0)
+
+
+async def test_a_vote_session_with_three_players_reaches_the_epilogue(
+    service: StoryService, migrated_engine: AsyncEngine
+) -> None:
+    sid = await lobby(service, "vote", ("u:host", "sarah"), ("u:ann", "john"), ("u:bob", "fighter"))
+    started = await service.begin(sid, "u:host")
+    assert [post.persona for post in started.posts if post.persona] == ["t800"]  # John and Sarah are played
+    assert started.posts[-1].prompt is not None and started.posts[-1].prompt.kind == "vote"
+    last = started
+    for scene in range(1, 9):
+        first, second = options(scene)[:2]
+        await service.choose(sid, scene, "u:ann", first)
+        await service.choose(sid, scene, "u:bob", second)
+        last = await service.choose(sid, scene, "u:host", second)
+        assert "3 of 3" in last.reply
+    epilogue = last.posts[-1]
+    assert epilogue.title == "Epilogue"
+    for name in ("host (Sarah Connor)", "ann (John Connor)", "bob (resistance fighter)"):
+        assert name in epilogue.text
+    assert "Stay close to John" in epilogue.text and "Look for the T-1000's trail" in epilogue.text
+    assert STORY.flags["carry"].values["weapons"] in epilogue.text
+    async with AsyncSession(migrated_engine) as session:
+        row = (await session.scalars(select(StorySession))).one()
+    assert row.status == "ended" and row.active_scope is None and row.scene == 8
+    assert row.state["flags"]["carry"] == "weapons" and row.state["flags"]["goodbye"] == "beg"
+    assert await count(migrated_engine, StoryEvent, StoryEvent.kind == "vote") == 24
+    assert await count(migrated_engine, StoryEvent, StoryEvent.kind == "decision") == 8
+    assert await service.session_in("channel:1") is None
+    with pytest.raises(StoryRefusal, match=r"already made|over"):
+        await service.choose(sid, 8, "u:ann", options(8)[0])
+
+
+async def test_list_order_rotates_enforces_turns_skips_the_idle_and_pauses(
+    service: StoryService, clock: FakeClock
+) -> None:
+    sid = await lobby(service, "list", ("u:ann", "john"), ("u:bob", "sarah"))
+    await service.begin(sid, "u:host")
+    with pytest.raises(StoryRefusal, match="Not your turn: it is ann's call"):
+        await service.choose(sid, 1, "u:bob", options(1)[0])
+    with pytest.raises(StoryRefusal, match="not playing"):
+        await service.choose(sid, 1, "u:eve", options(1)[0])
+    await service.choose(sid, 1, "u:ann", options(1)[0])
+    with pytest.raises(StoryRefusal, match="already made"):
+        await service.choose(sid, 1, "u:ann", options(1)[0])
+    clock.advance(59)
+    assert await service.tick() == []
+    clock.advance(2)
+    [tick] = await service.tick()
+    assert "bob took too long and is skipped" in tick.posts[0].text
+    assert "ann, it is your call" in tick.posts[-1].text
+    clock.advance(61)
+    [paused] = await service.tick()
+    assert "paused" in paused.posts[-1].text
+    row = await service.session_in("channel:1")
+    assert row is not None and row.paused and row.deadline_ms is None
+    clock.advance(3600)
+    assert await service.tick() == []
+    resumed = await service.choose(sid, 2, "u:bob", options(2)[1])  # any click resumes; bob's turn again
+    assert "resumes" in resumed.reply
+    row = await service.session_in("channel:1")
+    assert row is not None and row.scene == 3 and not row.paused
+
+
+async def test_natural_order_lets_the_addressed_role_act_first(service: StoryService) -> None:
+    sid = await lobby(service, "natural", ("u:ann", "fighter"), ("u:bob", "sarah"), ("u:cid", "john"))
+    started = await service.begin(sid, "u:host")
+    assert "cid, it is your call" in started.posts[-1].text  # the arrival addresses John
+    await service.choose(sid, 1, "u:cid", options(1)[0])
+    row = await service.session_in("channel:1")
+    assert row is not None and row.scene == 2
+    assert service.describe(row, service.now_ms()).endswith("Waiting for cid, 60 s left.")  # the mall: John first
+    await service.choose(sid, 2, "u:cid", options(2)[0])
+    row = await service.session_in("channel:1")
+    assert row is not None
+    assert "Waiting for bob" in service.describe(row, service.now_ms())  # the hospital addresses Sarah
+
+
+async def test_a_tie_is_broken_by_the_host(service: StoryService, clock: FakeClock) -> None:
+    sid = await lobby(service, "vote", ("u:ann", "john"), ("u:bob", "sarah"))
+    await service.begin(sid, "u:host")  # the host does not play
+    await service.choose(sid, 1, "u:ann", options(1)[0])
+    tied = await service.choose(sid, 1, "u:bob", options(1)[1])
+    assert tied.posts[-1].prompt is not None and tied.posts[-1].prompt.kind == "tiebreak"
+    with pytest.raises(StoryRefusal, match="host is breaking the tie"):
+        await service.choose(sid, 1, "u:ann", options(1)[0])
+    broken = await service.choose(sid, 1, "u:host", options(1)[1])
+    assert "The host broke the tie" in broken.posts[0].text
+    row = await service.session_in("channel:1")
+    assert row is not None and row.state["flags"]["lookout"] == "freeway" and row.scene == 2
+    # A host who votes breaks a tie with that vote, and a vote closes when its time is up.
+    await service.choose(sid, 2, "u:ann", options(2)[2])
+    clock.advance(31)
+    [closed] = await service.tick()
+    assert "Time is up" in closed.posts[0].text
+    row = await service.session_in("channel:1")
+    assert row is not None and row.state["flags"]["hurt"] == "t800"
+
+
+async def test_a_restart_mid_vote_keeps_the_votes_and_the_time_left(
+    sessions: async_sessionmaker[AsyncSession], clock: FakeClock
+) -> None:
+    first, _ = make_service(sessions, clock)
+    sid = await lobby(first, "vote", ("u:ann", "john"), ("u:bob", "sarah"), ("u:cid", "t800"))
+    await first.begin(sid, "u:host")
+    clock.advance(10)
+    await first.choose(sid, 1, "u:ann", options(1)[2])
+    await first.choose(sid, 1, "u:bob", options(1)[2])
+    assert await first.suspend() == 1
+    await first.close()
+    clock.advance(500)  # the bot is down for a while
+    second, _ = make_service(sessions, clock)
+    assert await second.restart_clocks() == 1
+    row = await second.session_in("channel:1")
+    assert row is not None
+    assert row.state["votes"] == {str(p.id): options(1)[2] for p in row.players if p.user in ("u:ann", "u:bob")}
+    assert row.deadline_ms == int(clock.now * 1000) + 20_000
+    assert "Votes: 2 of 3, 20 s left." in second.describe(row, second.now_ms())
+    done = await second.choose(sid, 1, "u:cid", options(1)[0])
+    assert "The votes are in" in done.posts[0].text
+    row = await second.session_in("channel:1")
+    assert row is not None and row.scene == 2 and row.state["flags"]["lookout"] == "hospital"
+
+
+async def test_a_player_leaving_passes_the_turn_and_the_host_role(service: StoryService) -> None:
+    opened = await service.open_lobby("channel:1", "u:ann", turn_order="list")
+    for user, role in (("u:ann", "john"), ("u:bob", "sarah"), ("u:cid", "fighter")):
+        await service.join(opened.session_id, user, user[2:], role)
+    sid = opened.session_id
+    await service.begin(sid, "u:ann")
+    left = await service.leave("channel:1", "u:ann")
+    texts = [post.text for post in left.posts]
+    assert texts[0] == "ann leaves the story." and texts[1] == "bob is the host now."
+    assert "bob, it is your call" in texts[-1]
+    with pytest.raises(StoryRefusal, match="not playing"):
+        await service.choose(sid, 1, "u:ann", options(1)[0])
+    await service.choose(sid, 1, "u:bob", options(1)[0])
+    with pytest.raises(StoryRefusal, match="Only the host"):
+        await service.skip("channel:1", "u:cid")
+    await service.skip("channel:1", "u:bob")  # bob is the host now
+    row = await service.session_in("channel:1")
+    assert row is not None and row.host == "u:bob" and "Waiting for bob" in service.describe(row, 0)
+    await service.leave("channel:1", "u:bob")
+    ended = await service.leave("channel:1", "u:cid")
+    assert "Everyone has left" in ended.posts[-1].text
+    assert await service.session_in("channel:1") is None
+
+
+async def test_host_only_commands_and_one_session_per_place(service: StoryService) -> None:
+    sid = await lobby(service, "vote", ("u:ann", "john"))
+    with pytest.raises(StoryRefusal, match="already running"):
+        await service.open_lobby("channel:1", "u:ann")
+    with pytest.raises(StoryRefusal, match="Only the host"):
+        await service.begin(sid, "u:ann")
+    with pytest.raises(StoryRefusal, match="already played by ann"):
+        await service.join(sid, "u:bob", "bob", "john")
+    await service.begin(sid, "u:ann", can_moderate=True)
+    with pytest.raises(StoryRefusal, match="Only the host"):
+        await service.end("channel:1", "u:ann")
+    ended = await service.end("channel:1", "u:mod", can_moderate=True)
+    assert ended.posts[0].title == "Epilogue" and "The story ends here." == ended.posts[-1].text
+    assert (await service.open_lobby("channel:1", "u:ann")).reply == "The lobby is open."
+
+
+async def test_two_places_at_once_and_one_player_in_both(service: StoryService) -> None:
+    one = await lobby(service, "vote", ("u:ann", "john"), scope="channel:1")
+    two = await lobby(service, "list", ("u:ann", "sarah"), ("u:bob", "t800"), scope="channel:2")
+    await asyncio.gather(service.begin(one, "u:host"), service.begin(two, "u:host"))
+    await asyncio.gather(service.choose(one, 1, "u:ann", options(1)[1]), service.choose(two, 1, "u:ann", options(1)[2]))
+    first, second = await service.session_in("channel:1"), await service.session_in("channel:2")
+    assert first is not None and second is not None
+    assert (first.scene, first.state["flags"]["lookout"]) == (2, "freeway")
+    assert (second.scene, second.state["flags"]["lookout"]) == (2, "hospital")
+    assert "Waiting for bob" in service.describe(second, 0)
+
+
+async def test_forget_me_leaves_a_former_player_in_the_transcript(
+    service: StoryService, migrated_engine: AsyncEngine
+) -> None:
+    sid = await lobby(service, "list", ("u:ann", "john"), ("u:bob", "sarah"))
+    await service.begin(sid, "u:host")
+    await service.choose(sid, 1, "u:ann", options(1)[0])
+    assert await service.forget("u:ann") == 1
+    transcript = await service.transcript("channel:1")
+    assert {"name": "a former player", "role": "john", "active": False} in transcript["players"]
+    choices = [e for e in transcript["events"] if e["kind"] == "choice"]
+    assert choices[0]["player"] == "a former player" and choices[0]["option"] == options(1)[0]
+    assert "u:ann" not in str(transcript) and "ann" not in [p["name"] for p in transcript["players"]]
+    assert await count(migrated_engine, StoryPlayer, StoryPlayer.user == "u:ann") == 0
+    row = await service.session_in("channel:1")
+    assert row is not None and "Waiting for bob" in service.describe(row, 0)
+
+
+async def test_inactivity_pauses_a_lobby_and_status_resumes_it(service: StoryService, clock: FakeClock) -> None:
+    await lobby(service, "vote", ("u:ann", "john"))
+    clock.advance(601)
+    [paused] = await service.tick()
+    assert "paused" in paused.posts[0].text
+    status = await service.status("channel:1")
+    assert "lobby is open" in status.reply and status.posts[-1].text == "The lobby is open again."
+
+
+async def test_recap_and_free_questions_never_reveal_later_scenes(
+    service: StoryService, sessions: async_sessionmaker[AsyncSession], migrated_engine: AsyncEngine
+) -> None:
+    writer = TurnWriter(sessions)
+    chat = ChatService(migrated_engine, sessions, GroundedEngine(Knowledge(BASE), PERSONAS), writer, PERSONAS)
+    sid = await lobby(service, "list", ("u:ann", "sarah"))
+    await service.begin(sid, "u:host")
+    try:
+        for scene in range(1, 9):
+            recap = await service.recap("channel:1")
+            [post] = recap.posts
+            assert post.persona == "john"  # the first persona nobody plays
+            assert all(BASE.fact(f).known_by("john", scene) for f in post.fact_ids)
+            for persona in ("t800", "john", "sarah"):
+                for question in LATER_QUESTIONS:
+                    context = await service.chat_context("channel:1", f"{persona}, {question}", None, "u:eve")
+                    assert context is not None and context.at_scene == scene
+                    assert context.persona != "sarah" and context.persona is not None
+                    reply = await chat.reply(
+                        "u:eve", "channel:1", context.text, persona=context.persona, at_scene=scene
+                    )
+                    for fact_id in reply.fact_ids:
+                        assert BASE.fact(fact_id).known_by(reply.persona.id, scene), (scene, question, fact_id)
+            await service.choose(sid, scene, "u:ann", options(scene)[0])
+    finally:
+        await writer.close()
+
+
+async def test_every_persona_played_gets_a_notice(service: StoryService) -> None:
+    await lobby(service, "vote", ("u:a", "john"), ("u:b", "sarah"), ("u:c", "t800"))
+    context = await service.chat_context("channel:1", "t800, who are you?", None, "u:eve")
+    assert context is not None and context.persona is None and context.notice is not None
+    assert await service.chat_context("channel:9", "hi", None, "u:eve") is None

@@ -1,0 +1,357 @@
+"""TriviaService on SQLite and PostgreSQL with a fake clock: flow, scoring, hints, restarts, boards, lists, privacy."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.trivia.hosting import HOSTS, host_line
+from bot.trivia.red_lists import RedListError
+from bot.trivia.service import GameOptions, NotAllowedError, TriviaError, TriviaService
+from db.trivia_models import TriviaChoice, TriviaGame, TriviaScore, TriviaStats
+from personas.factbase import load_fact_base
+
+CHANNEL, OTHER, GUILD = 1001, 1002, 77
+ALICE, BOB, CAROL = "discord:1", "discord:2", "discord:3"
+
+
+class FakeClock:
+    def __init__(self, now: float = 1_800_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def service(sessions: async_sessionmaker[AsyncSession], clock: FakeClock) -> TriviaService:
+    return TriviaService(sessions, load_fact_base(), clock=clock)
+
+
+async def game_row(sessions: async_sessionmaker[AsyncSession], channel: int = CHANNEL) -> TriviaGame:
+    async with sessions() as session:
+        row = await session.scalar(
+            select(TriviaGame).where(TriviaGame.channel_id == channel).order_by(TriviaGame.id.desc())
+        )
+    assert row is not None
+    return row
+
+
+async def current(sessions: async_sessionmaker[AsyncSession], channel: int = CHANNEL) -> dict[str, Any]:
+    row = await game_row(sessions, channel)
+    question: dict[str, Any] = row.questions[row.question_index]
+    return question
+
+
+async def scores(sessions: async_sessionmaker[AsyncSession]) -> dict[str, int]:
+    async with sessions() as session:
+        rows = await session.execute(select(TriviaScore.user, TriviaScore.points))
+    return {user: points for user, points in rows.all()}
+
+
+async def stats(sessions: async_sessionmaker[AsyncSession], user: str) -> TriviaStats:
+    async with sessions() as session:
+        row = await session.scalar(select(TriviaStats).where(TriviaStats.user == user))
+    assert row is not None
+    return row
+
+
+async def test_an_open_game_from_start_to_end(
+    service: TriviaService, sessions: async_sessionmaker[AsyncSession], clock: FakeClock
+) -> None:
+    opening = await service.start(CHANNEL, GUILD, ALICE, GameOptions(questions=2, seconds=30, host="john"), seed=1)
+    assert [a.kind for a in opening] == ["start", "ask"]
+    assert opening[1].text.startswith(("Question 1 of 2", "Okay, number 1 of 2"))
+    assert service.is_playing(CHANNEL) and not service.is_playing(OTHER)
+    question = await current(sessions)
+    assert question["q"] in opening[1].text
+
+    assert await service.answer(CHANNEL, BOB, "bob", "definitely not this") == []
+    clock.advance(5)
+    [correct] = await service.answer(CHANNEL, ALICE, "alice", question["a"][0])
+    assert correct.kind == "correct" and "alice" in correct.text and "10" in correct.text
+    assert question["fact_text"] in correct.text
+    assert await scores(sessions) == {ALICE: 10, BOB: 0}
+    assert await service.answer(CHANNEL, BOB, "bob", question["a"][0]) == [], "only the first correct answer wins"
+
+    assert await service.tick() == []
+    clock.advance(4)
+    [second] = await service.tick()
+    assert second.kind == "ask" and " 2 of 2" in second.text
+    question = await current(sessions)
+
+    clock.advance(10)
+    [hint] = await service.tick()
+    assert hint.kind == "hint" and "7 points" in hint.text.replace("(now worth 7)", "7 points")
+    assert "`" in hint.text
+    clock.advance(10)
+    [hint2] = await service.tick()
+    assert "4" in hint2.text
+    clock.advance(10)
+    reveal, end = await service.tick()
+    assert reveal.kind == "reveal" and question["a"][0] in reveal.text and question["fact_text"] in reveal.text
+    assert end.kind == "end" and "alice: 10 points" in end.text
+    assert not service.is_playing(CHANNEL)
+    row = await game_row(sessions)
+    assert (row.status, row.end_reason, row.active_channel) == ("finished", "done", None)
+    alice = await stats(sessions, ALICE)
+    assert (alice.points, alice.wins, alice.games, alice.correct, alice.attempted, alice.streak) == (10, 1, 1, 1, 1, 1)
+    bob = await stats(sessions, BOB)
+    assert (bob.points, bob.wins, bob.games, bob.attempted, bob.streak) == (0, 0, 1, 1, 0)
+
+
+async def test_one_game_per_channel_and_options_are_checked(service: TriviaService) -> None:
+    await service.start(CHANNEL, GUILD, ALICE, GameOptions(questions=3), seed=2)
+    with pytest.raises(TriviaError, match="already running"):
+        await service.start(CHANNEL, GUILD, BOB)
+    with pytest.raises(TriviaError, match="seconds"):
+        await service.start(OTHER, GUILD, BOB, GameOptions(seconds=1))
+    with pytest.raises(TriviaError, match="no list called `nope`"):
+        await service.start(OTHER, GUILD, BOB, GameOptions(lists=("nope",)))
+    await service.start(OTHER, GUILD, BOB, GameOptions(questions=1), seed=3)
+    assert service.running() == 2
+
+
+async def test_a_target_score_ends_the_game_and_hints_lower_the_points(
+    service: TriviaService, sessions: async_sessionmaker[AsyncSession], clock: FakeClock
+) -> None:
+    await service.start(CHANNEL, GUILD, ALICE, GameOptions(target_score=15, seconds=30), seed=4)
+    assert len((await game_row(sessions)).questions) > 10
+    [first] = await service.answer(CHANNEL, ALICE, "alice", (await current(sessions))["a"][0])
+    assert first.kind == "correct"
+    clock.advance(4)
+    await service.tick()
+    clock.advance(10)
+    [hint] = await service.tick()
+    assert hint.kind == "hint"
+    events = await service.answer(CHANNEL, BOB, "bob", (await current(sessions))["a"][-1])
+    assert [e.kind for e in events] == ["correct"]
+    assert await scores(sessions) == {ALICE: 10, BOB: 7}
+    clock.advance(4)
+    await service.tick()
+    events = await service.answer(CHANNEL, ALICE, "alice", (await current(sessions))["a"][0])
+    assert [e.kind for e in events] == ["correct", "end"]
+    assert (await game_row(sessions)).end_reason == "target"
+    assert (await stats(sessions, ALICE)).wins == 1 and (await stats(sessions, ALICE)).best_streak == 2
+    assert (await stats(sessions, BOB)).wins == 0
+
+
+async def test_multiple_choice_one_answer_each_faster_scores_more(
+    service: TriviaService, sessions: async_sessionmaker[AsyncSession], clock: FakeClock
+) -> None:
+    [_, ask] = await service.start(CHANNEL, GUILD, ALICE, GameOptions(questions=2, mode="choice", seconds=20), seed=5)
+    assert len(ask.choices) == 4 and ask.question == 0
+    assert not service.is_playing(CHANNEL), "choice games do not read channel messages"
+    question = await current(sessions)
+    right = question["correct"]
+    wrong = (right + 1) % 4
+    game = ask.game_id
+    clock.advance(2)
+    first = await service.choose(game, 0, right, ALICE, "alice")
+    assert first.accepted and "Locked in" in first.text and first.announcements == []
+    again = await service.choose(game, 0, wrong, ALICE, "alice")
+    assert not again.accepted and "already answered" in again.text
+    clock.advance(8)
+    assert (await service.choose(game, 0, right, BOB, "bob")).accepted
+    assert (await service.choose(game, 0, wrong, CAROL, "carol")).accepted
+    points = await scores(sessions)
+    assert points[ALICE] > points[BOB] > 0 == points[CAROL]
+    clock.advance(10)
+    [reveal] = await service.tick()
+    assert reveal.kind == "reveal" and question["choices"][right] in reveal.text and "alice (+" in reveal.text
+    late = await service.choose(game, 0, right, CAROL, "carol")
+    assert not late.accepted and "closed" in late.text
+    clock.advance(4)
+    [ask2] = await service.tick()
+    assert ask2.question == 1
+    question = await current(sessions)
+    for user in (ALICE, BOB):
+        result = await service.choose(game, 1, question["correct"], user, user)
+    result = await service.choose(game, 1, question["correct"], CAROL, "carol")
+    assert [a.kind for a in result.announcements] == ["reveal", "end"], "everyone answered: the question closes"
+    async with sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(TriviaChoice)) == 6
+
+
+async def test_a_restart_mid_question_resumes_with_the_time_that_was_left(
+    sessions: async_sessionmaker[AsyncSession], clock: FakeClock
+) -> None:
+    first = TriviaService(sessions, load_fact_base(), clock=clock)
+    await first.start(CHANNEL, GUILD, ALICE, GameOptions(questions=3, seconds=30), seed=6)
+    await first.answer(CHANNEL, BOB, "bob", (await current(sessions))["a"][0])
+    clock.advance(4)
+    await first.tick()
+    asked = await current(sessions)
+    clock.advance(12)
+    assert await first.suspend() == 1
+    clock.advance(300)
+
+    second = TriviaService(sessions, load_fact_base(), clock=clock)
+    [resumed] = await second.resume()
+    assert resumed.kind == "resume" and "18 seconds" in resumed.text and asked["q"] in resumed.text
+    assert await second.resume() == [], "resuming twice does nothing"
+    clock.advance(17)
+    [hint] = await second.tick()
+    assert hint.kind == "hint"
+    events = await second.answer(CHANNEL, BOB, "bob", asked["a"][0])
+    assert events and events[0].kind == "correct"
+    assert await scores(sessions) == {BOB: 17}, "10 from before the restart are kept, 7 after a hint"
+
+    crashed = TriviaService(sessions, load_fact_base(), clock=clock)  # no suspend: the deadline stays absolute
+    clock.advance(4)
+    await second.tick()
+    clock.advance(5)
+    assert [a.kind for a in await crashed.resume()] == ["resume"]
+    clock.advance(30)
+    assert [a.kind for a in await crashed.tick()] == ["reveal", "end"]
+
+
+async def test_stop_and_skip_are_for_the_starter_or_a_moderator(
+    service: TriviaService, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    await service.start(CHANNEL, GUILD, ALICE, GameOptions(questions=3), seed=7)
+    with pytest.raises(NotAllowedError, match="Manage Messages"):
+        await service.stop(CHANNEL, BOB)
+    with pytest.raises(NotAllowedError):
+        await service.skip(CHANNEL, BOB)
+    [skipped] = await service.skip(CHANNEL, ALICE)
+    assert skipped.kind == "skip"
+    assert (await game_row(sessions)).phase == "pause"
+    [ask] = await service.skip(CHANNEL, BOB, moderator=True)
+    assert ask.kind == "ask" and ask.question == 1
+    await service.answer(CHANNEL, BOB, "bob", (await current(sessions))["a"][0])
+    [stopped] = await service.stop(CHANNEL, BOB, moderator=True)
+    assert stopped.kind == "stop" and "bob: 10 points" in stopped.text
+    assert (await stats(sessions, BOB)).wins == 0, "nobody wins a stopped game"
+    with pytest.raises(TriviaError, match="No trivia game"):
+        await service.stop(CHANNEL, ALICE)
+
+
+async def test_a_game_nobody_plays_ends_when_idle(
+    service: TriviaService, sessions: async_sessionmaker[AsyncSession], clock: FakeClock
+) -> None:
+    await service.start(CHANNEL, None, ALICE, GameOptions(questions=20, seconds=30, idle_s=60), seed=8)
+    kinds: list[str] = []
+    for _ in range(40):
+        clock.advance(5)
+        kinds += [a.kind for a in await service.tick()]
+        if "end" in kinds:
+            break
+    assert kinds.count("reveal") == 2 and kinds[-1] == "end"
+    assert (await game_row(sessions)).end_reason == "idle"
+
+
+async def test_leaderboards_stats_and_forget(
+    service: TriviaService, sessions: async_sessionmaker[AsyncSession], clock: FakeClock
+) -> None:
+    for channel, guild, winner in ((CHANNEL, GUILD, ALICE), (OTHER, GUILD + 1, BOB)):
+        await service.start(channel, guild, winner, GameOptions(questions=1), seed=channel)
+        await service.answer(channel, CAROL, "carol", "nothing like it")
+        await service.answer(channel, winner, winner[-1], (await current(sessions, channel))["a"][0])
+    guild_board = await service.leaderboard(GUILD)
+    assert [(r.user, r.points, r.wins, r.games) for r in guild_board] == [(ALICE, 10, 1, 1)]
+    by_games = await service.leaderboard(None, "games")
+    assert {r.user for r in by_games} == {ALICE, BOB, CAROL}
+    assert (await service.leaderboard(None, "accuracy")) == [], "accuracy needs five attempts"
+    carol = await service.stats(CAROL, None)
+    assert carol is not None and (carol.board.games, carol.board.attempted, carol.board.accuracy) == (2, 2, 0.0)
+    alice = await service.stats(ALICE, GUILD)
+    assert alice is not None and (alice.rank, alice.streak, alice.best_streak) == (1, 1, 1)
+    with pytest.raises(TriviaError, match="metric"):
+        await service.leaderboard(GUILD, "style")
+
+    assert await service.forget(ALICE) == 2
+    assert await service.stats(ALICE, None) is None
+    assert [r.user for r in await service.leaderboard(None, "games")] != []
+    async with sessions() as session:
+        assert await session.scalar(select(func.count()).where(TriviaGame.starter == ALICE)) == 0
+
+
+RED_LIST = b"""AUTHOR: Miles
+DESCRIPTION: Things about 1995
+CONFIG:
+  delay: 20
+  max_score: 20
+  bot_plays: false
+What year is it?: [1995, ninety-five]
+Is this a test?: [yes]
+Who runs Cyberdyne?: [Dyson, Miles Dyson]
+"""
+
+
+async def test_imported_lists_and_guild_settings(
+    service: TriviaService, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    info, replaced = await service.import_list(GUILD, "Nineties.yaml", RED_LIST, ALICE)
+    assert (info.name, info.questions, info.author, replaced) == ("nineties", 3, "Miles", False)
+    assert (await service.import_list(GUILD, "nineties.yml", RED_LIST, ALICE))[1] is True
+    assert [i.name for i in await service.lists(GUILD)] == ["plot", "nineties"]
+    assert [i.name for i in await service.lists(GUILD + 1)] == ["plot"]
+    with pytest.raises(RedListError, match="line 2"):
+        await service.import_list(GUILD, "bad.yaml", b"Question?: [a]\nOther: answer\n", ALICE)
+
+    saved = await service.save_settings(GUILD, GameOptions(mode="open", host="sarah", lists=("nineties",)))
+    assert (saved.host, saved.lists, saved.seconds) == ("sarah", ("nineties",), 30)
+    [start, ask] = await service.start(CHANNEL, GUILD, ALICE, seed=9)
+    assert ask.kind == "ask"
+    assert start.host == "sarah" and "20 points" in start.text
+    row = await game_row(sessions)
+    assert (row.seconds, row.target_score, row.lists, len(row.questions)) == (20, 20, ["nineties"], 3)
+    question = await current(sessions)
+    guess = {"What year is it?": "nineteen ninety five", "Is this a test?": "yes", "Who runs Cyberdyne?": "dr dyson"}
+    [correct] = await service.answer(CHANNEL, BOB, "bob", guess[question["q"]])
+    assert correct.kind == "correct"
+    with pytest.raises(TriviaError, match="no list"):
+        await service.save_settings(GUILD, GameOptions(lists=("missing",)))
+
+
+def test_host_lines_state_no_plot_facts() -> None:
+    base = load_fact_base()
+    names = {alias for entity in base.entities.values() for alias in entity.aliases if len(alias) > 3}
+    names |= {"1995", "1997", "mexico", "cyberdyne", "dyson", "skynet", "terminator"}
+    for host, lines in HOSTS.items():
+        for moment in lines.__dataclass_fields__:
+            for variant in getattr(lines, moment):
+                bare = re.sub(r"\{\w+\}", " ", variant).lower()
+                hits = [name for name in names if re.search(rf"\b{re.escape(name)}\b", bare)]
+                assert hits == [], f"{host}.{moment}: {variant!r} names {hits}"
+    assert host_line("t800", "ask", 0, n=1, total=2, question="Q?") == "Question 1 of 2. Q?"
+
+
+def test_a_solo_game_in_the_terminal(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parent.parent
+    env = {"PATH": "/usr/bin:/bin", "DATABASE_URL": f"sqlite:///{tmp_path}/t2.db", "HOME": str(tmp_path)}
+    command = [sys.executable, "-m", "bot", "trivia", "play", "--questions", "2", "--seed", "3", "--host", "john"]
+    result = subprocess.run(
+        command, input="/skip\n/skip\n/skip\n", capture_output=True, text=True, cwd=root, env=env, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert any("1 of 2" in line for line in lines) and any("2 of 2" in line for line in lines)
+    assert "Zero points" in result.stdout or "Nobody scored" in result.stdout
+    again = subprocess.run(
+        [*command[:-4], "--mode", "choice", "--seed", "4"],
+        input="A\n/quit\n",
+        capture_output=True,
+        text=True,
+        cwd=root,
+        env=env,
+        timeout=60,
+    )
+    assert again.returncode == 0, again.stderr
+    assert "Locked in: A" in again.stdout and "A: " in again.stdout
