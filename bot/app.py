@@ -38,9 +38,9 @@ class App:
     chat: ChatService
     writer: TurnWriter
     story: StoryService
+    trivia: TriviaService
     forgetters: list[Callable[[str], Awaitable[int]]] = field(default_factory=list)
     """What /forget-me runs: each feature's "delete everything about this user", returning rows removed."""
-    trivia: TriviaService | None = None
 
     async def forget_user(self, user: str) -> int:
         """Delete everything every feature stores about ``user``; returns how many rows went."""
@@ -56,8 +56,11 @@ class App:
         await self.engine.dispose()
 
 
-async def build_app(settings: Settings, *, run_migrations: bool = True, story_clock: Clock = time.time) -> App:
-    """Connect to the database, bring its schema to the newest revision, load the fact base, build services."""
+async def build_app(settings: Settings, *, run_migrations: bool = True, clock: Clock = time.time) -> App:
+    """Connect to the database, bring its schema to the newest revision, load the fact base, build services.
+
+    ``clock`` (seconds, like ``time.time``) drives the games' deadlines; tests pass a fake one.
+    """
     url = settings.resolved_database_url()
     engine = create_engine(url)
     try:
@@ -72,16 +75,14 @@ async def build_app(settings: Settings, *, run_migrations: bool = True, story_cl
             writer.write_lock,
             load_story(knowledge.base),
             knowledge.base,
-            clock=story_clock,
+            clock=clock,
             default_persona=chat.default_persona,
         )
+        trivia = TriviaService(sessions, knowledge.base, clock=clock, write_lock=writer.write_lock)
     except BaseException:
         await engine.dispose()
         raise
     log.info("services ready on %s", url.get_backend_name())
-    app = App(settings, engine, sessions, knowledge, chat, writer, story)
-    app.forgetters.append(chat.forget)
-    app.forgetters.append(story.forget)
-    app.trivia = TriviaService(sessions, knowledge.base, write_lock=writer.write_lock)
-    app.forgetters.append(app.trivia.forget)
+    app = App(settings, engine, sessions, knowledge, chat, writer, story, trivia)
+    app.forgetters.extend((chat.forget, story.forget, trivia.forget))
     return app

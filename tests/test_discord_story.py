@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
@@ -15,8 +14,6 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-import bot.discord.client as client_module
-from bot.app import build_app
 from bot.config import Settings
 from bot.discord.client import CompanionBot
 from bot.discord.personas_out import PersonaPoster
@@ -44,18 +41,16 @@ def settings(tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+def clock() -> FakeClock:
     """Game time for every bot started in the test: the app is built with this clock instead of time.time."""
-    fake = FakeClock()
-    monkeypatch.setattr(client_module, "build_app", functools.partial(build_app, story_clock=fake))
-    return fake
+    return FakeClock()
 
 
 @pytest.fixture
 def run_bot(twin: DiscordTwin, settings: Settings, clock: FakeClock) -> RunBot:
     @contextlib.asynccontextmanager
     async def start() -> AsyncIterator[CompanionBot]:
-        async with run_client(twin, CompanionBot(settings)) as bot:
+        async with run_client(twin, CompanionBot(settings, clock=clock)) as bot:
             bot.poster = PersonaPoster(bot, bot.channels, pacer=SlidingWindow(100_000, 1.0))  # no 5/5 s pacing
             yield bot
 

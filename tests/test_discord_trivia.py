@@ -35,13 +35,10 @@ class ClockedBot(CompanionBot):
     """The real bot, with the trivia service on a fake clock and a fast ticker."""
 
     def __init__(self, settings: Settings, clock: FakeClock) -> None:
-        super().__init__(settings)
-        self.fake_clock = clock
+        super().__init__(settings, clock=clock)
 
     async def setup_hook(self) -> None:
         await super().setup_hook()
-        assert self.app.trivia is not None
-        self.app.trivia.clock = self.fake_clock
         play = self.get_cog("TriviaPlay")
         assert play is not None
         play.tick_s = 0.02  # type: ignore[attr-defined]

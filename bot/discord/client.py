@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from collections.abc import Coroutine
+import time
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import discord
@@ -65,7 +66,9 @@ class CompanionBot(commands.Bot):
     poster: PersonaPoster
     user_limits: TokenBuckets
 
-    def __init__(self, settings: Settings, *, message_content: bool | None = None) -> None:
+    def __init__(
+        self, settings: Settings, *, message_content: bool | None = None, clock: Callable[[], float] = time.time
+    ) -> None:
         intents = discord.Intents.default()
         intents.message_content = settings.message_content_intent if message_content is None else message_content
         super().__init__(
@@ -76,6 +79,8 @@ class CompanionBot(commands.Bot):
             tree_cls=CompanionTree,
         )
         self.settings = settings
+        self.clock = clock
+        """The games' clock (seconds); tests pass a fake one."""
         self.accepting = True
         self._in_flight: set[asyncio.Task[Any]] = set()
         self._services_ready = False
@@ -83,7 +88,7 @@ class CompanionBot(commands.Bot):
 
     async def setup_hook(self) -> None:
         """Run the migrations and build the services, load the cogs, sync the slash commands."""
-        self.app = await build_app(self.settings)
+        self.app = await build_app(self.settings, clock=self.clock)
         self._services_ready = True
         self.channels = ChannelDirectory(self.app.sessions)
         self.poster = PersonaPoster(self, self.channels)

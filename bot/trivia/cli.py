@@ -63,7 +63,6 @@ async def _play(settings: Settings, args: argparse.Namespace) -> int:
 
     app = await build_app(settings)
     service = app.trivia
-    assert service is not None
     user = f"local:{args.user}"
     try:
         await service.resume()

@@ -94,7 +94,7 @@ class ChatListener(commands.Cog):
             return _strip_mention(content, me.id), replied
         if me in message.mentions:
             return _strip_mention(content, me.id), None
-        if self.bot.app.trivia is not None and self.bot.app.trivia.is_playing(message.channel.id):
+        if self.bot.app.trivia.is_playing(message.channel.id):
             return None  # an answer to the trivia question running here
         info = await self.bot.channels.get(message.channel.id)
         if info.auto_persona is not None and content:

@@ -44,7 +44,7 @@ class ChoiceButton(
     async def callback(self, interaction: discord.Interaction) -> None:
         """Record the player's one answer; tell them privately, and the channel if the question closed."""
         bot = interaction.client
-        assert isinstance(bot, CompanionBot) and bot.app.trivia is not None
+        assert isinstance(bot, CompanionBot)
         name = getattr(interaction.user, "display_name", interaction.user.name)
         result = await bot.app.trivia.choose(self.game, self.question, self.choice, user_key(interaction.user), name)
         await send_ephemeral(interaction, result.text)

@@ -62,9 +62,7 @@ class TriviaCommands(commands.GroupCog, group_name="trivia", group_description="
     @property
     def service(self) -> TriviaService:
         """The trivia service of the running app."""
-        service = self.bot.app.trivia
-        assert service is not None
-        return service
+        return self.bot.app.trivia
 
     async def _respond(self, interaction: discord.Interaction, said: list[Announcement]) -> None:
         """Answer the command with the first announcement in the host's voice; post the rest in order."""

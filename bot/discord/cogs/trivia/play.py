@@ -37,9 +37,7 @@ class TriviaPlay(commands.Cog, name="TriviaPlay"):
     @property
     def service(self) -> TriviaService:
         """The trivia service of the running app."""
-        service = self.bot.app.trivia
-        assert service is not None
-        return service
+        return self.bot.app.trivia
 
     async def cog_load(self) -> None:
         """Start the ticker; it resumes stored games once the bot is connected."""
@@ -106,7 +104,7 @@ class TriviaPlay(commands.Cog, name="TriviaPlay"):
         """In a channel with an open-answer game, every message from a person is an answer."""
         if message.author.bot or message.webhook_id is not None or message.guild is None or not message.content:
             return
-        if self.bot.app.trivia is None or not self.service.is_playing(message.channel.id):
+        if not self.service.is_playing(message.channel.id):
             return
         await self.bot.track(self._answer(message))
 
