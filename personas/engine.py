@@ -201,7 +201,14 @@ class GroundedEngine:
         return turn.facts([chosen], understanding.explicit_entities, kind="facts")
 
     def _supports(self, item: ScoredFact, understanding: _Understanding) -> bool:
+        """Whether a ranked fact answers the question: it covers enough of it, and names who or what was asked about.
+
+        Places only set the scene of a question ("what weapon at the steel mill?"), so they need not be named.
+        """
         if item.coverage < _MIN_COVERAGE or (understanding.terms and item.score < _MIN_SCORE):
+            return False
+        named = [entity for entity in understanding.explicit_entities if self._kind(entity) != "place"]
+        if named and not any(entity in item.fact.entities for entity in named):
             return False
         unknown_terms = [term for term in understanding.terms if term not in self.knowledge.vocabulary]
         return not unknown_terms or item.coverage > 0.6

@@ -110,7 +110,7 @@ async def test_default_persona_is_remembered(app: App) -> None:
     assert await app.chat.default_persona("discord:3") == "t800"
     assert (await app.chat.reply("discord:3", "dm:3", "hi")).persona.id == "t800"
     with pytest.raises(UnknownPersonaError, match="Choose one of"):
-        await app.chat.set_default_persona("discord:3", "kyle")
+        await app.chat.set_default_persona("discord:3", "nobody")
 
 
 async def test_forget_removes_every_row_of_that_user_only(app: App) -> None:
@@ -214,7 +214,7 @@ def test_migrate_and_export_commands(cli_env: dict[str, str]) -> None:
 
 def test_ask_rejects_an_unknown_persona_with_one_line(cli_env: dict[str, str]) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "bot", "ask", "--persona", "kyle", "hi"],
+        [sys.executable, "-m", "bot", "ask", "--persona", "nobody", "hi"],
         capture_output=True,
         text=True,
         env=cli_env,
@@ -223,14 +223,14 @@ def test_ask_rejects_an_unknown_persona_with_one_line(cli_env: dict[str, str]) -
     )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [result.stderr.strip()]
-    assert "kyle" in result.stderr and "Traceback" not in result.stderr
+    assert "nobody" in result.stderr and "Traceback" not in result.stderr
 
 
 # --- the console front end, driven by scripted input ------------------------------------------
 
 
 async def test_console_session(app: App) -> None:
-    script = iter(["2", "Who is Dyson?", "/why", "/persona t800", "When is Judgment Day?", "/persona kyle", "/quit"])
+    script = iter(["2", "Who is Dyson?", "/why", "/persona t800", "When is Judgment Day?", "/persona nobody", "/quit"])
 
     async def read_line(prompt: str) -> str:
         return next(script)
@@ -243,7 +243,7 @@ async def test_console_session(app: App) -> None:
     assert "f-dyson-responsible-for-skynet" in text
     assert "Now talking to T-800." in text
     assert "T-800:" in text
-    assert "Unknown persona 'kyle'" in text
+    assert "Unknown persona 'nobody'" in text
     assert await count(app, Message) == 4
 
 

@@ -385,7 +385,9 @@ async def test_a_long_reply_is_split_under_2000_characters(
 ) -> None:
     channel = world["general"].id
     async with run_bot() as bot:
-        await bot.poster.post(bot.get_channel(channel), PERSONAS["sarah"], "No fate but what we make. " * 120)
+        await bot.poster.post(
+            bot.get_channel(channel), PERSONAS["sarah"], "Sarah looks to the future with hope. " * 100
+        )
     posted = twin.messages[channel]
     assert len(posted) == 2
     assert all(len(message["content"]) <= 2000 for message in posted)

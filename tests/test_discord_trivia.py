@@ -239,8 +239,8 @@ async def test_only_the_starter_or_a_moderator_may_stop(
         assert await connection.scalar(select(TriviaGame.end_reason)) == "stopped"
 
 
-GOOD_LIST = b"AUTHOR: kyle\nWhat year is it?: [1995]\nIs it over?: [no]\n"
-BAD_LIST = b"AUTHOR: kyle\nWhat year is it?: [1995]\nWho wins?: skynet\n"
+GOOD_LIST = b"AUTHOR: admin\nWhat year is it?: [1995]\nIs it over?: [no]\n"
+BAD_LIST = b"AUTHOR: admin\nWhat year is it?: [1995]\nWho wins?: skynet\n"
 
 
 async def test_importing_lists_needs_manage_server_and_a_bad_file_names_its_line(
@@ -270,5 +270,5 @@ async def test_importing_lists_needs_manage_server_and_a_bad_file_names_its_line
     error = bad_answers[-1]["data"]["content"]
     assert "broken.yaml" in error and "line 3" in error and "[answer, alias]" in error
     assert "Imported **nineties** (2 questions)" in good_answers[-1]["data"]["content"]
-    assert "**nineties**: 2 questions by kyle" in lists["data"]["content"]
+    assert "**nineties**: 2 questions by admin" in lists["data"]["content"]
     assert "lists nineties" in saved["data"]["content"] and "15 s" in saved["data"]["content"]

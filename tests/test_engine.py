@@ -135,7 +135,7 @@ UNKNOWN = [
     "What is Dyson's wife called?",
     "What year was the movie released?",
     "Who directed this?",
-    "What is Kyle Reese's job?",
+    "What is the name of Sarah's old friend?",
     "How old is Sarah?",
     "What is the T-800's favorite food?",
     "Which city is Cyberdyne's second office in?",

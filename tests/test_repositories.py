@@ -577,7 +577,7 @@ HOSTILE = {
     "sql": "'; DROP TABLE messages; --",
     "sql2": 'Robert"); DELETE FROM users WHERE 1=1; --',
     "placeholders": "%s %(name)s ? :name $1 {0} %% \\",
-    "long": ("Hasta la vista, baby. " * 455)[:10_000],
+    "long": ("Judgment Day is August 29, 1997. " * 400)[:10_000],
     "emoji": "🤖💀🔥 👩‍👦 🏍️ ❤️‍🔥 " * 3,
     "rtl": "שלום עולם — مرحبا بالعالم ‮reversed‬",
     "control": "line one\nline two\r\n\ttabbed \u2028 \u0007 \u001b[31mred",

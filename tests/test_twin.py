@@ -63,7 +63,7 @@ class Recorder(discord.Client):
 
 def world(twin: DiscordTwin) -> dict[str, Any]:
     guild = twin.add_guild("Skynet Resistance")
-    general = twin.add_text_channel(guild.id, "general", topic="No fate")
+    general = twin.add_text_channel(guild.id, "general", topic="Resistance")
     stories = twin.add_text_channel(guild.id, "stories")
     thread = twin.add_thread(stories.id, "Judgment Day")
     alice = twin.add_member(guild.id, name="alice")
@@ -91,7 +91,7 @@ async def test_ready_populates_cache(twin: DiscordTwin) -> None:
         guild = guild_of(client, w["guild"].id)
         assert guild.name == "Skynet Resistance" and not guild.unavailable
         assert [c.name for c in guild.text_channels] == ["general", "stories"]
-        assert text_channel(client, w["general"].id).topic == "No fate"
+        assert text_channel(client, w["general"].id).topic == "Resistance"
         thread = guild.get_thread(w["thread"].id)
         assert thread is not None and thread.parent_id == w["stories"].id
         assert {m.name for m in guild.members} == {"alice", "bob", "owner", "TwinBot"}
@@ -232,14 +232,16 @@ async def test_webhooks_create_execute_thread_and_delete(twin: DiscordTwin) -> N
         assert hook.token and hook.channel_id == stories.id
         assert hook.user is not None and hook.user.id == twin.bot_user.id
 
-        msg = await hook.send("I'll be back.", username="T-800", avatar_url="https://example.com/t800.png", wait=True)
+        msg = await hook.send(
+            "Stay close.", username="T-800", avatar_url="https://example.com/t800.png", wait=True
+        )
         assert msg.author.name == "T-800" and msg.webhook_id == hook.id and msg.channel.id == stories.id
-        in_thread = await hook.send("No fate.", username="Sarah Connor", thread=thread, wait=True)
+        in_thread = await hook.send("Stay low.", username="Sarah Connor", thread=thread, wait=True)
         assert in_thread.channel.id == thread.id
 
         [top] = twin.messages[stories.id]
         assert top["raw"] == {
-            "content": "I'll be back.",
+            "content": "Stay close.",
             "tts": False,
             "username": "T-800",
             "avatar_url": "https://example.com/t800.png",
@@ -254,13 +256,13 @@ async def test_webhooks_create_execute_thread_and_delete(twin: DiscordTwin) -> N
 
         # Webhook.url says discord.com, but every request goes through Route.BASE, i.e. the twin.
         again = discord.Webhook.from_url(hook.url, client=client)
-        await again.send("Come with me if you want to live.", username="Kyle Reese")
-        assert [m["author"]["username"] for m in twin.messages[stories.id]] == ["T-800", "Kyle Reese"]
+        await again.send("Follow me.", username="Resistance Fighter")
+        assert [m["author"]["username"] for m in twin.messages[stories.id]] == ["T-800", "Resistance Fighter"]
         assert [h.id for h in await stories.webhooks()] == [hook.id]
 
         twin.delete_webhook(hook.id)
         with pytest.raises(discord.NotFound) as not_found:
-            await hook.send("Hasta la vista", username="T-800")
+            await hook.send("Goodbye", username="T-800")
         assert not_found.value.code == 10015 and not_found.value.text == "Unknown Webhook"
 
         twin.set_webhook_limit(stories.id, 1)
