@@ -232,9 +232,7 @@ async def test_webhooks_create_execute_thread_and_delete(twin: DiscordTwin) -> N
         assert hook.token and hook.channel_id == stories.id
         assert hook.user is not None and hook.user.id == twin.bot_user.id
 
-        msg = await hook.send(
-            "Stay close.", username="T-800", avatar_url="https://example.com/t800.png", wait=True
-        )
+        msg = await hook.send("Stay close.", username="T-800", avatar_url="https://example.com/t800.png", wait=True)
         assert msg.author.name == "T-800" and msg.webhook_id == hook.id and msg.channel.id == stories.id
         in_thread = await hook.send("Stay low.", username="Sarah Connor", thread=thread, wait=True)
         assert in_thread.channel.id == thread.id
