@@ -25,6 +25,7 @@ __all__ = [
     "TurnRecord",
     "UserInScope",
     "UserRepository",
+    "insert_for",
     "load_user_in_scope",
     "storable",
 ]
@@ -82,7 +83,7 @@ def storable(text: str) -> str:
     return text.replace("\x00", "\ufffd")
 
 
-def _insert(session: AsyncSession, table: Any) -> sqlite.Insert | postgresql.Insert:
+def insert_for(session: AsyncSession, table: Any) -> sqlite.Insert | postgresql.Insert:
     """An INSERT that can be told to ignore conflicts, in the dialect of the session's database."""
     if session.get_bind().dialect.name == "postgresql":
         return postgresql.insert(table)
@@ -138,7 +139,7 @@ class UserRepository(_Repository):
         found = await self.session.scalar(select(User.id).where(User.external_id == external_id))
         if found is not None:
             return found
-        statement = _insert(self.session, User).values(external_id=external_id, created_at=utcnow())
+        statement = insert_for(self.session, User).values(external_id=external_id, created_at=utcnow())
         await self.session.execute(statement.on_conflict_do_nothing(index_elements=[User.external_id]))
         user_id = await self.session.scalar(select(User.id).where(User.external_id == external_id))
         assert user_id is not None
@@ -227,28 +228,8 @@ class ConversationRepository(_Repository):
 
     async def load_or_create(self, external_id: str, scope: str, persona: str) -> ConversationState:
         """The conversation with its memory, created (with its user) on first contact."""
-        state = await self.load(external_id, scope, persona)
-        if state is not None:
-            return state
-        user_id = await UserRepository(self.session).ensure(external_id)
-        now = utcnow()
-        statement = _insert(self.session, Conversation).values(
-            user_id=user_id, scope=scope, persona=persona, created_at=now
-        )
-        await self.session.execute(
-            statement.on_conflict_do_nothing(
-                index_elements=[Conversation.user_id, Conversation.scope, Conversation.persona]
-            )
-        )
-        conversation_id = await self.session.scalar(
-            select(Conversation.id).where(
-                Conversation.user_id == user_id, Conversation.scope == scope, Conversation.persona == persona
-            )
-        )
-        assert conversation_id is not None
-        memory = _insert(self.session, Memory).values(conversation_id=conversation_id, turn=0, data={}, updated_at=now)
-        await self.session.execute(memory.on_conflict_do_nothing(index_elements=[Memory.conversation_id]))
-        return ConversationState(conversation_id, 0, {})
+        (state,) = await self.load_or_create_many([(external_id, scope, persona)])
+        return state
 
     async def load_or_create_many(self, keys: Sequence[ConversationKey]) -> list[ConversationState]:
         """Like ``load_or_create`` for many conversations at once, with six bulk statements in all."""
@@ -281,7 +262,7 @@ class ConversationRepository(_Repository):
 
     async def _insert_missing(self, table: Table, unique: list[str], rows: list[dict[str, Any]]) -> None:
         """Insert the rows whose unique key is not there yet."""
-        statement = _insert(self.session, table).on_conflict_do_nothing(index_elements=unique)
+        statement = insert_for(self.session, table).on_conflict_do_nothing(index_elements=unique)
         await self.session.execute(statement, rows)
 
     async def write_turns(self, turns: Sequence[TurnRecord]) -> None:
@@ -382,7 +363,7 @@ class ChannelRepository(_Repository):
 
     async def _upsert(self, channel_id: int, guild_id: int | None, **values: Any) -> None:
         now = utcnow()
-        statement = _insert(self.session, ChannelSettings).values(
+        statement = insert_for(self.session, ChannelSettings).values(
             channel_id=channel_id, guild_id=guild_id, updated_at=now, **values
         )
         changes = {**values, "updated_at": now}

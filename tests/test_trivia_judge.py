@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.trivia.judge import damerau_levenshtein, judge, normalise, prepare, reveal, typo_allowance
+from bot.trivia.judge import damerau_levenshtein, judge, prepare, reveal, typo_allowance
+from bot.trivia.normalise import normalise
 from personas.factbase import load_fact_base
 
 DYSON = ["Miles Bennett Dyson", "Miles Dyson", "Dyson"]

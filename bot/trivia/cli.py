@@ -59,7 +59,8 @@ def _read_lines(loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[str | None
 
 async def _play(settings: Settings, args: argparse.Namespace) -> int:
     from bot.app import build_app
-    from bot.trivia.service import CHOICE_LETTERS, GameOptions, TriviaError
+    from bot.trivia.options import GameOptions, TriviaError
+    from bot.trivia.questions import CHOICE_LETTERS
 
     app = await build_app(settings)
     service = app.trivia

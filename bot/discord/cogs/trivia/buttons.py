@@ -9,7 +9,8 @@ import discord
 
 from bot.discord.client import CompanionBot, send_ephemeral
 from bot.discord.cogs.chat.listener import user_key
-from bot.trivia.service import CHOICE_LETTERS, Announcement
+from bot.trivia.options import Announcement
+from bot.trivia.questions import CHOICE_LETTERS
 
 __all__ = ["ChoiceButton", "choice_view"]
 

@@ -11,9 +11,10 @@ from bot.discord.cogs.chat.commands import PERSONA_CHOICES, require_manage_guild
 from bot.discord.cogs.chat.listener import user_key
 from bot.discord.cogs.trivia.play import TriviaPlay
 from bot.discord.personas_out import NO_MENTIONS, persona_embed
+from bot.trivia.options import Announcement, GameOptions, TriviaError
 from bot.trivia.red_lists import MAX_LIST_BYTES, RedListError
-from bot.trivia.service import Announcement, GameOptions, TriviaError, TriviaService
-from db.trivia_repository import BoardRow
+from bot.trivia.service import TriviaService
+from db.trivia_stats import BOARD_METRICS, BoardRow
 from personas.roster import PERSONAS
 
 __all__ = ["TriviaCommands"]
@@ -22,7 +23,7 @@ MODE_CHOICES = [
     app_commands.Choice(name="Open: type the answer", value="open"),
     app_commands.Choice(name="Multiple choice: press a button", value="choice"),
 ]
-METRIC_CHOICES = [app_commands.Choice(name=m.capitalize(), value=m) for m in ("points", "wins", "games", "accuracy")]
+METRIC_CHOICES = [app_commands.Choice(name=m.capitalize(), value=m) for m in BOARD_METRICS]
 SCOPE_CHOICES = [
     app_commands.Choice(name="This server", value="guild"),
     app_commands.Choice(name="Global", value="global"),

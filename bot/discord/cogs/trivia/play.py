@@ -14,7 +14,8 @@ from bot.discord.client import CompanionBot
 from bot.discord.cogs.chat.listener import user_key
 from bot.discord.cogs.trivia.buttons import choice_view
 from bot.discord.personas_out import NO_MENTIONS, persona_embed
-from bot.trivia.service import Announcement, TriviaService
+from bot.trivia.options import Announcement
+from bot.trivia.service import TriviaService
 from personas.roster import PERSONAS
 
 __all__ = ["TICK_S", "TriviaPlay"]
