@@ -46,11 +46,11 @@ async def new_session(app: App, scope: str) -> int:
 async def play_one_choice(app: App, session_id: int) -> tuple[float, bool]:
     """Make the current player's choice; returns (seconds it took, whether the story ended)."""
     story = app.story
-    row = story._live[session_id]  # the benchmark peeks at whose turn it is
-    actor = next(p for p in row.players if p.id == row.actor_id)
-    option = story.story.scene(row.scene).decision.options[row.scene % 2].id
+    turn = await story.whose_turn(session_id)
+    assert turn is not None, "list order always has a current player"
+    option = story.story.scene(turn.scene).decision.options[turn.scene % 2].id
     started = time.perf_counter()
-    outcome = await story.choose(session_id, row.scene, actor.user or "", option)
+    outcome = await story.choose(session_id, turn.scene, turn.user or "", option)
     elapsed = time.perf_counter() - started
     return elapsed, any(post.title == "Epilogue" for post in outcome.posts)
 

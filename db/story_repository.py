@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, delete, func, insert, select, update
+from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -131,12 +131,6 @@ class StoryRepository:
             raise ScopeTakenError(f"a story is already running in {row.scope}") from exc
         return record.id
 
-    async def save_session(self, row: SessionRow) -> None:
-        """Store every changing field of the session; an ended session frees its place."""
-        values: dict[str, Any] = {name: getattr(row, name) for name in _SESSION_FIELDS}
-        values["active_scope"] = None if row.status == "ended" else row.scope
-        await self.session.execute(update(StorySession).where(StorySession.id == row.id).values(**values))
-
     async def save_many(
         self, sessions: Sequence[SessionRow], players: Sequence[PlayerRow], events: Sequence[tuple[int, EventRow]]
     ) -> None:
@@ -212,31 +206,6 @@ class StoryRepository:
         statement = insert(StoryPlayer).returning(StoryPlayer.id, sort_by_parameter_order=True)
         return [int(player_id) for player_id in (await self.session.scalars(statement, rows)).all()]
 
-    async def add_player(self, session_id: int, player: PlayerRow) -> int:
-        """Insert a player; returns its id."""
-        statement = (
-            insert(StoryPlayer)
-            .values(
-                session_id=session_id,
-                user=player.user,
-                name=player.name,
-                role=player.role,
-                seat=player.seat,
-                active=player.active,
-                joined_at=utcnow(),
-            )
-            .returning(StoryPlayer.id)
-        )
-        return int((await self.session.execute(statement)).scalar_one())
-
-    async def save_player(self, player: PlayerRow) -> None:
-        """Store a player's changing fields."""
-        await self.session.execute(
-            update(StoryPlayer)
-            .where(StoryPlayer.id == player.id)
-            .values(user=player.user, name=player.name, role=player.role, active=player.active)
-        )
-
     async def add_events(self, session_id: int, events: Sequence[EventRow]) -> None:
         """Append transcript lines."""
         if not events:
@@ -247,11 +216,6 @@ class StoryRepository:
         """Every session that has not ended, with its players."""
         records = (await self.session.scalars(select(StorySession).where(StorySession.active_scope.is_not(None)))).all()
         return await self._with_players(list(records))
-
-    async def load_session(self, session_id: int) -> SessionRow | None:
-        """One session with its players."""
-        record = await self.session.get(StorySession, session_id, populate_existing=True)
-        return None if record is None else (await self._with_players([record]))[0]
 
     async def latest_in_scope(self, scope: str) -> SessionRow | None:
         """The newest session of a place, running or ended."""
@@ -278,12 +242,6 @@ class StoryRepository:
         )
         await self.session.execute(update(StorySession).where(StorySession.host == user).values(host=None))
         return int(found or 0)
-
-    async def delete_session(self, session_id: int) -> None:
-        """Remove a session with its players and transcript."""
-        await self.session.execute(delete(StoryEvent).where(StoryEvent.session_id == session_id))
-        await self.session.execute(delete(StoryPlayer).where(StoryPlayer.session_id == session_id))
-        await self.session.execute(delete(StorySession).where(StorySession.id == session_id))
 
     async def _with_players(self, records: list[StorySession]) -> list[SessionRow]:
         if not records:

@@ -1,6 +1,6 @@
 """Group story sessions: the service (no discord) and what it hands to the front ends."""
 
-from bot.story.model import TURN_ORDERS, ChatContext, Outcome, Post, Prompt, StoryConfig, StoryRefusal, Tick
+from bot.story.model import TURN_ORDERS, ChatContext, Outcome, Post, Prompt, StoryConfig, StoryRefusal, Tick, Turn
 from bot.story.service import Clock, StoryService
 
 __all__ = [
@@ -14,4 +14,5 @@ __all__ = [
     "StoryRefusal",
     "StoryService",
     "Tick",
+    "Turn",
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["TURN_ORDERS", "ChatContext", "Outcome", "Post", "Prompt", "StoryConfig", "StoryRefusal", "Tick"]
+__all__ = ["TURN_ORDERS", "ChatContext", "Outcome", "Post", "Prompt", "StoryConfig", "StoryRefusal", "Tick", "Turn"]
 
 TURN_ORDERS: tuple[str, ...] = ("list", "vote", "natural")
 
@@ -73,6 +73,15 @@ class Tick:
     session_id: int
     scope: str
     posts: tuple[Post, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """Whose call it is in a running session: the scene and the current player."""
+
+    scene: int
+    user: str | None
+    name: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,4 @@
-"""Turn order: who acts in list and natural order, and how a vote is counted."""
+"""Players and turn order: who is in, who acts in list and natural order, and how a vote is counted."""
 
 from __future__ import annotations
 
@@ -6,14 +6,58 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 
 from db.story_repository import PlayerRow, SessionRow
+from personas.factbase import PERSONA_IDS
 from personas.story import StoryScene
 
-__all__ = ["active_players", "natural_order", "pick_actor", "tally"]
+__all__ = [
+    "active_players",
+    "can_run",
+    "everyone_voted",
+    "find_player",
+    "host_of",
+    "name_of",
+    "natural_order",
+    "pick_actor",
+    "played_personas",
+    "tally",
+]
 
 
 def active_players(row: SessionRow) -> list[PlayerRow]:
     """The players still in the session, in seat order."""
     return sorted((player for player in row.players if player.active), key=lambda player: player.seat)
+
+
+def find_player(row: SessionRow, user: str) -> PlayerRow | None:
+    """The player (active or not) of this user in the session."""
+    return next((player for player in row.players if player.user == user), None)
+
+
+def host_of(row: SessionRow) -> PlayerRow | None:
+    """The host's player, if the host plays."""
+    return find_player(row, row.host) if row.host else None
+
+
+def name_of(row: SessionRow, player_id: int | None) -> str:
+    """The name of a player of the session, or "someone"."""
+    found = next((player for player in row.players if player.id == player_id), None)
+    return found.name if found is not None else "someone"
+
+
+def played_personas(row: SessionRow) -> set[str]:
+    """The personas that players play (and the bot therefore does not voice)."""
+    return {player.role for player in active_players(row) if player.role in PERSONA_IDS}
+
+
+def can_run(row: SessionRow, user: str, can_moderate: bool) -> bool:
+    """Whether the user may start, skip or end: the host or a moderator."""
+    return can_moderate or (row.host is not None and row.host == user)
+
+
+def everyone_voted(row: SessionRow) -> bool:
+    """Whether there are votes and every active player has cast one."""
+    votes: Mapping[str, str] = row.state["votes"]
+    return bool(votes) and all(str(player.id) in votes for player in active_players(row))
 
 
 def natural_order(players: Sequence[PlayerRow], addresses: Sequence[str]) -> list[PlayerRow]:

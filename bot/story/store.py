@@ -1,0 +1,149 @@
+"""The running sessions: read once, kept in memory and written through to the database in group commits.
+
+Every change is committed (one transaction, shared with concurrent changes of other sessions) before the
+service returns what to announce, so a choice costs one write and no read; after a restart the sessions are
+read back and go on at the same point.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.story.change import ENDED, Change, Write, clone, with_player
+from bot.story.model import StoryRefusal
+from db.batching import Batcher
+from db.story_repository import EventRow, PlayerRow, SessionRow, StoryRepository
+
+__all__ = ["Op", "SessionStore"]
+
+Op = Callable[[StoryRepository], Awaitable[Any]]
+"""A write that needs more than the group commit's statements (creating a session, forgetting a user ...)."""
+
+
+class SessionStore:
+    """Running sessions, one per place: their in-memory copies, their locks and their writes."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], write_lock: asyncio.Lock) -> None:
+        self._sessions = sessions
+        self._write_lock = write_lock
+        self._writes: Batcher[Op | Write, Any] = Batcher(self._run_ops, name="story-writer")
+        self._live: dict[int, SessionRow] = {}
+        self._by_scope: dict[str, int] = {}
+        self._locks: dict[int, asyncio.Lock] = {}
+        self._scope_locks: dict[str, asyncio.Lock] = {}
+        self._loaded = False
+        self._load_lock = asyncio.Lock()
+
+    async def _run_ops(self, ops: Sequence[Op | Write]) -> list[Any]:
+        """One transaction for a batch: special writes one by one, then every session change in bulk."""
+        writes = [op for op in ops if isinstance(op, Write)]
+        async with self._write_lock, self._sessions.begin() as session:
+            repo = StoryRepository(session)
+            results = [None if isinstance(op, Write) else await op(repo) for op in ops]
+            joining = [write for write in writes if write.new_player is not None]
+            ids = await repo.add_players([(write.row.id, write.new_player) for write in joining if write.new_player])
+            for write, player_id in zip(joining, ids, strict=True):
+                assert write.new_player is not None
+                write.new_player.id = player_id
+            await repo.save_many(
+                [write.row for write in writes],
+                [player for write in writes for player in write.players],
+                [(write.row.id, with_player(event, write.new_player)) for write in writes for event in write.events],
+            )
+        return results
+
+    async def load(self) -> None:
+        """Read every running session into memory (once); later calls do nothing."""
+        if self._loaded:
+            return
+        async with self._load_lock:
+            if self._loaded:
+                return
+            async with self._sessions() as session:
+                rows = await StoryRepository(session).live_sessions()
+            for row in rows:
+                self.remember(row)
+            self._loaded = True
+
+    def remember(self, row: SessionRow) -> None:
+        """Keep a stored session in memory, or drop it once it has ended."""
+        if row.status == ENDED:
+            self._live.pop(row.id, None)
+            if self._by_scope.get(row.scope) == row.id:
+                del self._by_scope[row.scope]
+            self._locks.pop(row.id, None)
+            return
+        self._live[row.id] = row
+        self._by_scope[row.scope] = row.id
+
+    async def submit(self, op: Op) -> Any:
+        """Run ``op`` in the next group commit; returns its result once committed."""
+        return await self._writes.submit(op)
+
+    async def commit(self, change: Change, new_player: PlayerRow | None = None) -> None:
+        """Store a change (and a player joining for the first time), then keep its session."""
+        await self._writes.submit(Write(change.row, tuple(change.players), tuple(change.events), new_player))
+        self.remember(change.row)
+
+    async def close(self) -> None:
+        """Finish pending writes."""
+        await self._writes.close()
+
+    def lock(self, session_id: int) -> asyncio.Lock:
+        """The lock every change of this session holds."""
+        return self._locks.setdefault(session_id, asyncio.Lock())
+
+    def scope_lock(self, scope: str) -> asyncio.Lock:
+        """The lock held while a session is opened in this place."""
+        return self._scope_locks.setdefault(scope, asyncio.Lock())
+
+    def running(self, scope: str) -> int | None:
+        """The id of the running session of this place, if any (once loaded)."""
+        return self._by_scope.get(scope)
+
+    def is_live(self, session_id: int) -> bool:
+        """Whether the session is still running."""
+        return session_id in self._live
+
+    def rows(self) -> list[SessionRow]:
+        """The running sessions as kept in memory: to read, never to edit."""
+        return list(self._live.values())
+
+    def copy(self, session_id: int) -> SessionRow:
+        """A copy of a running session to change; StoryRefusal when it is over."""
+        row = self._live.get(session_id)
+        if row is None:
+            raise StoryRefusal("That story session is over.")
+        return clone(row)
+
+    async def session_id(self, scope: str) -> int:
+        """The id of the running session of this place; StoryRefusal when there is none."""
+        await self.load()
+        session_id = self._by_scope.get(scope)
+        if session_id is None:
+            raise StoryRefusal("There is no story session here. Start one with /story start.")
+        return session_id
+
+    async def session_in(self, scope: str) -> SessionRow | None:
+        """A copy of the running session of this place, if any."""
+        await self.load()
+        session_id = self._by_scope.get(scope)
+        return None if session_id is None else clone(self._live[session_id])
+
+    async def events(self, session_id: int) -> list[EventRow]:
+        """A session's stored transcript."""
+        async with self._sessions() as session:
+            return await StoryRepository(session).events(session_id)
+
+    async def latest(self, scope: str) -> tuple[SessionRow, list[EventRow]] | None:
+        """The newest session of this place (running or ended) with its transcript, read in one session."""
+        async with self._sessions() as session:
+            repo = StoryRepository(session)
+            found = await repo.latest_in_scope(scope)
+            if found is None:
+                return None
+            return found, await repo.events(found.id)
