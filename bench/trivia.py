@@ -76,10 +76,10 @@ async def run_level(folder: Path, games: int, seconds: int) -> dict[str, float]:
 
     async def answer(channel: int) -> None:
         nonlocal posted
-        live = service._by_channel.get(channel)  # the bench peeks at the question to answer right sometimes
-        if live is None:
+        answers = service.current_answers(channel)  # one answer in ten is right
+        if not answers:
             return
-        text = live.question["a"][0] if rng.random() < 0.1 else rng.choice(WRONG)
+        text = answers[0] if rng.random() < 0.1 else rng.choice(WRONG)
         started = time.perf_counter()
         said = await service.answer(channel, f"bench:{channel % 7}", "player", text)
         latencies.append((time.perf_counter() - started) * 1000)

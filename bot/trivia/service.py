@@ -87,6 +87,11 @@ class TriviaService(TriviaRecords):
         live = self._games.in_channel(channel_id)
         return live.id if live is not None else None
 
+    def current_answers(self, channel_id: int) -> list[str]:
+        """The accepted answers of the question asked now in this channel (empty without a game)."""
+        live = self._games.in_channel(channel_id)
+        return list(live.question["a"]) if live is not None else []
+
     def running(self) -> int:
         """How many games run now."""
         return len(self._games)
