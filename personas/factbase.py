@@ -10,6 +10,8 @@ from types import MappingProxyType
 
 import yaml
 
+from personas.checking import DocumentChecker
+
 __all__ = [
     "FACTS_PATH",
     "PERSONA_IDS",
@@ -34,7 +36,6 @@ PRONOUNS = frozenset({"he", "she", "it", "they"})
 _FACT_ID = re.compile(r"^f-[a-z0-9]+(-[a-z0-9]+)*$")
 _ENTITY_ID = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 _SENTENCE_BREAK = re.compile(r"(?<=\s\.)\s+(?=[A-Z])")
-_FORBIDDEN = ("@", "http", "<", "`")
 
 
 class FactBaseError(ValueError):
@@ -136,36 +137,10 @@ def parse_fact_base(data: object, source: str = "<data>") -> FactBase:
     return _Parser(source).document(data)
 
 
-class _Parser:
+class _Parser(DocumentChecker):
     """Checks one document; every error names the source file and the item at fault."""
 
-    def __init__(self, source: str) -> None:
-        self.source = source
-
-    def fail(self, where: str, problem: str) -> FactBaseError:
-        return FactBaseError(f"{self.source}: {where}: {problem}")
-
-    def mapping(self, value: object, where: str, keys: set[str] | None = None) -> dict[str, object]:
-        if not isinstance(value, dict) or not all(isinstance(key, str) for key in value):
-            raise self.fail(where, "expected a mapping with string keys")
-        if keys is not None:
-            if missing := sorted(keys - value.keys()):
-                raise self.fail(where, f"missing key(s) {', '.join(missing)}")
-            if extra := sorted(value.keys() - keys):
-                raise self.fail(where, f"unknown key(s) {', '.join(extra)}")
-        return value
-
-    def seq(self, value: object, where: str) -> list[object]:
-        if not isinstance(value, list):
-            raise self.fail(where, "expected a list")
-        return value
-
-    def text(self, value: object, where: str) -> str:
-        if not isinstance(value, str) or not value.strip():
-            raise self.fail(where, "expected a non-empty string")
-        if bad := [token for token in _FORBIDDEN if token in value]:
-            raise self.fail(where, f"forbidden {bad[0]!r} in {value!r}")
-        return value
+    error = FactBaseError
 
     def texts(self, value: object, where: str) -> tuple[str, ...]:
         return tuple(self.text(item, where) for item in self.seq(value, where))

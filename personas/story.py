@@ -10,6 +10,7 @@ from types import MappingProxyType
 
 import yaml
 
+from personas.checking import DocumentChecker
 from personas.factbase import PERSONA_IDS, FactBase
 
 __all__ = [
@@ -34,7 +35,6 @@ ROLES: tuple[str, ...] = (*PERSONA_IDS, "fighter")
 MIN_SCENES = 8
 MAX_LABEL = 80
 _ID = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
-_FORBIDDEN = ("@", "http", "<", "`", "{", "}")
 
 
 class StoryError(ValueError):
@@ -145,37 +145,19 @@ def parse_story(data: object, base: FactBase, source: str = "<data>") -> Story:
     return _Parser(source, base).document(data)
 
 
-class _Parser:
+class _Parser(DocumentChecker):
     """Checks one document; every error names the source and the item at fault."""
 
+    error = StoryError
+    forbidden = (*DocumentChecker.forbidden, "{", "}")
+
     def __init__(self, source: str, base: FactBase) -> None:
-        self.source = source
+        super().__init__(source)
         self.base = base
 
-    def fail(self, where: str, problem: str) -> StoryError:
-        return StoryError(f"{self.source}: {where}: {problem}")
-
-    def mapping(self, value: object, where: str, keys: set[str] | None = None) -> dict[str, object]:
-        if not isinstance(value, dict) or not all(isinstance(key, str) for key in value):
-            raise self.fail(where, "expected a mapping with string keys")
-        if keys is not None:
-            if missing := sorted(keys - value.keys()):
-                raise self.fail(where, f"missing key(s) {', '.join(missing)}")
-            if extra := sorted(value.keys() - keys):
-                raise self.fail(where, f"unknown key(s) {', '.join(extra)}")
-        return value
-
-    def seq(self, value: object, where: str) -> list[object]:
-        if not isinstance(value, list):
-            raise self.fail(where, "expected a list")
-        return value
-
     def text(self, value: object, where: str) -> str:
-        if not isinstance(value, str) or not value.strip():
-            raise self.fail(where, "expected a non-empty string")
-        if bad := [token for token in _FORBIDDEN if token in value]:
-            raise self.fail(where, f"forbidden {bad[0]!r} in {value!r}")
-        return " ".join(value.split())
+        """A non-empty string, with its white space folded."""
+        return " ".join(super().text(value, where).split())
 
     def ident(self, value: object, where: str) -> str:
         text = self.text(value, where)
