@@ -111,6 +111,7 @@ async def run_level(folder: Path, games: int, seconds: int) -> dict[str, float]:
     elapsed = loop.time() - start
     stop.set()
     await tick_task
+    await service.suspend()  # a clean shutdown: pending writes stored, the writer's task ends
     await engine.dispose()
     return {
         "games": games,

@@ -5,11 +5,11 @@ Scores, stats and boards are ``db.trivia_stats``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -60,6 +60,18 @@ class TriviaRepository:
         """Change a game's stored state."""
         await self.session.execute(update(TriviaGame).where(TriviaGame.id == game_id).values(**values))
 
+    async def update_games(self, changes: Sequence[tuple[int, Mapping[str, Any]]]) -> None:
+        """Change the stored state of many games (id, values), as if one after another; one statement per column set."""
+        merged: dict[int, dict[str, Any]] = {}
+        for game_id, values in changes:
+            merged.setdefault(game_id, {}).update(values)
+        by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for game_id, values in merged.items():
+            if values:
+                by_columns.setdefault(tuple(sorted(values)), []).append({"id": game_id, **values})
+        for rows in by_columns.values():
+            await self.session.execute(update(TriviaGame), rows)
+
     async def finish_game(self, game_id: int, reason: str, guild_key: int, award_wins: bool) -> list[Standing]:
         """End a game: free its channel, count it for every player and the win for the top scorers."""
         await self.update_game(game_id, status="finished", active_channel=None, end_reason=reason, finished_at=utcnow())
@@ -90,12 +102,6 @@ class TriviaRepository:
             .order_by(TriviaScore.points.desc(), TriviaScore.correct.desc(), TriviaScore.name)
         )
         return [Standing(*row) for row in (await self.session.execute(query)).all()]
-
-    async def top_points(self, game_id: int) -> int:
-        """The best score in a game so far."""
-        return int(
-            await self.session.scalar(select(func.max(TriviaScore.points)).where(TriviaScore.game_id == game_id)) or 0
-        )
 
     async def record_choice(
         self, game_id: int, question_index: int, user: str, choice: int, correct: bool, points: int, at_ms: int
@@ -131,6 +137,13 @@ class TriviaRepository:
             select(TriviaScore.user, TriviaScore.name).where(TriviaScore.game_id == game_id)
         )
         return {user: name for user, name in rows.all()}
+
+    async def points(self, game_id: int) -> dict[str, int]:
+        """Everyone's points in a game so far: user -> points."""
+        rows = await self.session.execute(
+            select(TriviaScore.user, TriviaScore.points).where(TriviaScore.game_id == game_id)
+        )
+        return {user: points for user, points in rows.all()}
 
     # lists and settings --------------------------------------------------------------------------------------
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,7 +13,7 @@ from db.models import utcnow
 from db.repositories import insert_for
 from db.trivia_models import TriviaScore, TriviaStats
 
-__all__ = ["BOARD_METRICS", "BoardRow", "PlayerStats", "TriviaStatsRepository"]
+__all__ = ["BOARD_METRICS", "BoardRow", "PlayerStats", "Scoring", "TriviaStatsRepository"]
 
 BOARD_METRICS = ("points", "wins", "games", "accuracy")
 MIN_ATTEMPTS_FOR_ACCURACY = 5
@@ -47,6 +47,75 @@ class PlayerStats:
     rank: int | None
 
 
+@dataclass(frozen=True, slots=True)
+class Scoring:
+    """One question counted for the ``players`` (user -> name) of a game; ``winner`` also scores ``points``."""
+
+    game_id: int
+    guild_key: int
+    players: Mapping[str, str]
+    winner: str | None = None
+    points: int = 0
+
+
+_UPSERTS: dict[str, tuple[Any, Any]] = {}
+"""The two scoring upserts, built once per dialect (statements are immutable, so shareable)."""
+
+
+def _upserts(session: AsyncSession) -> tuple[Any, Any]:
+    """The upserts of a game's scores and of the players' stats, in the dialect of the session's database."""
+    dialect = session.get_bind().dialect.name
+    if dialect not in _UPSERTS:
+        _UPSERTS[dialect] = _build_upserts(session)
+    return _UPSERTS[dialect]
+
+
+def _build_upserts(session: AsyncSession) -> tuple[Any, Any]:
+    scores = TriviaScore.__table__
+    stats = TriviaStats.__table__
+    assert isinstance(scores, Table) and isinstance(stats, Table)
+    insert_scores = insert_for(session, scores)
+    excluded = insert_scores.excluded
+    upsert_scores = insert_scores.on_conflict_do_update(
+        index_elements=[scores.c.game_id, scores.c.user],
+        set_={
+            "name": excluded.name,
+            "points": scores.c.points + excluded.points,
+            "correct": scores.c.correct + excluded.correct,
+            "attempted": scores.c.attempted + 1,
+        },
+    )
+    insert_stats = insert_for(session, stats)
+    new = insert_stats.excluded
+    grown = stats.c.streak + 1
+    upsert_stats = insert_stats.on_conflict_do_update(
+        index_elements=[stats.c.user, stats.c.guild_id],
+        set_={
+            "name": new.name,
+            "points": stats.c.points + new.points,
+            "correct": stats.c.correct + new.correct,
+            "attempted": stats.c.attempted + 1,
+            "streak": case((new.correct > 0, grown), else_=0),
+            "best_streak": case(((new.correct > 0) & (grown > stats.c.best_streak), grown), else_=stats.c.best_streak),
+            "updated_at": new.updated_at,
+        },
+    )
+    return upsert_scores, upsert_stats
+
+
+def _rounds(rows: list[dict[str, Any]], *key: str) -> list[list[dict[str, Any]]]:
+    """Rows split into statements without a repeated key (one upsert may not change a row twice), order kept per key."""
+    rounds: list[list[dict[str, Any]]] = []
+    seen: dict[tuple[Any, ...], int] = {}
+    for row in rows:
+        at = tuple(row[column] for column in key)
+        n = seen[at] = seen.get(at, -1) + 1
+        if n == len(rounds):
+            rounds.append([])
+        rounds[n].append(row)
+    return rounds
+
+
 def _board_row(row: Any) -> BoardRow:
     return BoardRow(
         row.user,
@@ -72,69 +141,49 @@ class TriviaStatsRepository:
 
         The winner's answer streak grows, everyone else's resets.
         """
-        if not players:
-            return
+        await self.score_many([Scoring(game_id, guild_key, players, winner, points)])
+
+    async def score_many(self, scorings: Sequence[Scoring]) -> None:
+        """Store many ``score`` calls at once, with the same result as making them one after another, in order."""
         now = utcnow()
-        scores = TriviaScore.__table__
-        stats = TriviaStats.__table__
-        assert isinstance(scores, Table) and isinstance(stats, Table)
-        score_rows = []
-        stat_rows = []
-        for user, name in players.items():
-            won = user == winner
-            gained = points if won else 0
-            score_rows.append(
-                {"game_id": game_id, "user": user, "name": name, "points": gained, "correct": int(won), "attempted": 1}
-            )
-            stat_rows.append(
-                {
-                    "user": user,
-                    "guild_id": guild_key,
-                    "name": name,
-                    "points": gained,
-                    "correct": int(won),
-                    "attempted": 1,
-                    "games": 0,
-                    "wins": 0,
-                    "streak": int(won),
-                    "best_streak": int(won),
-                    "updated_at": now,
-                }
-            )
-        insert_scores = insert_for(self.session, scores)
-        excluded = insert_scores.excluded
-        await self.session.execute(
-            insert_scores.on_conflict_do_update(
-                index_elements=[scores.c.game_id, scores.c.user],
-                set_={
-                    "name": excluded.name,
-                    "points": scores.c.points + excluded.points,
-                    "correct": scores.c.correct + excluded.correct,
-                    "attempted": scores.c.attempted + 1,
-                },
-            ),
-            score_rows,
-        )
-        insert_stats = insert_for(self.session, stats)
-        new = insert_stats.excluded
-        grown = stats.c.streak + 1
-        await self.session.execute(
-            insert_stats.on_conflict_do_update(
-                index_elements=[stats.c.user, stats.c.guild_id],
-                set_={
-                    "name": new.name,
-                    "points": stats.c.points + new.points,
-                    "correct": stats.c.correct + new.correct,
-                    "attempted": stats.c.attempted + 1,
-                    "streak": case((new.correct > 0, grown), else_=0),
-                    "best_streak": case(
-                        ((new.correct > 0) & (grown > stats.c.best_streak), grown), else_=stats.c.best_streak
-                    ),
-                    "updated_at": new.updated_at,
-                },
-            ),
-            stat_rows,
-        )
+        score_rows: list[dict[str, Any]] = []
+        stat_rows: list[dict[str, Any]] = []
+        for scoring in scorings:
+            for user, name in scoring.players.items():
+                won = int(user == scoring.winner)
+                gained = scoring.points if won else 0
+                score_rows.append(
+                    {
+                        "game_id": scoring.game_id,
+                        "user": user,
+                        "name": name,
+                        "points": gained,
+                        "correct": won,
+                        "attempted": 1,
+                    }
+                )
+                stat_rows.append(
+                    {
+                        "user": user,
+                        "guild_id": scoring.guild_key,
+                        "name": name,
+                        "points": gained,
+                        "correct": won,
+                        "attempted": 1,
+                        "games": 0,
+                        "wins": 0,
+                        "streak": won,
+                        "best_streak": won,
+                        "updated_at": now,
+                    }
+                )
+        if not score_rows:
+            return
+        upsert_scores, upsert_stats = _upserts(self.session)
+        for rows in _rounds(score_rows, "game_id", "user"):
+            await self.session.execute(upsert_scores, rows)
+        for rows in _rounds(stat_rows, "user", "guild_id"):
+            await self.session.execute(upsert_stats, rows)
 
     def _board_query(self, guild_key: int | None) -> Any:
         columns = (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import subprocess
 import sys
@@ -9,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import event, func, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.trivia.hosting import HOSTS, host_line
 from bot.trivia.red_lists import RedListError
@@ -254,6 +255,50 @@ async def test_a_game_nobody_plays_ends_when_idle(
             break
     assert kinds.count("reveal") == 2 and kinds[-1] == "end"
     assert (await game_row(sessions)).end_reason == "idle"
+
+
+async def test_games_moving_at_once_share_a_transaction_and_score_as_if_one_after_another(
+    service: TriviaService, sessions: async_sessionmaker[AsyncSession], migrated_engine: AsyncEngine, clock: FakeClock
+) -> None:
+    channels = (CHANNEL, OTHER, OTHER + 1)
+    for channel in channels:
+        await service.start(channel, GUILD, ALICE, GameOptions(questions=3, seconds=30), seed=channel)
+        await service.answer(channel, BOB, "bob", "definitely not this")
+    answers = [(await current(sessions, channel))["a"][0] for channel in channels]
+    commits: list[object] = []
+
+    def count(connection: object) -> None:
+        commits.append(connection)
+
+    event.listen(migrated_engine.sync_engine, "commit", count)
+    said = await asyncio.gather(*(service.answer(c, ALICE, "alice", a) for c, a in zip(channels, answers, strict=True)))
+    assert [[a.kind for a in s] for s in said] == [["correct"]] * 3 and len(commits) == 1
+    alice, bob = await stats(sessions, ALICE), await stats(sessions, BOB)
+    assert (alice.points, alice.correct, alice.attempted, alice.streak, alice.best_streak) == (30, 3, 3, 3, 3)
+    assert (bob.points, bob.attempted, bob.streak) == (0, 3, 0)
+    clock.advance(4)
+    assert [a.kind for a in await service.tick()] == ["ask"] * 3 and len(commits) == 2
+    for channel in channels:
+        await service.answer(channel, BOB, "bob", "still not this")
+    clock.advance(30)
+    assert [a.kind for a in await service.tick()] == ["reveal"] * 3 and len(commits) == 3
+    event.remove(migrated_engine.sync_engine, "commit", count)
+    assert (await stats(sessions, BOB)).attempted == 6 and (await stats(sessions, ALICE)).streak == 3
+
+
+async def test_the_target_counts_points_scored_before_a_restart(
+    sessions: async_sessionmaker[AsyncSession], clock: FakeClock
+) -> None:
+    first = TriviaService(sessions, load_fact_base(), clock=clock)
+    await first.start(CHANNEL, GUILD, ALICE, GameOptions(target_score=20, seconds=30), seed=9)
+    assert [a.kind for a in await first.answer(CHANNEL, BOB, "bob", (await current(sessions))["a"][0])] == ["correct"]
+    assert await first.suspend() == 1
+    second = TriviaService(sessions, load_fact_base(), clock=clock)
+    await second.resume()
+    clock.advance(4)
+    await second.tick()
+    events = await second.answer(CHANNEL, BOB, "bob", (await current(sessions))["a"][0])
+    assert [e.kind for e in events] == ["correct", "end"] and (await game_row(sessions)).end_reason == "target"
 
 
 async def test_leaderboards_stats_and_forget(

@@ -46,6 +46,7 @@ class LiveGame:
     attempts: dict[str, str] = field(default_factory=dict)
     answered: set[str] = field(default_factory=set)
     players: dict[str, str] = field(default_factory=dict)
+    points: dict[str, int] = field(default_factory=dict)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property

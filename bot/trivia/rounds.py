@@ -1,12 +1,15 @@
 """How a question plays out in a running game: answers, choice presses, hints, closing it, the next question.
 
-Every change is committed before the announcement that tells players about it is returned.
+Every change is committed before the announcement that tells players about it is returned, and the cached
+state of a game changes only after it is stored. Steps of different games share transactions
+(``bot.trivia.writes``); a choice press, whose write depends on what is stored, has its own.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import replace
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -15,7 +18,8 @@ from bot.trivia.judge import judge
 from bot.trivia.live import GAP_MS, LiveGame, LiveGames
 from bot.trivia.options import Announcement, ChoiceResult
 from bot.trivia.questions import CHOICE_LETTERS
-from db.trivia_repository import Standing, TriviaRepository
+from bot.trivia.writes import GameWriter, Step
+from db.trivia_repository import TriviaRepository
 from db.trivia_stats import TriviaStatsRepository
 
 __all__ = ["Rounds"]
@@ -35,6 +39,8 @@ class Rounds:
         self._write_lock = write_lock
         self._games = games
         self._now = now
+        self.writer = GameWriter(sessions, write_lock)
+        """Stores the steps of games, many games' to a transaction."""
 
     async def answer(self, live: LiveGame, user: str, name: str, text: str) -> list[Announcement]:
         """A message in an open-answer game: the first correct one scores."""
@@ -53,12 +59,14 @@ class Rounds:
             if not verdict.correct:
                 return []
             points = live.points_now(now)
-            async with self._write_lock, self._sessions.begin() as session:
-                repo, scores = TriviaRepository(session), TriviaStatsRepository(session)
-                await scores.score(live.id, live.guild_key, live.attempts, winner=user, points=points)
-                reached = live.target is not None and await repo.top_points(live.id) >= live.target
-                reason = "target" if reached else "done"
-                standings = await self._after_question(repo, live, now, reason, reached or live.index + 1 >= live.total)
+            gained = live.points.get(user, 0) + points
+            reached = live.target is not None and max([gained, *live.points.values()]) >= live.target
+            reason = "target" if reached else "done"
+            ending = reached or live.index + 1 >= live.total
+            step = replace(self._after_question(live, now, reason, ending), winner=user, points=points)
+            standings = await self.writer.store(step)
+            live.points[user] = gained
+            self._settle(live, now, ending)
             out = [announcing.correct(live, name, points)]
             if standings is not None:
                 out.append(announcing.ending(live, reason, standings))
@@ -93,6 +101,7 @@ class Rounds:
             first_question = live.index == 0
             live.last_activity = now
             live.players[user] = name
+            live.points[user] = live.points.get(user, 0) + points
             everyone = set(live.players) <= live.answered
             text = f"Locked in: **{CHOICE_LETTERS[choice]}**. The answer is revealed when time is up."
             announcements: list[Announcement] = []
@@ -116,17 +125,17 @@ class Rounds:
         """Close the current question (time out, skip or everyone answered): reveal it, then go on or end."""
         idle = now - live.last_activity >= live.idle_s * 1000
         ending = idle or live.index + 1 >= live.total
-        async with self._write_lock, self._sessions.begin() as session:
-            repo, scores = TriviaRepository(session), TriviaStatsRepository(session)
-            winners: list[str] = []
-            if live.mode == "open":
-                await scores.score(live.id, live.guild_key, live.attempts)
-            else:
-                for row in await repo.choices(live.id, live.index):
+        reason = "idle" if idle else "done"
+        winners: list[str] = []
+        step = self._after_question(live, now, reason, ending)
+        if live.mode != "open":
+            step = replace(step, players={})
+            async with self._sessions() as session:  # every press of this question is stored: the lock is held
+                for row in await TriviaRepository(session).choices(live.id, live.index):
                     if row.correct:
                         winners.append(f"{live.players.get(row.user, 'someone')} (+{row.points})")
-            reason = "idle" if idle else "done"
-            standings = await self._after_question(repo, live, now, reason, ending)
+        standings = await self.writer.store(step)
+        self._settle(live, now, ending)
         out = [announcing.closing(live, moment, winners)]
         if standings is not None:
             out.append(announcing.ending(live, reason, standings))
@@ -135,33 +144,33 @@ class Rounds:
     async def next_question(self, live: LiveGame, now: int) -> list[Announcement]:
         """Ask the next question, now."""
         index = live.index + 1
-        async with self._write_lock, self._sessions.begin() as session:
-            await TriviaRepository(session).update_game(
-                live.id,
-                question_index=index,
-                phase="ask",
-                asked_at_ms=now,
-                deadline_ms=now + live.seconds * 1000,
-                hints=0,
-            )
+        values = {
+            "question_index": index,
+            "phase": "ask",
+            "asked_at_ms": now,
+            "deadline_ms": now + live.seconds * 1000,
+            "hints": 0,
+        }
+        await self.writer.store(Step(live.id, live.guild_key, values=values))
         live.ask(index, now)
         return [announcing.asking(live)]
 
     async def _hint(self, live: LiveGame) -> list[Announcement]:
         hints = live.hints + 1
-        async with self._write_lock, self._sessions.begin() as session:
-            await TriviaRepository(session).update_game(live.id, hints=hints)
+        await self.writer.store(Step(live.id, live.guild_key, values={"hints": hints}))
         live.hints = hints
         return [announcing.hint(live, live.points_now(self._now()))]
 
-    async def _after_question(
-        self, repo: TriviaRepository, live: LiveGame, now: int, reason: str, ending: bool
-    ) -> list[Standing] | None:
-        """Store the step after a question closes: the end of the game, or a pause before the next question."""
+    def _after_question(self, live: LiveGame, now: int, reason: str, ending: bool) -> Step:
+        """The step after a question closes, counted for its open-mode players: the end, or a pause before the next."""
         if ending:
-            standings = await repo.finish_game(live.id, reason, live.guild_key, award_wins=reason != "stopped")
+            return Step(live.id, live.guild_key, players=live.attempts, finish=reason)
+        values = {"phase": "pause", "deadline_ms": now + GAP_MS, "last_activity_ms": live.last_activity}
+        return Step(live.id, live.guild_key, players=live.attempts, values=values)
+
+    def _settle(self, live: LiveGame, now: int, ending: bool) -> None:
+        """After the step is stored: forget the ended game, or pause before the next question."""
+        if ending:
             self._games.drop(live)
-            return standings
-        await repo.update_game(live.id, phase="pause", deadline_ms=now + GAP_MS, last_activity_ms=live.last_activity)
-        live.pause(now)
-        return None
+        else:
+            live.pause(now)

@@ -173,15 +173,20 @@ class TriviaService(TriviaRecords):
     async def tick(self) -> list[Announcement]:
         """Move every game along to the clock's now: hints, time-outs, next questions, idle ends."""
         now = self._now()
+        due = [g for g in self._games if g.due_at() <= now]
         out: list[Announcement] = []
-        for live in [g for g in self._games if g.due_at() <= now]:
-            if live.lock.locked():
-                continue
-            try:
-                out.extend(await self._rounds.step(live))
-            except Exception:
-                log.exception("trivia game %s could not move on", live.id)
+        for said in await asyncio.gather(*(self._step(live) for live in due)):  # their writes share transactions
+            out.extend(said)
         return out
+
+    async def _step(self, live: LiveGame) -> list[Announcement]:
+        if live.lock.locked():
+            return []
+        try:
+            return await self._rounds.step(live)
+        except Exception:
+            log.exception("trivia game %s could not move on", live.id)
+            return []
 
     def _authorise(self, channel_id: int, user: str, moderator: bool, action: str) -> LiveGame:
         live = self._games.in_channel(channel_id)
@@ -224,6 +229,7 @@ class TriviaService(TriviaRecords):
     async def suspend(self) -> int:
         """Before a clean shutdown: remember when the games paused, so they resume with the time they had left."""
         now = self._now()
+        await self._rounds.writer.flush()
         games = list(self._games)
         if games:
             async with self._write_lock, self._sessions.begin() as session:
@@ -244,6 +250,7 @@ class TriviaService(TriviaRecords):
                     continue
                 unpause(row, now)
                 live = live_game(row)
+                live.points = await repo.points(live.id)
                 if live.mode == "choice":
                     live.players = await repo.players(live.id)
                     live.answered = {c.user for c in await repo.choices(live.id, live.index)}
@@ -264,4 +271,5 @@ class TriviaService(TriviaRecords):
                 live.starter = None
             live.attempts.pop(user, None)
             live.players.pop(user, None)
+            live.points.pop(user, None)
         return await super().forget(user)
