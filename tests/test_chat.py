@@ -269,3 +269,29 @@ def test_ask_does_not_import_discord(cli_env: dict[str, str]) -> None:
     imported = [line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if "|" in line]
     assert "sqlalchemy" in imported
     assert not [name for name in imported if name.split(".")[0] in ("discord", "aiohttp")]
+
+
+async def test_the_whole_chat_service_on_both_backends(database_url: str) -> None:
+    app = await build_app(Settings(database_url=database_url))
+    try:
+        users = [f"discord:{number}" for number in range(40)]
+        first = await asyncio.gather(
+            *(app.chat.reply(user, "channel:1", "Who is Dyson?", persona="sarah") for user in users)
+        )
+        assert all("f-dyson-responsible-for-skynet" in reply.fact_ids for reply in first)
+        follow = await app.chat.reply(users[0], "channel:1", "what happened to him?", persona="sarah")
+        assert follow.fact_ids and follow.fact_ids[0].startswith("f-dyson")
+        await app.chat.set_default_persona(users[1], "t800")
+        assert (await app.chat.reply(users[1], "dm:2", "hi\x00 there")).persona.id == "t800"
+        assert await count(app, Message) == 2 * 40 + 4
+        assert await app.chat.forget(users[0]) == 4
+        assert (await app.chat.export(users[0]))["conversations"] == []
+    finally:
+        await app.close()
+    again = await build_app(Settings(database_url=database_url))
+    try:
+        reply = await again.chat.reply(users[2], "channel:1", "and then?", persona="sarah")
+        assert reply.kind == "follow_up"
+        assert await count(again, User) == 39
+    finally:
+        await again.close()
