@@ -1,0 +1,103 @@
+"""What every repository shares: errors, the records they exchange, and dialect-aware helpers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Table
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.models import Conversation, Memory, Message, User, utcnow
+
+__all__ = [
+    "ConversationKey",
+    "ConversationState",
+    "DuplicateMessageError",
+    "Repository",
+    "StorageError",
+    "StoredMessage",
+    "TurnRecord",
+    "insert_for",
+    "storable",
+]
+
+
+class StorageError(Exception):
+    """The database could not do what was asked; the message says what."""
+
+
+class DuplicateMessageError(StorageError):
+    """A Discord message id was already stored: the message has been handled before."""
+
+
+ConversationKey = tuple[str, str, str]
+"""(user external id, scope, persona)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationState:
+    """A conversation's id with the memory it had after its last turn."""
+
+    conversation_id: int
+    turn: int
+    memory: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class TurnRecord:
+    """Everything one chat turn stores: the user's message, the reply, and the new memory."""
+
+    conversation_id: int
+    persona: str
+    user_text: str
+    reply_text: str
+    fact_ids: Sequence[str]
+    turn: int
+    memory: dict[str, Any]
+    discord_message_id: int | None = None
+    at: datetime = field(default_factory=utcnow)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    """A stored message as the front ends show it."""
+
+    role: str
+    persona: str | None
+    text: str
+    fact_ids: list[str]
+    created_at: datetime
+
+
+def storable(text: str) -> str:
+    """Text as every backend can store it: PostgreSQL text cannot hold U+0000, so it becomes U+FFFD everywhere."""
+    return text.replace("\x00", "\ufffd")
+
+
+def insert_for(session: AsyncSession, table: Any) -> sqlite.Insert | postgresql.Insert:
+    """An INSERT that can be told to ignore conflicts, in the dialect of the session's database."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+USERS = cast(Table, User.__table__)
+CONVERSATIONS = cast(Table, Conversation.__table__)
+MESSAGES = cast(Table, Message.__table__)
+MEMORIES = cast(Table, Memory.__table__)
+
+
+def stored(row: Message) -> StoredMessage:
+    """A message row as the front ends show it."""
+    return StoredMessage(row.role, row.persona, row.text, list(row.fact_ids or []), row.created_at)
+
+
+class Repository:
+    """A repository works inside the session it is given; the caller owns the transaction."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session

@@ -1,0 +1,91 @@
+"""Users: their rows, preferences, export and deletion."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+
+from db.models import Conversation, Memory, Message, User, utcnow
+from db.repositories.common import Repository, insert_for
+from db.repositories.conversations import ConversationRepository
+
+__all__ = ["UserRepository"]
+
+
+class UserRepository(Repository):
+    """Users and their preferences."""
+
+    async def ensure(self, external_id: str) -> int:
+        """The user's row id, creating the row on first contact."""
+        found = await self.session.scalar(select(User.id).where(User.external_id == external_id))
+        if found is not None:
+            return found
+        statement = insert_for(self.session, User).values(external_id=external_id, created_at=utcnow())
+        await self.session.execute(statement.on_conflict_do_nothing(index_elements=[User.external_id]))
+        user_id = await self.session.scalar(select(User.id).where(User.external_id == external_id))
+        assert user_id is not None
+        return user_id
+
+    async def default_persona(self, external_id: str) -> str | None:
+        """The persona this user chose as default, if any."""
+        return await self.session.scalar(select(User.default_persona).where(User.external_id == external_id))
+
+    async def set_default_persona(self, external_id: str, persona: str) -> None:
+        """Remember the user's default persona."""
+        await self.ensure(external_id)
+        await self.session.execute(update(User).where(User.external_id == external_id).values(default_persona=persona))
+
+    async def forget(self, external_id: str) -> int:
+        """Delete the user and, by cascade, everything stored about them; return the messages removed."""
+        user_id = await self.session.scalar(select(User.id).where(User.external_id == external_id))
+        if user_id is None:
+            return 0
+        conversations = select(Conversation.id).where(Conversation.user_id == user_id)
+        removed = await self.session.scalar(
+            select(func.count(Message.id)).where(Message.conversation_id.in_(conversations))
+        )
+        await self.session.execute(delete(Message).where(Message.conversation_id.in_(conversations)))
+        await self.session.execute(delete(Memory).where(Memory.conversation_id.in_(conversations)))
+        await self.session.execute(delete(Conversation).where(Conversation.user_id == user_id))
+        await self.session.execute(delete(User).where(User.id == user_id))
+        return int(removed or 0)
+
+    async def export(self, external_id: str) -> dict[str, Any]:
+        """Everything stored about the user, as plain JSON-ready data."""
+        user = await self.session.scalar(select(User).where(User.external_id == external_id))
+        if user is None:
+            return {"user": external_id, "conversations": []}
+        rows = await self.session.execute(
+            select(Conversation, Memory)
+            .outerjoin(Memory, Memory.conversation_id == Conversation.id)
+            .where(Conversation.user_id == user.id)
+            .order_by(Conversation.id)
+        )
+        conversations = []
+        for conversation, memory in rows.all():
+            messages = await ConversationRepository(self.session).messages(conversation.id)
+            conversations.append(
+                {
+                    "scope": conversation.scope,
+                    "persona": conversation.persona,
+                    "created_at": conversation.created_at.isoformat(),
+                    "memory": memory.data if memory else {},
+                    "messages": [
+                        {
+                            "role": message.role,
+                            "persona": message.persona,
+                            "text": message.text,
+                            "fact_ids": message.fact_ids,
+                            "at": message.created_at.isoformat(),
+                        }
+                        for message in messages
+                    ],
+                }
+            )
+        return {
+            "user": external_id,
+            "default_persona": user.default_persona,
+            "created_at": user.created_at.isoformat(),
+            "conversations": conversations,
+        }
