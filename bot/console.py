@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import getpass
-from collections.abc import Awaitable, Callable
 
 from rich.console import Console
 from rich.markup import escape
@@ -13,19 +11,18 @@ from rich.table import Table
 from bot.app import App, build_app
 from bot.chat import UnknownPersonaError
 from bot.config import Settings
+from bot.console_input import LineReader, ReadLine, read_terminal_line
+from bot.story.console import StoryConsole
+from bot.trivia.console import TriviaConsole
+from bot.trivia.options import GameOptions, TriviaError
 
 __all__ = ["ConsoleChat", "run_console"]
 
 HELP = (
     "Type a message to talk. Commands: /persona NAME (john, sarah, t800), /personas, /why, /help, /quit.\n"
-    'Start a message with a name to ask someone else once: "sarah, why Mexico?"'
+    'Start a message with a name to ask someone else once: "sarah, why Mexico?"\n'
+    "Games: /trivia [open|choice] [questions] plays plot trivia; /story [list|vote|natural] plays the story."
 )
-
-ReadLine = Callable[[str], Awaitable[str]]
-
-
-async def _read_line(prompt: str) -> str:
-    return await asyncio.to_thread(input, prompt)
 
 
 class ConsoleChat:
@@ -34,7 +31,7 @@ class ConsoleChat:
     def __init__(self, app: App, console: Console, read_line: ReadLine, user: str) -> None:
         self.app = app
         self.console = console
-        self.read_line = read_line
+        self.reader = LineReader(read_line)
         self.user = user
         self.persona = "john"
 
@@ -43,10 +40,10 @@ class ConsoleChat:
         self.console.print("[bold]t2-companion[/bold]: chat with the characters of Terminator 2.")
         self._show_personas()
         await self._pick_persona()
-        self.console.print(HELP, style="dim")
+        self.console.print(escape(HELP), style="dim")
         while True:
             try:
-                line = (await self.read_line(f"you → {self._name()}> ")).strip()
+                line = (await self.reader.line(f"you → {self._name()}> ")).strip()
             except EOFError:
                 return
             if not line:
@@ -71,7 +68,7 @@ class ConsoleChat:
         personas = self.app.chat.personas()
         while True:
             try:
-                answer = (await self.read_line("Who do you want to talk to? [1-3, Enter for John] ")).strip()
+                answer = (await self.reader.line("Who do you want to talk to? [1-3, Enter for John] ")).strip()
             except EOFError:
                 return
             if not answer:
@@ -91,7 +88,7 @@ class ConsoleChat:
         if name in ("quit", "exit", "q"):
             return False
         if name == "help":
-            self.console.print(HELP, style="dim")
+            self.console.print(escape(HELP), style="dim")
         elif name == "personas":
             self._show_personas()
         elif name == "persona":
@@ -102,9 +99,36 @@ class ConsoleChat:
                 self.console.print(escape(str(exc)), style="yellow")
         elif name == "why":
             await self._why()
+        elif name == "trivia":
+            await self._trivia(argument.split())
+        elif name == "story":
+            await self._story(argument.strip().lower() or "list")
         else:
-            self.console.print(f"Unknown command /{escape(name)}. {HELP}", style="yellow")
+            self.console.print(f"Unknown command /{escape(name)}. {escape(HELP)}", style="yellow")
         return True
+
+    async def _trivia(self, words: list[str]) -> None:
+        mode = next((word for word in words if word in ("open", "choice")), "open")
+        count = next((int(word) for word in words if word.isdigit()), 5)
+        name = self.user.removeprefix("local:")
+        game = TriviaConsole(self.app, self.console, self.reader, name)
+        try:
+            await game.play(GameOptions(questions=count, mode=mode))
+        except TriviaError as exc:
+            self.console.print(escape(str(exc)), style="yellow")
+        self.console.print(f"Back to {escape(self._name())}.", style="dim")
+
+    async def _story(self, order: str) -> None:
+        if order not in ("list", "vote", "natural"):
+            self.console.print("Turn order is list, vote or natural.", style="yellow")
+            return
+        await self.app.story.restart_clocks()
+        try:
+            await StoryConsole(self.app, self.console, self.reader.line).run(order)
+        except EOFError:
+            await self.app.story.suspend()
+            raise
+        self.console.print(f"Back to {escape(self._name())}.", style="dim")
 
     async def _why(self) -> None:
         persona, facts = await self.app.chat.why(self.user, "console")
@@ -125,7 +149,7 @@ async def run_console(settings: Settings, *, user: str | None = None) -> int:
         pass
     app = await build_app(settings)
     try:
-        await ConsoleChat(app, Console(), _read_line, f"local:{user or getpass.getuser()}").run()
+        await ConsoleChat(app, Console(), read_terminal_line, f"local:{user or getpass.getuser()}").run()
     finally:
         await app.close()
     return 0

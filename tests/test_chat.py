@@ -295,3 +295,37 @@ async def test_the_whole_chat_service_on_both_backends(database_url: str) -> Non
         assert await count(again, User) == 39
     finally:
         await again.close()
+
+
+async def test_console_plays_trivia_and_a_story_then_returns_to_chat(settings: Settings) -> None:
+    app = await build_app(settings)
+    script = iter(
+        [
+            "",  # John
+            "/trivia open 1",
+            "/skip",
+            "/story list",
+            "1",  # one player at the keyboard
+            "Ann",
+            "fighter",
+            "/end",
+            "who is dyson?",
+            "/quit",
+        ]
+    )
+
+    async def read_line(prompt: str) -> str:
+        return next(script)
+
+    out = io.StringIO()
+    try:
+        await ConsoleChat(app, Console(file=out, width=200, color_system=None), read_line, "local:ann").run()
+    finally:
+        await app.close()
+    text = out.getvalue()
+    trivia, story, chat = text.split("Back to John Connor.")
+    assert "1 question." in trivia and "1 of 1" in trivia
+    assert "Scene 1: Two Terminators arrive" in story
+    assert "- Ann (resistance fighter): watched the story unfold." in story
+    assert "stood by Sarah" not in story, "an epilogue speaks only of the scenes that were decided"
+    assert "John Connor: " in chat and "Dyson" in chat

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 
 from rich.console import Console
 from rich.markup import escape
 
 from bot.app import App, build_app
 from bot.config import Settings
+from bot.console_input import ReadLine, read_terminal_line
 from bot.story.model import Post, StoryRefusal
 from bot.story.turns import active_players
 from personas.roster import PERSONAS
@@ -20,12 +20,6 @@ __all__ = ["StoryConsole", "run_story"]
 SCOPE = "console:story"
 HOST = "local:host"
 HELP = "Type the number of an option. Commands: /status, /recap, /skip, /end, /quit (the story waits for you)."
-
-ReadLine = Callable[[str], Awaitable[str]]
-
-
-async def _read_line(prompt: str) -> str:
-    return await asyncio.to_thread(input, prompt)
 
 
 class StoryConsole:
@@ -124,7 +118,7 @@ class StoryConsole:
         self.show(outcome.posts)
 
 
-async def run_story(settings: Settings, order: str, read_line: ReadLine = _read_line) -> int:
+async def run_story(settings: Settings, order: str, read_line: ReadLine = read_terminal_line) -> int:
     """Build the services and play a story in this terminal."""
     app = await build_app(settings)
     try:

@@ -95,6 +95,7 @@ class Rules:
         scene = self.story.scene(row.scene)
         option = scene.decision.option(option_id)
         row.state["flags"].update(option.sets)
+        row.state["decided"] = [*row.state.get("decided", []), row.scene]
         if decider is not None:
             change.event("choice", option.label, player_id=decider.id, option=option.id)
             _pick(row, decider.id, option.id)
@@ -122,7 +123,8 @@ class Rules:
         row.deadline_ms = row.remaining_ms = None
         row.ended_at = utcnow()
         if ending:
-            text = epilogue(self.story, row.players, row.state["flags"], row.state["picks"])
+            decided = row.state.get("decided", range(1, row.scene))
+            text = epilogue(self.story, row.players, row.state["flags"], row.state["picks"], decided)
             change.say("epilogue", text, title="Epilogue")
 
     def vote(self, change: Change, player: PlayerRow, option_id: str) -> int:

@@ -75,9 +75,16 @@ def scene_opening(scene: StoryScene, flags: Mapping[str, str]) -> str:
 
 
 def epilogue(
-    story: Story, players: Sequence[PlayerRow], flags: Mapping[str, str], picks: Mapping[str, Mapping[str, str]]
+    story: Story,
+    players: Sequence[PlayerRow],
+    flags: Mapping[str, str],
+    picks: Mapping[str, Mapping[str, str]],
+    decided: Collection[int],
 ) -> str:
-    """Each player's choices (or last votes), then what the story state came to, then the closing line."""
+    """Each player's choices (or last votes), what the decided scenes made of the story state, the closing line.
+
+    A story ended early says nothing of the flags that only undecided scenes could set.
+    """
     lines = ["Epilogue."]
     for player in sorted(players, key=lambda p: p.seat):
         chosen = picks.get(str(player.id), {})
@@ -87,8 +94,16 @@ def epilogue(
             if str(scene.number) in chosen
         )
         lines.append(f"- {player_label(player)}: {summary or 'watched the story unfold'}.")
+    touched = {
+        flag
+        for scene in story.scenes
+        if scene.number in decided
+        for option in scene.decision.options
+        for flag in option.sets
+    }
     for flag in story.flags.values():
-        lines.append(flag.values[flags.get(flag.id, flag.default)])
+        if flag.id in touched:
+            lines.append(flag.values[flags.get(flag.id, flag.default)])
     lines.append(story.closing)
     return "\n".join(lines)
 

@@ -17,8 +17,8 @@ __all__ = ["asking", "closing", "correct", "ending", "hint", "opening"]
 
 def opening(live: LiveGame) -> Announcement:
     """The start of a game: what wins it and how long each question lasts."""
-    total = live.total
-    goal = f"{total} questions." if live.target is None else f"First to {live.target} points, up to {total} questions."
+    questions = f"{live.total} question{'' if live.total == 1 else 's'}"
+    goal = f"{questions}." if live.target is None else f"First to {live.target} points, up to {questions}."
     text = host_line(live.host, "start", live.id, goal=goal, seconds=live.seconds)
     return Announcement(live.channel_id, live.id, "start", live.host, text)
 
