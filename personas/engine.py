@@ -25,6 +25,8 @@ class _Understanding:
     words: list[str]
     entities: dict[str, float]
     explicit_entities: list[str]
+    alias_terms: list[str]
+    """The words of the aliases the entities were named by ("leader of the resistance" for John)."""
     terms: list[str]
     qtype: str
     follow_up: str | None
@@ -109,11 +111,13 @@ class GroundedEngine:
         if len(entities) > 1 and not explicit and self_id in entities:
             entities[self_id] = 1.0
         free_words = [word for index, word in enumerate(words) if index not in covered]
+        alias_terms = content_terms([word for index, word in enumerate(words) if index in covered])
         terms = [term for term in content_terms(free_words) if term not in intent.PRONOUNS]
         return _Understanding(
             words=words,
             entities=entities,
             explicit_entities=explicit,
+            alias_terms=alias_terms,
             terms=terms,
             qtype=intent.question_type(words),
             follow_up=intent.follow_up_kind(words, folded),
@@ -186,7 +190,13 @@ class GroundedEngine:
                 understanding.terms, understanding.entities, persona=persona_id, at_scene=turn.at_scene, boosts=boosts
             )
         accepted = [item for item in ranked if self._supports(item, understanding)]
-        accepted.sort(key=lambda item: -item.score * (0.5 + item.coverage))
+        named = understanding.explicit_entities
+        accepted.sort(
+            key=lambda item: (
+                -sum(entity in item.fact.entities for entity in named),
+                -item.score * (0.5 + item.coverage),
+            )
+        )
         if (
             understanding.measure
             and accepted
@@ -210,6 +220,9 @@ class GroundedEngine:
         named = [entity for entity in understanding.explicit_entities if self._kind(entity) != "place"]
         if named and not any(entity in item.fact.entities for entity in named):
             return False
+        covers_all = len(named) > 1 and all(entity in item.fact.entities for entity in named)
+        if understanding.terms and not item.term_hits and not covers_all:
+            return False  # it names the right people but says nothing about what was asked
         unknown_terms = [term for term in understanding.terms if term not in self.knowledge.vocabulary]
         return not unknown_terms or item.coverage > 0.6
 
@@ -221,7 +234,8 @@ class GroundedEngine:
         if understanding.fate:
             facts = list(reversed(facts))
         else:
-            facts.sort(key=lambda fact: fact.entities[0] != entity_id)
+            wording = set(understanding.alias_terms)
+            facts.sort(key=lambda fact: (-self.knowledge.shared_terms(fact, wording), fact.entities[0] != entity_id))
         unsaid = [fact for fact in facts if fact.id not in turn.memory.said_facts] or facts
         if not unsaid:
             return turn.voice("unknown", entities=understanding.explicit_entities)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from personas.factbase import Fact, FactBase
 from personas.textnorm import stem, tokens
 
-__all__ = ["EntityMention", "Knowledge", "ScoredFact", "content_terms"]
+__all__ = ["SYNONYMS", "EntityMention", "Knowledge", "ScoredFact", "content_terms"]
 
 _STOPWORDS = frozenset(
     """
@@ -23,46 +23,73 @@ _STOPWORDS = frozenset(
     happen happened happens thing things something anything really actually ever like get got go goes
     going gone come came one ones kind sort way much many lot lots let us mean guess think thanks thank thx
     hello hiya yo sup man dude bro buddy pal mate lol btw ok wow hmm um uh oh yeah yes nope cool anyway
-    try tried trying guy guys thing stuff person someone somebody
+    try tried trying guy guys thing stuff person someone somebody story film movie plot
     """.split()
 )
 """Words that carry no plot content in a question; they never count for or against a fact."""
 
-_SYNONYMS: Mapping[str, tuple[str, ...]] = {
+_SYNONYM_WORDS: Mapping[str, tuple[str, ...]] = {
     "die": ("kill", "destroy", "shut"),
     "murder": ("kill",),
-    "flee": ("escap",),
-    "run": ("escap", "flee"),
-    "getaway": ("escap",),
-    "bike": ("motorcycl",),
-    "gun": ("weapon",),
-    "guns": ("weapon",),
-    "robot": ("terminator", "machin"),
+    "flee": ("escape",),
+    "run": ("escape", "flee"),
+    "getaway": ("escape",),
+    "bike": ("motorcycle",),
+    "gun": ("weapons",),
+    "robot": ("terminator", "machine"),
     "cyborg": ("terminator",),
     "nuke": ("nuclear",),
-    "bomb": ("nuclear", "explosiv"),
-    "jail": ("imprison", "hospital"),
-    "prison": ("imprison", "hospital"),
+    "bomb": ("nuclear", "explosives"),
+    "jail": ("imprisoned", "hospital"),
+    "prison": ("imprisoned", "hospital"),
     "asylum": ("hospital",),
     "protect": ("protect", "guard"),
-    "melt": ("molten", "vat"),
     "lava": ("molten",),
     "end": ("farewell", "shut"),
     "destroy": ("destroy", "kill"),
     "fight": ("combat", "fight"),
-    "dream": ("nightmar",),
-    "lock": ("imprison", "arrest"),
-    "blow": ("bomb", "explosiv"),
-    "away": ("escap",),
-    "shoot": ("shoot", "wound"),
-    "feel": ("relief", "fear", "hope", "tear"),
+    "dream": ("nightmare",),
+    "lock": ("imprisoned", "arrested"),
+    "blow": ("bomb", "explosives"),
+    "away": ("escape",),
+    "shoot": ("shoot", "wounds"),
+    "feel": ("relief", "fear", "hope", "tearful"),
     "mission": ("protect",),
     "purpose": ("protect",),
     "fate": ("destroy", "die", "shut"),
-    "want": ("plan",),
+    "throw": ("tosses",),
+    "drop": ("tosses", "lowered"),
+    "hurt": ("wounds", "damaging"),
+    "injured": ("wounds", "damaging"),
+    "beat": ("damaging", "destroy"),
+    "save": ("protect", "free"),
+    "rescue": ("free",),
+    "break": ("escape", "break"),
+    "cry": ("tearful",),
+    "weep": ("tearful",),
+    "car": ("police",),
+    "shotgun": ("weapons",),
+    "launcher": ("grenade",),
+    "goodbye": ("farewell",),
+    "bye": ("farewell",),
+    "melt": ("molten", "vat"),
+    "shape": ("shape", "form"),
+    "look": ("appearance", "shape"),
+    "knife": ("blades", "knives"),
+    "knives": ("blades", "knives"),
     "home": ("house", "home"),
     "house": ("home",),
+    "want": ("plans",),
+    "create": ("creation", "create"),
+    "build": ("creation", "create"),
+    "invent": ("creation", "create"),
 }
+"""Words a question may use for what the fact base says otherwise, as plain words (stemmed below)."""
+
+SYNONYMS: Mapping[str, tuple[str, ...]] = {
+    stem(word): tuple(dict.fromkeys(stem(other) for other in others)) for word, others in _SYNONYM_WORDS.items()
+}
+"""The same, stemmed: how a query term (as ``content_terms`` gives it) widens to the fact base's terms."""
 
 
 def content_terms(words: Iterable[str]) -> list[str]:
@@ -87,6 +114,8 @@ class ScoredFact:
     fact: Fact
     score: float
     coverage: float
+    term_hits: int = 0
+    """How many of the query's content words (not counting entities) the fact matches."""
 
 
 class Knowledge:
@@ -165,7 +194,7 @@ class Knowledge:
         expanded: dict[str, float] = {}
         for term in terms:
             expanded[term] = max(expanded.get(term, 0.0), 1.0)
-            for synonym in _SYNONYMS.get(term, ()):
+            for synonym in SYNONYMS.get(term, ()):
                 expanded[synonym] = max(expanded.get(synonym, 0.0), 0.7)
         scores: dict[int, float] = defaultdict(float)
         matched: dict[int, set[str]] = defaultdict(set)
@@ -190,7 +219,8 @@ class Knowledge:
                 continue
             covered = self._covered(unique_terms, matched[index], fact, entity_weights)
             bonus = boosts.get(fact.id, 0.0) if boosts else 0.0
-            ranked.append(ScoredFact(fact, score + bonus, covered))
+            hits = sum(1 for term in unique_terms if _hit(term, matched[index]))
+            ranked.append(ScoredFact(fact, score + bonus, covered, hits))
         ranked.sort(key=lambda item: (-item.score, self._index_of[item.fact.id]))
         return ranked
 
@@ -198,9 +228,14 @@ class Knowledge:
         wanted = len(terms) + len(entities)
         if not wanted:
             return 0.0
-        hits = sum(1 for term in terms if term in matched or any(s in matched for s in _SYNONYMS.get(term, ())))
+        hits = sum(1 for term in terms if _hit(term, matched))
         hits += sum(1 for entity in entities if entity in fact.entities)
         return hits / wanted
+
+    def shared_terms(self, fact: Fact, terms: set[str]) -> int:
+        """How many of ``terms`` the fact's words include (its sentence, trivia questions and entity names)."""
+        doc = self._docs[self._index_of[fact.id]]
+        return sum(1 for term in terms if term in doc)
 
     def facts_about(self, entity_id: str, *, persona: str, at_scene: int | None = None) -> list[Fact]:
         """Facts naming ``entity_id`` that ``persona`` knows, in story order."""
@@ -210,3 +245,8 @@ class Knowledge:
         """Facts after ``fact_id`` in story order that ``persona`` knows."""
         start = self._index_of.get(fact_id, -1) + 1
         return [fact for fact in self.base.facts[start:] if fact.known_by(persona, at_scene)]
+
+
+def _hit(term: str, matched: set[str]) -> bool:
+    """True when a fact matched ``term`` itself or one of its synonyms."""
+    return term in matched or any(synonym in matched for synonym in SYNONYMS.get(term, ()))

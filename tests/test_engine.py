@@ -8,8 +8,9 @@ import pytest
 
 from personas.engine import GroundedEngine, MemoryState, Reply
 from personas.factbase import FactBase, load_fact_base
-from personas.knowledge import Knowledge
+from personas.knowledge import SYNONYMS, Knowledge
 from personas.roster import PERSONAS
+from personas.textnorm import stem
 
 
 @pytest.fixture(scope="module")
@@ -58,6 +59,9 @@ GROUNDED = {
             {"f-t800-thumbs-up", "f-t800-shuts-down", "f-t800-lowered-into-vat", "f-t800-bids-farewell"},
         ),
         ("Who is Miles Dyson?", {"f-dyson-responsible-for-skynet", "f-dyson-cyberdyne-engineer"}),
+        ("Who is the leader of the resistance?", {"f-john-future-resistance-leader"}),
+        ("why was your mom arrested?", {"f-sarah-arrested"}),
+        ("Did you cry at the end?", {"f-john-tearful"}),
     ],
     "sarah": [
         ("Who is your son?", {"f-sarah-is-johns-mother", "f-john-lives-in-los-angeles"}),
@@ -104,6 +108,9 @@ GROUNDED = {
         ("Why can't you terminate yourself?", {"f-t800-cannot-self-terminate"}),
         ("who did you ask to lower you into the steel?", {"f-t800-asks-sarah-to-lower-it"}),
         ("What is a T-800?", {"f-t800-model-101", "f-t800-reprogrammed"}),
+        ("Who created Skynet?", {"f-dyson-responsible-for-skynet"}),
+        ("Can the T-1000 make knives?", {"f-t1000-forms-blades"}),
+        ("What does the T-1000 look like?", {"f-t1000-takes-shape"}),
     ],
 }
 
@@ -150,6 +157,12 @@ def test_unknown_questions_get_an_in_character_i_dont_know(engine: GroundedEngin
     assert reply.kind in ("unknown", "off_topic")
     voice = PERSONAS[persona].voice
     assert reply.text in (*voice.unknown, *voice.off_topic)
+
+
+def test_a_question_about_what_the_persona_never_learned_is_unknown(engine: GroundedEngine, base: FactBase) -> None:
+    assert not base.fact("f-sarah-arrested").known_by("t800")
+    (reply,) = ask(engine, "t800", "When was Sarah arrested?")
+    assert reply.kind == "unknown" and reply.fact_ids == ()
 
 
 def test_knowledge_boundaries_keep_each_persona_to_what_it_knows(engine: GroundedEngine, base: FactBase) -> None:
@@ -305,3 +318,10 @@ def test_voices_are_distinct_for_the_same_fact(engine: GroundedEngine) -> None:
     texts = {persona: ask(engine, persona, "When is Judgment Day?")[0].text for persona in PERSONAS}
     assert len(set(texts.values())) == 3
     assert "'" not in texts["t800"].replace("Skynet's", "")
+
+
+def test_every_synonym_leads_to_words_the_fact_base_uses(base: FactBase) -> None:
+    vocabulary = Knowledge(base).vocabulary
+    for key, values in SYNONYMS.items():
+        assert any(value in vocabulary for value in values), f"{key!r} widens to {values}, none in the fact base"
+    assert SYNONYMS[stem("knives")] == SYNONYMS[stem("knife")]
