@@ -8,9 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
-import yaml
-
-from personas.checking import DocumentChecker
+from personas.checking import DocumentChecker, read_yaml
 
 __all__ = [
     "FACTS_PATH",
@@ -125,11 +123,7 @@ def split_summary_sentences(text: str) -> list[str]:
 def load_fact_base(path: Path | None = None) -> FactBase:
     """Read and validate the fact base file (``FACTS_PATH`` by default)."""
     path = FACTS_PATH if path is None else path
-    try:
-        data: object = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise FactBaseError(f"{path}: invalid YAML: {exc}") from exc
-    return parse_fact_base(data, str(path))
+    return parse_fact_base(read_yaml(path, FactBaseError), str(path))
 
 
 def parse_fact_base(data: object, source: str = "<data>") -> FactBase:

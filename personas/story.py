@@ -8,9 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
-import yaml
-
-from personas.checking import DocumentChecker
+from personas.checking import DocumentChecker, read_yaml
 from personas.factbase import PERSONA_IDS, FactBase
 
 __all__ = [
@@ -133,11 +131,7 @@ class Story:
 def load_story(base: FactBase, path: Path | None = None) -> Story:
     """Read and validate the story file (``STORY_PATH`` by default) against the fact base."""
     path = STORY_PATH if path is None else path
-    try:
-        data: object = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise StoryError(f"{path}: invalid YAML: {exc}") from exc
-    return parse_story(data, base, str(path))
+    return parse_story(read_yaml(path, StoryError), base, str(path))
 
 
 def parse_story(data: object, base: FactBase, source: str = "<data>") -> Story:
