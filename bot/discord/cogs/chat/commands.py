@@ -6,6 +6,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.discord.checks import require_manage_guild
 from bot.discord.client import CompanionBot, Refusal, send_ephemeral
 from bot.discord.cogs.chat.listener import scope_of, user_key
 from bot.discord.personas_out import NO_MENTIONS, persona_embed
@@ -16,15 +17,6 @@ __all__ = ["PERSONA_CHOICES", "ChatCommands"]
 
 PERSONA_CHOICES = [app_commands.Choice(name=persona.display_name, value=persona.id) for persona in PERSONAS.values()]
 MAX_TALK_CHARS = 1500
-
-
-def require_manage_guild(interaction: discord.Interaction) -> None:
-    """Refuse unless the user may manage this server."""
-    if interaction.guild is None:
-        raise Refusal("This only works in a server channel.")
-    permissions = interaction.permissions
-    if not (permissions.manage_guild or permissions.administrator):
-        raise Refusal("You need the Manage Server permission for that.")
 
 
 class ChatCommands(commands.Cog):

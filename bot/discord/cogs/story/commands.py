@@ -13,6 +13,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.discord.checks import is_moderator
 from bot.discord.client import CompanionBot, Refusal, send_ephemeral
 from bot.discord.cogs.chat.listener import scope_of, user_key
 from bot.discord.cogs.story.buttons import StoryButton, prompt_view, story_embeds
@@ -33,11 +34,6 @@ ROLE_CHOICES = [
 ORDER_CHOICES = [app_commands.Choice(name=order, value=order) for order in TURN_ORDERS]
 
 Place = discord.TextChannel | discord.Thread | discord.abc.Messageable
-
-
-def _moderator(interaction: discord.Interaction) -> bool:
-    permissions = interaction.permissions
-    return interaction.guild is not None and (permissions.manage_messages or permissions.administrator)
 
 
 class StoryCog(commands.Cog, name="StoryCog"):
@@ -126,7 +122,7 @@ class StoryCog(commands.Cog, name="StoryCog"):
                 await send_ephemeral(interaction, outcome.reply)
             else:
                 if button.arg == "start":
-                    outcome = await story.begin(button.session_id, user, can_moderate=_moderator(interaction))
+                    outcome = await story.begin(button.session_id, user, can_moderate=is_moderator(interaction))
                 elif button.arg == "leave":
                     outcome = await story.leave_session(button.session_id, user)
                 else:
@@ -220,9 +216,9 @@ class StoryCog(commands.Cog, name="StoryCog"):
             elif action == "recap":
                 outcome = await story.recap(scope)
             elif action == "skip":
-                outcome = await story.skip(scope, user, can_moderate=_moderator(interaction))
+                outcome = await story.skip(scope, user, can_moderate=is_moderator(interaction))
             else:
-                outcome = await story.end(scope, user, can_moderate=_moderator(interaction))
+                outcome = await story.end(scope, user, can_moderate=is_moderator(interaction))
         except StoryRefusal as refusal:
             await self._refused(interaction, refusal)
             return

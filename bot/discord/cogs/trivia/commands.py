@@ -6,8 +6,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.discord.checks import is_moderator, require_manage_guild
 from bot.discord.client import CompanionBot, Refusal, send_ephemeral
-from bot.discord.cogs.chat.commands import PERSONA_CHOICES, require_manage_guild
+from bot.discord.cogs.chat.commands import PERSONA_CHOICES
 from bot.discord.cogs.chat.listener import user_key
 from bot.discord.cogs.trivia.play import TriviaPlay
 from bot.discord.personas_out import NO_MENTIONS, persona_embed
@@ -28,11 +29,6 @@ SCOPE_CHOICES = [
     app_commands.Choice(name="This server", value="guild"),
     app_commands.Choice(name="Global", value="global"),
 ]
-
-
-def _moderator(interaction: discord.Interaction) -> bool:
-    permissions = interaction.permissions
-    return bool(permissions.manage_messages or permissions.administrator)
 
 
 def _lists(text: str | None) -> tuple[str, ...] | None:
@@ -127,7 +123,7 @@ class TriviaCommands(commands.GroupCog, group_name="trivia", group_description="
         assert interaction.channel_id is not None
         try:
             said = await self.service.stop(
-                interaction.channel_id, user_key(interaction.user), moderator=_moderator(interaction)
+                interaction.channel_id, user_key(interaction.user), moderator=is_moderator(interaction)
             )
         except TriviaError as exc:
             raise Refusal(str(exc)) from exc
@@ -139,7 +135,7 @@ class TriviaCommands(commands.GroupCog, group_name="trivia", group_description="
         assert interaction.channel_id is not None
         try:
             said = await self.service.skip(
-                interaction.channel_id, user_key(interaction.user), moderator=_moderator(interaction)
+                interaction.channel_id, user_key(interaction.user), moderator=is_moderator(interaction)
             )
         except TriviaError as exc:
             raise Refusal(str(exc)) from exc
