@@ -23,7 +23,8 @@ from db.models import Message
 from db.story_models import StoryEvent, StoryPlayer, StorySession
 from personas.factbase import load_fact_base
 from personas.story import load_story
-from tests.test_story_service import LATER_QUESTIONS, FakeClock
+from tests.clock import FakeClock
+from tests.test_story_service import LATER_QUESTIONS
 from tests.twin import DiscordTwin, TwinInteraction, run_client
 
 pytest_plugins = ["tests.twin.fixtures"]

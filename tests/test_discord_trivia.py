@@ -15,20 +15,10 @@ from bot.config import Settings
 from bot.discord.client import CompanionBot
 from db.engine import create_engine
 from db.trivia_models import TriviaGame, TriviaScore, TriviaStats
+from tests.clock import FakeClock
 from tests.twin import DiscordTwin, Upload, run_client
 
 pytest_plugins = ["tests.twin.fixtures"]
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 class ClockedBot(CompanionBot):

@@ -4,14 +4,7 @@ from __future__ import annotations
 
 from bot.limits import SlidingWindow, TokenBuckets
 from bot.splitting import split_message
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.clock import FakeClock
 
 
 def test_token_bucket_allows_capacity_then_refills_over_time() -> None:

@@ -18,6 +18,7 @@ from personas.factbase import load_fact_base
 from personas.knowledge import Knowledge
 from personas.roster import PERSONAS
 from personas.story import load_story
+from tests.clock import FakeClock
 
 BASE = load_fact_base()
 STORY = load_story(BASE)
@@ -30,19 +31,6 @@ LATER_QUESTIONS = (
     "what happens at the mall?",
     "and then?",
 )
-
-
-class FakeClock:
-    """Game time that moves only when a test says so."""
-
-    def __init__(self, start: float = 1_000_000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 def make_service(

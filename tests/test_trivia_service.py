@@ -18,20 +18,10 @@ from bot.trivia.red_lists import RedListError
 from bot.trivia.service import GameOptions, NotAllowedError, TriviaError, TriviaService
 from db.trivia_models import TriviaChoice, TriviaGame, TriviaScore, TriviaStats
 from personas.factbase import load_fact_base
+from tests.clock import FakeClock
 
 CHANNEL, OTHER, GUILD = 1001, 1002, 77
 ALICE, BOB, CAROL = "discord:1", "discord:2", "discord:3"
-
-
-class FakeClock:
-    def __init__(self, now: float = 1_800_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @pytest.fixture
