@@ -16,6 +16,7 @@ import pytest_asyncio
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from bot.config import Settings
 from db.engine import create_engine, create_session_factory
 from db.migrate import upgrade
 from tests.postgres import (
@@ -114,3 +115,11 @@ async def migrated_engine(database_url: str) -> AsyncIterator[AsyncEngine]:
 async def sessions(migrated_engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     """The project's session factory on the migrated database."""
     return create_session_factory(migrated_engine)
+
+
+@pytest_asyncio.fixture
+async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    """An engine on the database of the test module's own ``settings``, to check what the bot stored."""
+    created = create_engine(settings.resolved_database_url())
+    yield created
+    await created.dispose()

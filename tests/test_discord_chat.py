@@ -7,7 +7,7 @@ import json
 import logging
 import os
 import signal
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.config import Settings
 from bot.discord.client import CompanionBot
 from bot.discord.runner import serve
-from db.engine import create_engine
 from db.models import ChannelSettings, Conversation, Memory, Message, User
 from personas.roster import PERSONAS
 from tests.twin import DiscordTwin, run_client
@@ -41,13 +40,6 @@ def run_bot(twin: DiscordTwin, settings: Settings) -> RunBot:
         return run_client(twin, CompanionBot(settings.model_copy(update=overrides)))
 
     return start
-
-
-@pytest.fixture
-async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
-    created = create_engine(settings.resolved_database_url())
-    yield created
-    await created.dispose()
 
 
 async def rows(engine: AsyncEngine, model: type[object], *where: Any) -> int:

@@ -18,7 +18,6 @@ from bot.config import Settings
 from bot.discord.client import CompanionBot
 from bot.discord.personas_out import PersonaPoster
 from bot.limits import SlidingWindow
-from db.engine import create_engine
 from db.models import Message
 from db.story_models import StoryEvent, StoryPlayer, StorySession
 from personas.factbase import load_fact_base
@@ -56,13 +55,6 @@ def run_bot(twin: DiscordTwin, settings: Settings, clock: FakeClock) -> RunBot:
             yield bot
 
     return start
-
-
-@pytest.fixture
-async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
-    created = create_engine(settings.resolved_database_url())
-    yield created
-    await created.dispose()
 
 
 @pytest.fixture
@@ -117,7 +109,7 @@ async def ephemeral(interaction: TwinInteraction) -> str:
 
     found = await interaction.twin.wait_until(
         lambda: next((r for r in interaction.responses if r["ephemeral"] and text(r)), None),
-        5.0,
+        10.0,
         what="an ephemeral answer",
     )
     return text(found)

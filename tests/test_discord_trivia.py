@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
@@ -13,7 +13,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.config import Settings
 from bot.discord.client import CompanionBot
-from db.engine import create_engine
 from db.trivia_models import TriviaGame, TriviaScore, TriviaStats
 from tests.clock import FakeClock
 from tests.twin import DiscordTwin, Upload, run_client
@@ -50,13 +49,6 @@ def settings(tmp_path: Path) -> Settings:
 @pytest.fixture
 def run_bot(twin: DiscordTwin, settings: Settings, clock: FakeClock) -> RunBot:
     return lambda: run_client(twin, ClockedBot(settings, clock))
-
-
-@pytest.fixture
-async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
-    created = create_engine(settings.resolved_database_url())
-    yield created
-    await created.dispose()
 
 
 @pytest.fixture
