@@ -11,6 +11,8 @@ from types import MappingProxyType
 from personas.checking import DocumentChecker, read_yaml
 
 __all__ = [
+    "ANSWER_TYPES",
+    "MIN_ASKS",
     "FACTS_PATH",
     "PERSONA_IDS",
     "SUMMARY_PATH",
@@ -29,6 +31,9 @@ PERSONA_IDS: tuple[str, ...] = ("john", "sarah", "t800")
 FACTS_PATH: Path = Path(__file__).parent / "facts.yaml"
 SUMMARY_PATH: Path = Path(__file__).parent / "plot-summary.txt"
 
+ANSWER_TYPES: tuple[str, ...] = ("who", "what", "when", "where", "why", "how", "how_many", "yes_no")
+MIN_ASKS = 8
+"""Each fact is asked for in at least this many ways: the examples the matcher learns from."""
 ENTITY_KINDS = frozenset({"person", "machine", "place", "thing", "organization", "event"})
 PRONOUNS = frozenset({"he", "she", "it", "they"})
 _FACT_ID = re.compile(r"^f-[a-z0-9]+(-[a-z0-9]+)*$")
@@ -81,6 +86,10 @@ class Fact:
     knowers: Mapping[str, int]
     lines: Mapping[str, tuple[str, ...]]
     trivia: tuple[TriviaItem, ...]
+    answers: Mapping[str, str]
+    """Question type (who, what, when, where, why, how, how_many, yes_no) -> the words that answer it."""
+    asks: Mapping[str, tuple[str, ...]]
+    """How people ask for this fact: ``any`` (third person) or a knower's id (asked of that persona, "you")."""
 
     def known_by(self, persona: str, at_scene: int | None = None) -> bool:
         """True when ``persona`` knows this fact (at ``at_scene``, or at all when it is None)."""
@@ -186,7 +195,7 @@ class _Parser(DocumentChecker):
         return Entity(entity_id, self.text(item["name"], f"{where} name"), kind, pronoun, aliases)
 
     def fact(self, raw: object, index: int, scene_count: int, entities: Mapping[str, Entity]) -> Fact:
-        keys = {"id", "scene", "text", "sources", "entities", "knowers", "lines", "trivia"}
+        keys = {"id", "scene", "text", "sources", "entities", "knowers", "lines", "trivia", "answers", "asks"}
         item = self.mapping(raw, f"fact #{index}", keys)
         fact_id = self.text(item["id"], f"fact #{index} id")
         where = f"fact {fact_id!r}"
@@ -215,6 +224,8 @@ class _Parser(DocumentChecker):
         trivia = tuple(self.trivia(raw_q, where) for raw_q in self.seq(item["trivia"], f"{where} trivia"))
         if not trivia:
             raise self.fail(where, "missing trivia, needs at least one question")
+        answers = self.answers(item["answers"], where)
+        asks = self.asks(item["asks"], where, knowers)
         return Fact(
             fact_id,
             scene,
@@ -224,7 +235,29 @@ class _Parser(DocumentChecker):
             MappingProxyType(knowers),
             MappingProxyType(lines),
             trivia,
+            answers,
+            asks,
         )
+
+    def answers(self, raw: object, where: str) -> Mapping[str, str]:
+        slots = self.mapping(raw, f"{where} answers")
+        if unknown := [kind for kind in slots if kind not in ANSWER_TYPES]:
+            raise self.fail(where, f"unknown answer type {unknown[0]!r}, expected one of {', '.join(ANSWER_TYPES)}")
+        if not slots:
+            raise self.fail(where, "answers names no question type")
+        return MappingProxyType({kind: self.text(slot, f"{where} answers {kind}") for kind, slot in slots.items()})
+
+    def asks(self, raw: object, where: str, knowers: Mapping[str, int]) -> Mapping[str, tuple[str, ...]]:
+        groups = self.mapping(raw, f"{where} asks")
+        if strangers := [key for key in groups if key != "any" and key not in knowers]:
+            raise self.fail(where, f"asks for {strangers[0]!r}, who is neither 'any' nor a knower")
+        asks = {key: self.texts(items, f"{where} asks {key}") for key, items in groups.items()}
+        if (total := sum(len(items) for items in asks.values())) < MIN_ASKS:
+            raise self.fail(where, f"{total} asks, needs at least {MIN_ASKS}")
+        for key, items in asks.items():
+            if len({ask.casefold() for ask in items}) < len(items):
+                raise self.fail(where, f"the same ask twice in asks {key}")
+        return MappingProxyType(asks)
 
     def trivia(self, raw: object, where: str) -> TriviaItem:
         item = self.mapping(raw, f"{where} trivia", {"q", "a"})
