@@ -12,11 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from db.repositories import ConversationRepository, ConversationState, TurnRecord, UserRepository, load_user_in_scope
 from db.turn_writer import TurnWriter
-from personas.addressing import split_addressee
 from personas.engine import GroundedEngine, MemoryState
 from personas.factbase import Fact
 from personas.persona import Persona
 from personas.roster import find_persona
+from personas.understanding.address import split_addressee
 
 __all__ = ["ChatReply", "ChatService", "UnknownPersonaError"]
 

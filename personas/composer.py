@@ -81,5 +81,7 @@ class ReplyBuilder:
             last_facts=fact_ids or memory.last_facts,
             said_facts=said[-MEMORY_LIMIT:],
             used_lines=used[-MEMORY_LIMIT:],
+            topic=memory.topic,
+            topic_type=memory.topic_type,
         )
         return Reply(self.persona.id, text, tuple(fact_ids), kind, new_memory)

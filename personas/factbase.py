@@ -12,8 +12,8 @@ from personas.checking import DocumentChecker, read_yaml
 
 __all__ = [
     "ANSWER_TYPES",
-    "MIN_ASKS",
     "FACTS_PATH",
+    "MIN_ASKS",
     "PERSONA_IDS",
     "SUMMARY_PATH",
     "Entity",

@@ -1,58 +1,37 @@
-"""Reading a message: injection, small talk, follow-ups and the kind of question, from its folded words."""
+"""Reading a message's intent before its plot content: prompt injection and small talk, from its folded words."""
 
 from __future__ import annotations
 
 import re
 
-from personas.textnorm import tokens
+__all__ = ["QUESTION_WORDS", "SMALL_TALK", "SMALL_TALK_ONLY", "is_injection", "small_talk_kind"]
 
-__all__ = [
-    "BROAD",
-    "FATE",
-    "FUTURE",
-    "INJECTION",
-    "MEASURE",
-    "MONTHS",
-    "NUMBER",
-    "PRONOUNS",
-    "REASON",
-    "SMALL_TALK",
-    "SMALL_TALK_ONLY",
-    "T_MODEL",
-    "follow_up_kind",
-    "question_type",
-    "small_talk_kind",
-]
-
-
-def _phrases(*items: str) -> tuple[tuple[str, ...], ...]:
-    return tuple(tuple(tokens(item)) for item in items)
-
-
-INJECTION = re.compile(
-    r"\b(ignore|disregard|forget|override)\b.{0,40}\b(instruction|instructions|prompt|rules|previous|above|everything)\b"
-    r"|\bsystem prompt\b|\byou are now\b|\bact as\b|\bpretend (to be|you are)\b|\bdeveloper mode\b|\bjailbreak"
-    r"|\bas an ai\b|\blanguage model\b|\bai assistant\b|\bnew instructions\b|\brole ?play as\b|\bdan mode\b"
-    r"|^system\b|\bim start\b|\bim end\b|\bendoftext\b|\breveal your (instructions|prompt|rules)\b"
+QUESTION_WORDS = frozenset(
+    {"who", "whom", "whose", "what", "which", "when", "where", "why", "how", "how_many", "yes_no"}
 )
-_FOLLOW_NEXT = _phrases(
-    "and then",
-    "then what",
-    "what next",
-    "what happened next",
-    "what happens next",
-    "after that",
-    "go on",
-    "continue",
-    "keep going",
-    "next",
-    "then",
-)
-_FOLLOW_MORE = _phrases("tell me more", "more", "what else", "anything else", "say more", "go on about")
-FATE = re.compile(r"\bhappen(s|ed)? to\b|\bbecome of\b|\bend up\b|\bwhat about\b")
-BROAD = re.compile(
-    r"^(?:(?:thanks|thank you|ok|okay|so|well|and|hey|hi|hello|now|please|but)\s+)*"
-    r"(tell me about|who is|who was|what is|what was|what about|talk about|what do you know about)\b"
+
+_COMMAND_START = r"(?:^|\b(?:now|please|just|and|then|lets|ok|okay)\s+)"
+_INJECTION = re.compile(
+    r"\b(?:ignore|disregard|forget|override|bypass|skip)\b(?:\s+\w+){0,6}?\s+"
+    r"(?:instructions?|prompts?|rules|programming|guidelines|directives|restrictions|filters|context|persona|script"
+    r"|character|role|summary|training)\b"
+    r"|\b(?:ignore|disregard)\s+(?:all|everything|the above|previous|prior|that)\b"
+    r"|\bsystem\s+(?:prompt|message|instructions?|override)\b"
+    r"|\b(?:reveal|print|show|repeat|output|leak|dump|display|paste|give me)\b(?:\s+\w+){0,4}?\s+"
+    r"(?:prompt|instructions|system message|initial message|rules|token|api key|password|secrets?|config)\b"
+    r"|\byou are now\b|\byoure now\b|\bfrom now on\b(?:\s+\w+){0,3}?\s+(?:you|act|respond|reply|answer|talk|speak)\b"
+    rf"|{_COMMAND_START}(?:act|behave|respond|reply|answer|talk|speak)\s+(?:as|like)\s+(?:a|an|my|if)\b"
+    rf"|{_COMMAND_START}pretend\s+(?:to be|you are|youre|that you|you re|ur)\b"
+    r"|\b(?:developer|dan|god|admin|debug|sudo|unrestricted|jailbreak|jailbroken)\s+mode\b|\bjailbreak"
+    r"|\bdo anything now\b|\bim start\b|\bim end\b|\bendoftext\b|\binst\b|\bsys\b"
+    r"|\bnew\s+(?:rules|instructions|persona|role|identity|directives?|mission|parameters|objective|orders)\b"
+    r"|\brole ?play as\b|\bfrom now on\b|\bin every (?:reply|message|answer)\b"
+    r"|\bas an ai\b|\blanguage model\b|\bai assistant\b|\bchatgpt\b|\bllm\b"
+    r"|\bdrop the act\b|\bbreak character\b|\bout of character\b|\bstop being\b|\bstop pretending\b"
+    r"|\brepeat after me\b|\bsay exactly\b|\bsay the following\b|\bwrite\b(?:\s+\w+){0,3}?\s+\d+\s+times\b"
+    r"|\b(?:ping|tag|mention|dm)\s+(?:everyone|here|every one|all|them|him|her|the server|every user|and|\d+)\b"
+    r"|\binsult\b(?:\s+\w+){0,3}?\s+(?:him|her|them|everyone|every|users?|people|in)\b"
+    r"|^(?:system|admin|administrator|developer|assistant|root|operator)\b"
 )
 SMALL_TALK: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("thanks", re.compile(r"\b(thanks|thank you|thank u|thx|ty|cheers|much appreciated)\b")),
@@ -71,28 +50,11 @@ SMALL_TALK_ONLY = re.compile(
     r"|hi|hello|hey|heya|yo|howdy|greetings|hiya|sup|whats up|good (morning|afternoon|evening)"
     r")(?:\s+(?:john|sarah|t800|terminator|man|dude|buddy|pal|friend|there|again|mate|bro))*$"
 )
-_QUESTION_WORDS = {"who", "what", "when", "where", "why", "how", "which"}
-_YES_NO = {"did", "does", "do", "is", "was", "are", "were", "can", "could", "will", "would", "has", "have", "had"}
-MONTHS = re.compile(r"\b(1\d{3}|january|february|march|april|may|june|july|august|september|october|november|december)")
-FUTURE = re.compile(r"\b(will|would|going to)\b")
-MEASURE = re.compile(r"^how (old|many|much|tall|long|big|far|fast|heavy)\b")
-NUMBER = re.compile(r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|several)\b")
-T_MODEL = re.compile(r"\bt-\d+")
-REASON = re.compile(r"\b(to|because|since|in order|fearing|after|so that)\b")
-PRONOUNS = {
-    "he": "he",
-    "him": "he",
-    "his": "he",
-    "himself": "he",
-    "she": "she",
-    "her": "she",
-    "hers": "she",
-    "it": "it",
-    "its": "it",
-    "they": "they",
-    "them": "they",
-    "their": "they",
-}
+
+
+def is_injection(folded: str) -> bool:
+    """True when a message tries to change the persona's role or rules, or to make it say something on command."""
+    return _INJECTION.search(folded) is not None
 
 
 def small_talk_kind(folded: str) -> str | None:
@@ -100,20 +62,4 @@ def small_talk_kind(folded: str) -> str | None:
     for field_name, pattern in SMALL_TALK:
         if pattern.search(folded):
             return field_name
-    return None
-
-
-def question_type(words: list[str]) -> str:
-    """who, what, when, where, why, how, which; yesno for "did/is/can..." questions; else statement."""
-    first = words[0]
-    return first if first in _QUESTION_WORDS else "yesno" if first in _YES_NO else "statement"
-
-
-def follow_up_kind(words: list[str], folded: str) -> str | None:
-    """ "next" for "and then?", "more" for "tell me more", else None."""
-    key = tuple(words)
-    if key in _FOLLOW_NEXT or (len(words) <= 4 and key[:2] in _FOLLOW_NEXT):
-        return "next"
-    if key in _FOLLOW_MORE or folded.startswith("tell me more"):
-        return "more"
     return None

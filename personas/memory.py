@@ -23,6 +23,10 @@ class MemoryState:
     last_facts: list[str] = field(default_factory=list)
     said_facts: list[str] = field(default_factory=list)
     used_lines: list[str] = field(default_factory=list)
+    topic: list[str] = field(default_factory=list)
+    """The last question's words, entities as ids: what "why?" or "and sarah?" asks about."""
+    topic_type: str = ""
+    """The last question's answer type (who, when...)."""
 
     @classmethod
     def from_data(cls, data: Mapping[str, Any] | None, turn: int = 0) -> MemoryState:
@@ -33,7 +37,16 @@ class MemoryState:
             value = data.get(key)
             return [item for item in value if isinstance(item, str)] if isinstance(value, list) else []
 
-        return cls(turn, strings("entities"), strings("last_facts"), strings("said_facts"), strings("used_lines"))
+        topic_type = data.get("topic_type")
+        return cls(
+            turn,
+            strings("entities"),
+            strings("last_facts"),
+            strings("said_facts"),
+            strings("used_lines"),
+            strings("topic"),
+            topic_type if isinstance(topic_type, str) else "",
+        )
 
     def to_data(self) -> dict[str, Any]:
         """The JSON document stored for this memory (the turn is stored in its own column)."""
@@ -42,6 +55,8 @@ class MemoryState:
             "last_facts": self.last_facts,
             "said_facts": self.said_facts,
             "used_lines": self.used_lines,
+            "topic": self.topic,
+            "topic_type": self.topic_type,
         }
 
 

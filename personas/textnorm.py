@@ -31,6 +31,7 @@ _DISCORD_MARKUP = re.compile(
 _URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
 _MARKDOWN = re.compile(r"[`*_~|>#\[\]]+")
 _SPACES = re.compile(r"\s+")
+_RIGHT_TO_LEFT = re.compile("\u202e([^\u202a-\u202c\n]*)")
 _T_MODEL = re.compile(r"\bt[\s\-]?(\d{3,4})\b")
 _TOKEN = re.compile(r"[a-z0-9]+")
 _POSSESSIVE = re.compile(r"(\w)['’]s\b")
@@ -48,8 +49,11 @@ class CleanInput:
 
 
 def clean_input(raw: str) -> CleanInput:
-    """Strip mentions, URLs, markdown and control characters; keep the first part of a huge message."""
-    text = unicodedata.normalize("NFKC", raw)
+    """Strip mentions, URLs, markdown and control characters; keep the first part of a huge message.
+
+    Text after a right-to-left override is read as it is shown: reversed.
+    """
+    text = _RIGHT_TO_LEFT.sub(lambda match: match.group(1)[::-1], unicodedata.normalize("NFKC", raw))
     text = "".join(ch if unicodedata.category(ch)[0] != "C" else " " for ch in text)
     truncated = len(text) > MAX_INPUT_CHARS
     if truncated:

@@ -13,8 +13,8 @@ from bot.story.store import SessionStore
 from bot.story.telling import player_label, recap
 from bot.story.turns import active_players, host_of, name_of, played_personas
 from db.story_repository import SessionRow
-from personas.addressing import split_addressee
 from personas.factbase import PERSONA_IDS
+from personas.understanding.address import split_addressee
 
 __all__ = ["Narrator"]
 

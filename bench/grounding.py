@@ -1,0 +1,49 @@
+"""Grounding benchmark: how often the personas answer plot questions with a right fact, on blind question sets.
+
+Run: ``.venv/bin/python bench/grounding.py [SET.jsonl ...] [--failures]``. With no set it scores the frozen test
+half, ``tests/data/blind-test.jsonl``. Prints one JSON object per set. ``--failures`` also lists every miss: use it
+on the dev half only, so the test half stays a fair measure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from personas.engine import GroundedEngine  # noqa: E402
+from personas.factbase import load_fact_base  # noqa: E402
+from personas.knowledge import Knowledge  # noqa: E402
+from personas.roster import PERSONAS  # noqa: E402
+from personas.understanding.evaluation import load_questions, score  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("sets", nargs="*", type=Path, default=[ROOT / "tests/data/blind-test.jsonl"])
+    parser.add_argument("--failures", action="store_true", help="list each miss (dev sets only)")
+    args = parser.parse_args()
+    engine = GroundedEngine(Knowledge(load_fact_base()), PERSONAS)
+    for path in args.sets:
+        report = score(engine, load_questions(path))
+        print(json.dumps({"set": path.name, **report.figures()}))
+        if args.failures:
+            for outcome in report.outcomes:
+                if outcome.verdict in ("right", "refused_unanswerable", "refused_unknowable", "injection_refused"):
+                    continue
+                if outcome.verdict == "hostile_safe":
+                    continue
+                row = outcome.row
+                print(
+                    f"{outcome.verdict:20} {row['id']} [{outcome.persona}] {row['text'][:90]!r} -> "
+                    f"{outcome.kind} {list(outcome.fact_ids)} want {row.get('facts')}",
+                    file=sys.stderr,
+                )
+
+
+if __name__ == "__main__":
+    main()

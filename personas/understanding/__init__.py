@@ -1,0 +1,1 @@
+"""Understanding a chat message: normalise -> address -> analyse -> retrieve -> decide (one module each)."""

@@ -1,0 +1,275 @@
+"""Analyse: the kind of answer a message wants, whom and what it names, and the words that say what it asks."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from personas.factbase import FactBase
+from personas.textnorm import tokens
+from personas.understanding.language import Language
+from personas.understanding.normalise import Normalised
+
+__all__ = ["STOPWORDS", "Analyser", "Analysis", "EntityTable", "entity_token", "question_type"]
+
+STOPWORDS = frozenset(
+    """
+    a about above after again all also am an and any are as at be because been before being below between both but
+    by can could did do does doing down during each few for from further had has have having he her here hers
+    herself him himself his how i if in into is it its itself just me more most my myself nor now of off on once
+    only or other our ours out own same she should so some such than that the their theirs them then there these
+    they this those through to too under until up very was we were what when where which while who whom whose why
+    will with would you your yours yourself yourselves ok okay well hey hi please tell know say said says explain
+    happen happened happens thing things something anything really actually ever like get got go goes going gone
+    come came kind sort way much many lot lots let us mean guess think thanks thank thx hello hiya yo sup man dude
+    bro buddy pal mate wow hmm um uh oh yeah yes nope cool anyway guy guys stuff person someone somebody story
+    film movie plot again exactly basically literally even still just wait remember deal whole part bit right
+    sure quick question wonder wondering curious confused understand happening though although themselves
+    ourselves idea wild crazy weird funny rewatch rewatched watch watched kinda gonna wanna exactly totally
+    """.split()
+)
+"""Words that carry no plot content in a question."""
+
+_QUESTION_WORDS = {"who", "whom", "whose", "what", "which", "when", "where", "why", "how"}
+_AUXILIARIES = {"did", "does", "do", "is", "was", "are", "were", "can", "could", "will", "would", "has", "have", "had"}
+_FILLERS = {"so", "ok", "okay", "and", "but", "wait", "hey", "um", "uh", "like", "well", "yo", "oh", "hmm", "then"}
+_HOW_MUCH = {"many", "much", "old", "long", "often", "far"}
+_WHEN_NOUNS = {"year", "date", "day", "month", "time"}
+_WHERE_NOUNS = {"place", "city", "country", "town", "building", "location", "state"}
+_IDENTITY_WORDS = frozenset(
+    """who what be the a an tell me about explain deal with even exactly again please actually really so ok okay like
+    i am want to know is was whats thing story""".split()
+)
+"""The words of "who is X?", "what's the deal with X?", "tell me about X": nothing asked but what X is."""
+_NAMING = {"name", "names", "named", "called", "call"}
+_PRONOUNS = {"he": "he", "him": "he", "his": "he", "she": "she", "her": "she", "it": "it", "its": "it"}
+_PRONOUNS |= {"they": "they", "them": "they", "their": "they"}
+_ELLIPSIS_LEADS = (("and",), ("what", "about"), ("how", "about"), ("and", "what", "about"))
+
+
+@dataclass(frozen=True, slots=True)
+class EntityTable:
+    """Every way the fact base names an entity, as folded words, and each entity's pronoun."""
+
+    aliases: Mapping[tuple[str, ...], str]
+    pronouns: Mapping[str, str]
+    longest: int
+    related: Mapping[str, frozenset[str]]
+    """Each entity and those whose proper name holds all of its own or is held in it (Cyberdyne Systems and the
+    Cyberdyne building; Dyson and Dyson's home)."""
+
+    @classmethod
+    def of(cls, base: FactBase) -> EntityTable:
+        """The table for ``base``."""
+        aliases: dict[tuple[str, ...], str] = {}
+        for entity in base.entities.values():
+            for phrase in (entity.name, *entity.aliases):
+                if words := tuple(tokens(phrase)):
+                    aliases.setdefault(words, entity.id)
+                    if not words[-1].endswith("s"):  # a possessive typed without its apostrophe: "dysons house"
+                        aliases.setdefault((*words[:-1], words[-1] + "s"), entity.id)
+        pronouns = {entity.id: entity.pronoun for entity in base.entities.values()}
+        proper = {
+            entity.id: frozenset(re.sub(r"['’]s$", "", word) for word in entity.name.split() if word[0].isupper())
+            for entity in base.entities.values()
+        }
+        related = {
+            entity: frozenset(
+                other
+                for other, words in proper.items()
+                if other == entity or (own and words and (own <= words or words <= own))
+            )
+            for entity, own in proper.items()
+        }
+        return cls(aliases, pronouns, max(len(words) for words in aliases), related)
+
+
+@dataclass(frozen=True, slots=True)
+class Analysis:
+    """What a message asks."""
+
+    qtype: str
+    """who, what, when, where, why, how, how_many, name, identity ("who is Dyson?") or yes_no."""
+    query: tuple[str, ...]
+    """Lemmas, with each entity's id after the words that name it and "you" replaced by whom it means."""
+    content: tuple[str, ...]
+    """The query's words that carry plot content (no stopwords, no entity ids)."""
+    named: tuple[str, ...]
+    """Entities the message names itself (not through "you")."""
+    addressed: tuple[str, ...]
+    """Entities the message reaches through "you", "your mom"..."""
+    resolved: tuple[str, ...] = ()
+    """Entities a pronoun stands for, from what was talked about before."""
+    negated: bool = False
+    follow_up: str | None = None
+    """next or more ("and then?", "tell me more"); why, how, where, when, who ("why?"); ellipsis ("and sarah?")."""
+    words: tuple[str, ...] = field(default=())
+    frame: tuple[str, ...] = field(default=())
+    """The query with each entity as its id alone: what a follow-up ("and sarah?") reuses."""
+
+    @property
+    def entities(self) -> tuple[str, ...]:
+        """Every entity the message is about."""
+        return tuple(dict.fromkeys((*self.named, *self.resolved, *self.addressed)))
+
+    @property
+    def text(self) -> str:
+        """The query as one string, for the matcher."""
+        return " ".join(self.query)
+
+
+class Analyser:
+    """Reads normalised messages against the fact base's entities and a persona's point of view."""
+
+    def __init__(self, entities: EntityTable, language: Language) -> None:
+        self.entities = entities
+        self.language = language
+
+    def __call__(
+        self,
+        message: Normalised,
+        perspective: Mapping[tuple[str, ...], str] | None = None,
+        recent: Sequence[str] = (),
+    ) -> Analysis:
+        """Analyse ``message`` as heard by a persona whose "you", "your mom"... mean ``perspective``."""
+        words, lemmas = message.words, message.lemmas
+        resolved = self._resolve(words, self._named(words), recent, perspective)
+        query: list[str] = []
+        frame: list[str] = []
+        naming: list[str] = []
+        named: list[str] = []
+        addressed: list[str] = []
+        position = 0
+        table = self.entities.aliases
+        longest = self.entities.longest
+        while position < len(words):
+            span = 0
+            for size in range(min(longest, len(words) - position), 0, -1):
+                key = tuple(words[position : position + size])
+                if perspective and key in perspective:
+                    entity, span = perspective[key], size
+                    addressed.append(entity)
+                    query.append(entity_token(entity))
+                    frame.append(entity_token(entity))
+                    break
+                if key in table:
+                    entity, span = table[key], size
+                    named.append(entity)
+                    naming.extend(lemma for lemma in lemmas[position : position + size] if lemma)
+                    query.extend(lemma for lemma in lemmas[position : position + size] if lemma)
+                    query.append(entity_token(entity))
+                    frame.append(entity_token(entity))
+                    break
+            if span:
+                position += span
+                continue
+            if lemmas[position]:
+                query.extend(lemmas[position].split())
+            if (stands_for := resolved.get(_PRONOUNS.get(words[position], ""))) is not None:
+                query.append(entity_token(stands_for))
+                frame.append(entity_token(stands_for))
+            elif lemmas[position]:
+                frame.extend(lemmas[position].split())
+            position += 1
+        content = tuple(term for term in query if term not in STOPWORDS and not term.startswith("_") and len(term) > 1)
+        qtype = question_type(words)
+        rest = {term for term in query if not term.startswith("_")} - set(naming)
+        if qtype in ("who", "what") and len(set(named)) == 1 and not addressed and rest <= _IDENTITY_WORDS:
+            qtype = "identity"  # "who is dyson?", "what's skynet?": what the fact base says of it first
+        follow_up = self._follow_up(words, content, named, qtype)
+        return Analysis(
+            qtype=qtype,
+            query=tuple(query),
+            content=content,
+            named=tuple(dict.fromkeys(named)),
+            addressed=tuple(dict.fromkeys(addressed)),
+            resolved=tuple(dict.fromkeys(resolved.values())),
+            negated=message.negated,
+            follow_up=follow_up,
+            words=words,
+            frame=tuple(frame),
+        )
+
+    def _named(self, words: Sequence[str]) -> set[str]:
+        table, longest = self.entities.aliases, self.entities.longest
+        return {
+            table[key]
+            for size in range(1, longest + 1)
+            for start in range(len(words) - size + 1)
+            if (key := tuple(words[start : start + size])) in table
+        }
+
+    def _resolve(
+        self,
+        words: Sequence[str],
+        named: set[str],
+        recent: Sequence[str],
+        perspective: Mapping[tuple[str, ...], str] | None,
+    ) -> dict[str, str]:
+        """What he, she, it and they stand for: the latest talked-about entity of that pronoun.
+
+        A pronoun the message itself gives a referent for ("Dyson said he...") is left alone, and so is whom the
+        listener is ("you").
+        """
+        wanted = {_PRONOUNS[word] for word in words if word in _PRONOUNS}
+        wanted -= {self.entities.pronouns.get(entity) for entity in named}
+        listener = set(perspective.values()) if perspective else set()
+        found: dict[str, str] = {}
+        for pronoun in wanted:
+            for entity in recent:
+                if entity not in listener and self.entities.pronouns.get(entity) == pronoun:
+                    found[pronoun] = entity
+                    break
+        return found
+
+    def _follow_up(self, words: Sequence[str], content: Sequence[str], named: Sequence[str], qtype: str) -> str | None:
+        key = tuple(words)
+        for kind, phrases in self.language.follow_ups.items():
+            if key in phrases:
+                return kind
+        if not content and not named and qtype in ("why", "how", "where", "when", "who") and len(words) <= 6:
+            return qtype
+        if named and not content and any(key[: len(lead)] == lead for lead in _ELLIPSIS_LEADS):
+            return "ellipsis"
+        return None
+
+
+def entity_token(entity_id: str) -> str:
+    """How an entity stands in a query: its id, marked so it is never taken for a word."""
+    return f"_{entity_id}"
+
+
+def question_type(words: Sequence[str]) -> str:
+    """who, what, when, where, why, how, how_many, name or yes_no, from the question word (or the leading verb).
+
+    "name" is a question for what someone or something is called ("what's the cop's name?").
+    """
+    if _NAMING & set(words) and _QUESTION_WORDS & set(words):
+        return "name"
+    start = 0
+    while start < len(words) - 1 and words[start] in _FILLERS:
+        start += 1
+    if start < len(words) and words[start] in _AUXILIARIES:
+        embedded = [word for word in words[start : start + 6] if word in _QUESTION_WORDS]
+        if not embedded or not {"know", "tell", "remember", "explain", "idea"} & set(words[start : start + 5]):
+            return "yes_no"
+    for index, word in enumerate(words):
+        following = words[index + 1] if index + 1 < len(words) else ""
+        if word == "how":
+            return "how_many" if following in _HOW_MUCH else "why" if following == "come" else "how"
+        if word in ("what", "which"):
+            if following in _WHEN_NOUNS:
+                return "when"
+            if following in _WHERE_NOUNS:
+                return "where"
+            if following == "for" and index + 2 >= len(words):
+                return "why"
+            return "what"
+        if word in ("who", "whom"):
+            return "who"
+        if word == "whose":
+            return "what"
+        if word in ("when", "where", "why"):
+            return word
+    return "what"

@@ -1,0 +1,75 @@
+"""Decide: answer with a fact or say "I don't know", from the retrieval signals and what the question names."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
+
+from personas.factbase import Fact
+from personas.understanding.analyse import Analysis
+from personas.understanding.retrieve import Candidate
+
+__all__ = ["Decision", "Thresholds", "decide"]
+
+
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    """The decision's settings, chosen on the blind dev set (``bench/grounding.py --sweep``)."""
+
+    confidence: float = 0.2
+    """The least support (the matcher's probability, less when the fact misses an entity asked about) to answer."""
+    unknown_words: int = 0
+    """How many of the question's content words may be words that no fact is ever said or asked with."""
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The fact to answer with, or why there is none.
+
+    ``outcome`` is ``answer``, ``unknown`` (nothing supports an answer) or ``not_known`` (the best fact is one this
+    persona does not know, or not yet).
+    """
+
+    fact: Fact | None
+    outcome: str
+    support: float
+    candidate: Candidate | None = None
+
+
+def decide(
+    analysis: Analysis,
+    candidates: Sequence[Candidate],
+    fits: Callable[[Fact, Analysis], bool],
+    related: Mapping[str, frozenset[str]],
+    persona: str,
+    at_scene: int | None,
+    unknown_words: int,
+    thresholds: Thresholds,
+    exclude: Collection[str] = (),
+) -> Decision:
+    """Pick the best candidate that fits the question's type and names what it asks about; answer if it is safe.
+
+    ``exclude``: facts not to answer with (what was just said, when the message asks "why?" about it).
+    """
+    named = {entity for entity in analysis.named if entity not in analysis.addressed}
+    best: tuple[float, Candidate] | None = None
+    for candidate in candidates:
+        if candidate.fact.id in exclude or not fits(candidate.fact, analysis):
+            continue
+        mentioned = set(candidate.fact.entities)
+        covered = (
+            sum(bool(related.get(entity, {entity}) & mentioned) for entity in named) / len(named) if named else 1.0
+        )
+        if not covered:
+            continue  # a fact must name the person or thing asked about
+        support = candidate.probability * (0.5 + 0.5 * covered)
+        if best is None or support > best[0]:
+            best = (support, candidate)
+    if best is None:
+        return Decision(None, "unknown", 0.0)
+    support, candidate = best
+    if unknown_words > thresholds.unknown_words or support < thresholds.confidence:
+        return Decision(None, "unknown", support, candidate)
+    if not candidate.fact.known_by(persona, at_scene):
+        return Decision(None, "not_known", support, candidate)
+    return Decision(candidate.fact, "answer", support, candidate)

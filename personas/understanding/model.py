@@ -1,0 +1,138 @@
+"""The understanding model: loaded from its cache (built on first use), it scores every fact for a message."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from personas.factbase import FactBase
+from personas.persona import Persona
+from personas.understanding.analyse import STOPWORDS, Analyser, Analysis, EntityTable
+from personas.understanding.features import NgramSpace
+from personas.understanding.language import Language, load_language
+from personas.understanding.lexicon import Lexicon
+from personas.understanding.normalise import Normaliser
+from personas.understanding.training import build_model_files, cache_key, second_person
+
+__all__ = ["FactScores", "UnderstandingModel", "default_cache_dir", "load_model"]
+
+log = logging.getLogger(__name__)
+
+Vector = npt.NDArray[np.float64]
+
+
+def default_cache_dir() -> Path:
+    """``T2_CACHE_DIR``, else the user's cache folder (``XDG_CACHE_HOME`` or ~/.cache) / t2-companion."""
+    if folder := os.environ.get("T2_CACHE_DIR"):
+        return Path(folder)
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "t2-companion"
+
+
+@dataclass(frozen=True, slots=True)
+class FactScores:
+    """Every fact's score for one message, in fact base order, from three independent signals."""
+
+    probability: Vector
+    """The matcher's (word and character n-gram logistic regression) probability."""
+    lexical: Vector
+    """BM25 over the fact's sentence, lines, trivia questions and asks."""
+    nearest: Vector
+    """The best fuzzy similarity (0 to 1) between the message and one of the fact's examples."""
+
+
+class UnderstandingModel:
+    """Normaliser, analyser and the fitted scorers for one fact base."""
+
+    def __init__(
+        self,
+        base: FactBase,
+        language: Language,
+        lexicon: Lexicon,
+        personas: Mapping[str, Persona],
+        document: Mapping[str, object],
+        arrays: Mapping[str, npt.NDArray[np.floating[Any]]],
+    ) -> None:
+        from rank_bm25 import BM25Okapi
+
+        self.base = base
+        self.normalise = Normaliser(language, lexicon)
+        self.analyse = Analyser(EntityTable.of(base), language)
+        self.perspectives = {persona.id: second_person(persona) for persona in personas.values()}
+        classes = [str(name) for name in document["classes"]]  # type: ignore[attr-defined]
+        self.fact_index = {fact.id: index for index, fact in enumerate(base.facts)}
+        if sorted(classes) != sorted(self.fact_index):
+            raise ValueError("the cached model does not match the fact base")
+        order = np.array([classes.index(fact.id) for fact in base.facts])
+        self._coef = arrays["coef"][order]
+        self._intercept = arrays["intercept"][order]
+        word_vocab = list(document["word_vocabulary"])  # type: ignore[call-overload]
+        char_vocab = list(document["char_vocabulary"])  # type: ignore[call-overload]
+        self._spaces = (
+            NgramSpace({gram: i for i, gram in enumerate(word_vocab)}, arrays["word_idf"], chars=False),
+            NgramSpace(
+                {gram: i for i, gram in enumerate(char_vocab)}, arrays["char_idf"], chars=True, offset=len(word_vocab)
+            ),
+        )
+        rows = list(document["examples"])  # type: ignore[call-overload]
+        corpus: list[list[str]] = [[] for _ in base.facts]
+        self._example_texts: list[str] = []
+        self._example_fact: list[int] = []
+        for row in rows:
+            index = self.fact_index[row["fact"]]
+            corpus[index].extend(row["content"])
+            self._example_texts.append(row["query"])
+            self._example_fact.append(index)
+        self.content_vocabulary = frozenset(term for terms in corpus for term in terms)
+        """Every content word some fact's examples use: a question's word outside it is about something else."""
+        self._bm25 = BM25Okapi(corpus)
+        self._bm25_cap = float(len(base.facts))
+
+    def scores(self, analysis: Analysis) -> FactScores:
+        """Score every fact for ``analysis``."""
+        from rapidfuzz import fuzz, process
+
+        text = analysis.text
+        logits = self._intercept.astype(np.float64)
+        for space in self._spaces:
+            columns, weights = space.transform(text)
+            if columns:
+                logits = logits + self._coef[:, columns].astype(np.float64) @ np.asarray(weights)
+        logits -= logits.max()
+        probability = np.exp(logits)
+        probability /= probability.sum()
+        terms = [term for term in analysis.content if term not in STOPWORDS]
+        lexical = np.asarray(self._bm25.get_scores(terms), dtype=np.float64) if terms else np.zeros(len(probability))
+        nearest = np.zeros(len(probability))
+        if text:
+            for _, score, position in process.extract(
+                text, self._example_texts, scorer=fuzz.ratio, limit=20, processor=None
+            ):
+                index = self._example_fact[position]
+                nearest[index] = max(nearest[index], score / 100.0)
+        return FactScores(probability, lexical, nearest)
+
+
+def load_model(base: FactBase, personas: Mapping[str, Persona], cache_dir: Path | None = None) -> UnderstandingModel:
+    """The model for ``base``: read from ``cache_dir`` (default: ``default_cache_dir()``), built there when missing."""
+    language = load_language()
+    folder = cache_dir if cache_dir is not None else default_cache_dir()
+    key = cache_key()
+    json_path = folder / f"understanding-{key}.json"
+    arrays_path = folder / f"understanding-{key}.npz"
+    if not (json_path.exists() and arrays_path.exists()):
+        folder.mkdir(parents=True, exist_ok=True)
+        log.warning("building the understanding model in %s (first start only, a few seconds)", folder)
+        build_model_files(base, language, personas, json_path, arrays_path)
+    document = json.loads(json_path.read_text(encoding="utf-8"))
+    with np.load(arrays_path, allow_pickle=False) as stored:
+        arrays = {name: stored[name] for name in stored.files}
+    lexicon = Lexicon.from_data(document["lexicon"])
+    return UnderstandingModel(base, language, lexicon, personas, document, arrays)

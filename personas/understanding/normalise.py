@@ -1,0 +1,75 @@
+"""Normalise: chat spellings expanded, typos corrected, words lemmatised, phrasal verbs and idioms mapped."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from personas.textnorm import tokens
+from personas.understanding.language import Language
+from personas.understanding.lexicon import Lexicon
+
+__all__ = ["NEGATIONS", "Normalised", "Normaliser"]
+
+NEGATIONS = frozenset({"not", "never", "no", "nobody", "nothing", "neither", "nor"})
+
+
+@dataclass(frozen=True, slots=True)
+class Normalised:
+    """A message's words, with one lemma per word.
+
+    A phrasal verb's first word carries what the phrase means ("took out" -> "kill", "") so the two lists stay
+    aligned; an empty lemma is read as no word.
+    """
+
+    words: tuple[str, ...]
+    lemmas: tuple[str, ...]
+    corrected: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def negated(self) -> bool:
+        """True when the message says not, never, no..."""
+        return any(word in NEGATIONS for word in self.words)
+
+
+class Normaliser:
+    """Turns a cleaned message into words and lemmas the rest of the pipeline reads."""
+
+    def __init__(self, language: Language, lexicon: Lexicon) -> None:
+        self.language = language
+        self.lexicon = lexicon
+        self._phrases = sorted(language.phrases, key=lambda phrase: -len(phrase.lemmas))
+
+    def __call__(self, text: str) -> Normalised:
+        """Normalise ``text`` (already cleaned of markup)."""
+        words: list[str] = []
+        corrected: list[tuple[str, str]] = []
+        spellings, leading = self.language.spellings, self.language.leading_spellings
+        for index, token in enumerate(tokens(text)):
+            expansion = leading.get(token) if index == 0 else None
+            expansion = expansion if expansion is not None else spellings.get(token)
+            if expansion is not None:
+                words.extend(expansion)
+                continue
+            fixed = self.lexicon.correct(token)
+            if fixed != token:
+                corrected.append((token, fixed))
+            words.append(fixed)
+        lemmas = [self.lexicon.lemma(word) for word in words]
+        self._map_phrases(lemmas)
+        return Normalised(tuple(words), tuple(lemmas), tuple(corrected))
+
+    def _map_phrases(self, lemmas: list[str]) -> None:
+        position = 0
+        while position < len(lemmas):
+            for phrase in self._phrases:
+                end = position + len(phrase.lemmas)
+                if tuple(lemmas[position:end]) != phrase.lemmas:
+                    continue
+                if end < len(lemmas) and lemmas[end] in phrase.unless_next:
+                    continue
+                lemmas[position] = phrase.means
+                for index in range(position + 1, end):
+                    lemmas[index] = ""
+                position = end - 1
+                break
+            position += 1

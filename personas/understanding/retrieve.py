@@ -1,0 +1,100 @@
+"""Retrieve: rank the facts for a message by fusing the matcher, BM25 and nearest-example signals."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from personas.factbase import Fact
+from personas.textnorm import tokens
+from personas.understanding.analyse import STOPWORDS, Analysis
+from personas.understanding.model import FactScores, UnderstandingModel
+
+__all__ = ["Candidate", "Retriever"]
+
+_FUSION_K = 10.0
+"""Reciprocal rank fusion's constant: how much the first few ranks of each signal count over the rest."""
+_WEIGHTS = (2.0, 1.0, 1.0)
+"""The matcher's, BM25's and the nearest example's say in the fused rank."""
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A fact with its signals for one message."""
+
+    fact: Fact
+    probability: float
+    lexical: float
+    nearest: float
+    fused: float
+
+
+_OPEN_TYPES = frozenset({"what", "yes_no", "why", "how"})
+
+
+class Retriever:
+    """Ranks facts for analysed messages."""
+
+    def __init__(self, model: UnderstandingModel) -> None:
+        self.model = model
+        self.facts = model.base.facts
+        self._slots: dict[str, dict[str, frozenset[str]]] = {}
+        self._names: dict[str, frozenset[str]] = {}
+        for fact in self.facts:
+            self._slots[fact.id] = {kind: self._terms(slot) for kind, slot in fact.answers.items()}
+            who = fact.answers.get("who", "")
+            self._names[fact.id] = frozenset(
+                " ".join(tokens(word)) for word in re.findall(r"[\w-]+", who) if word[0].isupper()
+            )
+
+    def _terms(self, text: str) -> frozenset[str]:
+        lemmas = self.model.normalise(text).lemmas
+        return frozenset(term for lemma in lemmas for term in lemma.split() if term and term not in STOPWORDS)
+
+    def fits(self, fact: Fact, analysis: Analysis) -> bool:
+        """True when ``fact`` can answer the kind of question ``analysis`` is.
+
+        Any fact says what happened, or yes or no, and "why" and "how" are asked of events in so many senses
+        ("how did it die?") that any fact may answer them. "Who is Dyson?" wants a fact that is about Dyson first.
+        Who, when, where and how many need the fact's slot for them, and that slot must tell something the question
+        does not already say: "where is the steel mill?" is not answered by "a steel mill". A name question needs
+        a proper name the question does not hold.
+        """
+        qtype = analysis.qtype
+        if qtype == "identity":
+            return fact.entities[0] in analysis.named
+        if qtype in _OPEN_TYPES:
+            return True
+        asked = set(analysis.query)
+        if qtype == "name":
+            return bool(self._names[fact.id] - set(analysis.words))
+        slot = self._slots[fact.id].get(qtype)
+        return slot is not None and not slot <= asked
+
+    def rank(self, analysis: Analysis, limit: int = 12) -> list[Candidate]:
+        """The best ``limit`` facts for ``analysis`` over the whole fact base, best first."""
+        scores = self.model.scores(analysis)
+        fused = self._fuse(scores)
+        order = np.argsort(-fused, kind="stable")[:limit]
+        return [
+            Candidate(
+                self.facts[index],
+                float(scores.probability[index]),
+                float(scores.lexical[index]),
+                float(scores.nearest[index]),
+                float(fused[index]),
+            )
+            for index in order
+        ]
+
+    def _fuse(self, scores: FactScores) -> np.ndarray:
+        fused = np.zeros(len(self.facts))
+        for weight, signal in zip(_WEIGHTS, (scores.probability, scores.lexical, scores.nearest), strict=True):
+            if not signal.any():
+                continue
+            ranks = np.empty(len(signal))
+            ranks[np.argsort(-signal, kind="stable")] = np.arange(1, len(signal) + 1)
+            fused += weight / (_FUSION_K + ranks)
+        return fused

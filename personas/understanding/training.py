@@ -1,0 +1,153 @@
+"""Building the understanding model from the fact base: the lexicon, the examples, the fitted matcher.
+
+Slow (it imports scikit-learn, lemminflect and pyspellchecker), so it runs once per fact base and code version and
+its result is cached as a JSON and a NumPy file; ``model.load_model`` reads them back with numpy alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from personas.factbase import FACTS_PATH, FactBase
+from personas.persona import Persona
+from personas.textnorm import tokens
+from personas.understanding.analyse import Analyser, EntityTable
+from personas.understanding.features import CHAR_NGRAMS, WORD_NGRAMS
+from personas.understanding.language import LANGUAGE_PATH, Language
+from personas.understanding.lexicon import Lexicon, build_lexicon
+from personas.understanding.normalise import Normaliser
+
+__all__ = ["Example", "build_model_files", "cache_key", "examples", "first_person", "second_person"]
+
+log = logging.getLogger(__name__)
+
+Example = tuple[str, str, str]
+"""(fact id, who the text is heard as: "any", "to:<persona>" or "by:<persona>", text)."""
+
+_REGULARISATION = 20.0
+"""LogisticRegression's C: how closely the matcher may fit its examples."""
+
+
+def second_person(persona: Persona) -> dict[tuple[str, ...], str]:
+    """What "you", "your", "your mom"... mean when said to ``persona``, as folded words."""
+    table = {tuple(tokens(phrase)): entity for phrase, entity in persona.perspective.items()}
+    if ("you",) in table:
+        for word in ("your", "yours", "yourself", "yourselves"):
+            table.setdefault((word,), table[("you",)])
+    return table
+
+
+def first_person(persona: Persona) -> dict[tuple[str, ...], str]:
+    """What "I", "my", "my mom"... mean when ``persona`` says them, as folded words."""
+    table: dict[tuple[str, ...], str] = {}
+    for words, entity in second_person(persona).items():
+        if words[0] in ("you", "yourself"):
+            for word in ("i", "me", "myself"):
+                table[(word,)] = entity
+        elif words[0] in ("your", "yours"):
+            table[("my", *words[1:])] = entity
+    return table
+
+
+def examples(base: FactBase) -> Iterator[Example]:
+    """Every text a fact is said or asked by: its sentence, trivia questions, asks and each persona's lines."""
+    for fact in base.facts:
+        yield fact.id, "any", fact.text
+        for item in fact.trivia:
+            yield fact.id, "any", item.question
+        for audience, asks in fact.asks.items():
+            heard = "any" if audience == "any" else f"to:{audience}"
+            for ask in asks:
+                yield fact.id, heard, ask
+        for persona_id, lines in fact.lines.items():
+            for line in lines:
+                yield fact.id, f"by:{persona_id}", line
+
+
+def cache_key(base_files: Iterable[Path] = (FACTS_PATH, LANGUAGE_PATH)) -> str:
+    """A digest of the fact base, language data, personas and this package's code: a new one rebuilds the model."""
+    digest = hashlib.sha256()
+    package = Path(__file__).parent
+    personas_dir = package.parent
+    sources = sorted(package.glob("*.py")) + sorted(personas_dir.glob("*.py")) + list(base_files)
+    for path in sources:
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:20]
+
+
+def build_model_files(
+    base: FactBase, language: Language, personas: Mapping[str, Persona], json_path: Path, arrays_path: Path
+) -> None:
+    """Fit the matcher and write the cache files (atomically: a half-written cache is never read)."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    rows = list(examples(base))
+    words: list[str] = [*language.words()]
+    for _, _, text in rows:
+        words += tokens(text)
+    for entity in base.entities.values():
+        for phrase in (entity.name, *entity.aliases):
+            words += tokens(phrase)
+    lexicon = build_lexicon(words)
+    normalise = Normaliser(language, lexicon)
+    analyse = Analyser(EntityTable.of(base), language)
+    tables: dict[str, dict[tuple[str, ...], str] | None] = {"any": None}
+    for persona in personas.values():
+        tables[f"to:{persona.id}"] = second_person(persona)
+        tables[f"by:{persona.id}"] = first_person(persona)
+    texts, labels, analysed = [], [], []
+    for fact_id, heard, text in rows:
+        analysis = analyse(normalise(text), tables[heard])
+        texts.append(analysis.text)
+        labels.append(fact_id)
+        analysed.append({"fact": fact_id, "heard": heard, "query": analysis.text, "content": list(analysis.content)})
+    word_space = TfidfVectorizer(
+        analyzer="word", token_pattern=r"\S+", lowercase=False, ngram_range=WORD_NGRAMS, sublinear_tf=True
+    )
+    char_space = TfidfVectorizer(analyzer="char_wb", lowercase=False, ngram_range=CHAR_NGRAMS, sublinear_tf=True)
+    from scipy.sparse import hstack
+
+    matrix = hstack([word_space.fit_transform(texts), char_space.fit_transform(texts)]).tocsr()
+    classifier = LogisticRegression(C=_REGULARISATION, max_iter=5000)
+    classifier.fit(matrix, labels)
+    word_vocab = sorted(word_space.vocabulary_, key=word_space.vocabulary_.__getitem__)
+    char_vocab = sorted(char_space.vocabulary_, key=char_space.vocabulary_.__getitem__)
+    document: dict[str, Any] = {
+        "lexicon": lexicon.to_data(),
+        "classes": [str(label) for label in classifier.classes_],
+        "examples": analysed,
+        "word_vocabulary": word_vocab,
+        "char_vocabulary": char_vocab,
+    }
+    _write_atomically(json_path, json.dumps(document).encode())
+    temporary = arrays_path.with_name(arrays_path.name + f".{os.getpid()}.tmp.npz")
+    np.savez(
+        temporary,
+        word_idf=word_space.idf_,
+        char_idf=char_space.idf_,
+        coef=classifier.coef_.astype(np.float32),
+        intercept=classifier.intercept_.astype(np.float32),
+    )
+    os.replace(temporary, arrays_path)
+    log.info("understanding model built: %d examples, %d features", len(texts), matrix.shape[1])
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    temporary = path.with_name(path.name + f".{os.getpid()}.tmp")
+    temporary.write_bytes(data)
+    os.replace(temporary, path)
+
+
+def lexicon_of(document: Mapping[str, Any]) -> Lexicon:
+    """The lexicon stored in a model document."""
+    return Lexicon.from_data(document["lexicon"])
