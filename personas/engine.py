@@ -83,6 +83,7 @@ class GroundedEngine:
             candidates,
             self.retriever.fits,
             self.model.analyse.entities.related,
+            self.model.analyse.entities.settings,
             persona_id,
             at_scene,
             len(unknown),
@@ -106,6 +107,8 @@ class GroundedEngine:
             analysis = self._complete(analysis, turn.memory)
             if analysis.follow_up != "ellipsis":
                 exclude = turn.memory.last_facts
+        if analysis.qtype == "fate":
+            return self._fate(turn, analysis)
         decision = self.decide(persona_id, analysis, turn.at_scene, exclude)
         if decision.fact is not None:
             reply = turn.facts([decision.fact], analysis.entities, kind="facts")
@@ -115,8 +118,20 @@ class GroundedEngine:
         topic_type = analysis.qtype if topic is not turn.memory.topic else turn.memory.topic_type
         return replace(reply, memory=replace(reply.memory, topic=topic, topic_type=topic_type))
 
+    def _fate(self, turn: ReplyBuilder, analysis: Analysis) -> Reply:
+        """The last thing this persona knows of the one asked about."""
+        entity = analysis.entities[0]
+        known = self.knowledge.facts_about(entity, persona=turn.persona.id, at_scene=turn.at_scene)
+        if not known:
+            return turn.voice("unknown", entities=[entity])
+        return turn.facts([known[-1]], [entity], kind="facts")
+
     def _refusal(self, turn: ReplyBuilder, analysis: Analysis) -> Reply:
-        on_topic = analysis.entities or any(term in self.model.content_vocabulary for term in analysis.content)
+        on_topic = (
+            analysis.follow_up is not None
+            or analysis.entities
+            or any(term in self.model.content_vocabulary for term in analysis.content)
+        )
         return turn.voice("unknown" if on_topic else "off_topic", entities=analysis.entities)
 
     def _complete(self, analysis: Analysis, memory: MemoryState) -> Analysis:

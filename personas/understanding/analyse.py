@@ -58,6 +58,8 @@ class EntityTable:
     related: Mapping[str, frozenset[str]]
     """Each entity and those whose proper name holds all of its own or is held in it (Cyberdyne Systems and the
     Cyberdyne building; Dyson and Dyson's home)."""
+    settings: Mapping[str, frozenset[int]]
+    """Each place and organisation, and the scenes whose facts name it: where it sets the scene."""
 
     @classmethod
     def of(cls, base: FactBase) -> EntityTable:
@@ -82,7 +84,12 @@ class EntityTable:
             )
             for entity, own in proper.items()
         }
-        return cls(aliases, pronouns, max(len(words) for words in aliases), related)
+        settings = {
+            entity.id: frozenset(fact.scene for fact in base.facts if entity.id in fact.entities)
+            for entity in base.entities.values()
+            if entity.kind in ("place", "organization")
+        }
+        return cls(aliases, pronouns, max(len(words) for words in aliases), related, settings)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +97,8 @@ class Analysis:
     """What a message asks."""
 
     qtype: str
-    """who, what, when, where, why, how, how_many, name, identity ("who is Dyson?") or yes_no."""
+    """who, what, when, where, why, how, how_many, name, identity ("who is Dyson?"), fate ("what happened to
+    him?") or yes_no."""
     query: tuple[str, ...]
     """Lemmas, with each entity's id after the words that name it and "you" replaced by whom it means."""
     content: tuple[str, ...]
@@ -174,6 +182,9 @@ class Analyser:
             position += 1
         content = tuple(term for term in query if term not in STOPWORDS and not term.startswith("_") and len(term) > 1)
         qtype = question_type(words)
+        about = set(named) | set(resolved.values())
+        if len(about) == 1 and _asks_fate(words):
+            qtype = "fate"  # "what happened to him?", "what became of Dyson?": the last we hear of them
         rest = {term for term in query if not term.startswith("_")} - set(naming)
         if qtype in ("who", "what") and len(set(named)) == 1 and not addressed and rest <= _IDENTITY_WORDS:
             qtype = "identity"  # "who is dyson?", "what's skynet?": what the fact base says of it first
@@ -233,6 +244,11 @@ class Analyser:
         if named and not content and any(key[: len(lead)] == lead for lead in _ELLIPSIS_LEADS):
             return "ellipsis"
         return None
+
+
+def _asks_fate(words: Sequence[str]) -> bool:
+    text = " ".join(words)
+    return any(phrase in text for phrase in (" happened to ", " happens to ", " become of ", " became of "))
 
 
 def entity_token(entity_id: str) -> str:

@@ -12,14 +12,17 @@ from personas.understanding.retrieve import Candidate
 __all__ = ["Decision", "Thresholds", "decide"]
 
 
+
 @dataclass(frozen=True, slots=True)
 class Thresholds:
     """The decision's settings, chosen on the blind dev set (``bench/grounding.py --sweep``)."""
 
-    confidence: float = 0.2
+    confidence: float = 0.5
     """The least support (the matcher's probability, less when the fact misses an entity asked about) to answer."""
     unknown_words: int = 0
     """How many of the question's content words may be words that no fact is ever said or asked with."""
+    agreement: float = 0.5
+    """How much the probability of agreeing facts (one scene, or one person asked about) adds to a fact's support."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +44,7 @@ def decide(
     candidates: Sequence[Candidate],
     fits: Callable[[Fact, Analysis], bool],
     related: Mapping[str, frozenset[str]],
+    settings: Mapping[str, frozenset[int]],
     persona: str,
     at_scene: int | None,
     unknown_words: int,
@@ -49,20 +53,36 @@ def decide(
 ) -> Decision:
     """Pick the best candidate that fits the question's type and names what it asks about; answer if it is safe.
 
+    ``related`` gives the entities that stand for each other (``EntityTable.related``); ``settings`` the scenes
+    a place or organisation is the setting of, where a fact need not name it ("what happened at Cyberdyne?").
+
     ``exclude``: facts not to answer with (what was just said, when the message asks "why?" about it).
     """
     named = {entity for entity in analysis.named if entity not in analysis.addressed}
-    best: tuple[float, Candidate] | None = None
+    fitting: list[tuple[float, Candidate]] = []
     for candidate in candidates:
         if candidate.fact.id in exclude or not fits(candidate.fact, analysis):
             continue
         mentioned = set(candidate.fact.entities)
-        covered = (
-            sum(bool(related.get(entity, {entity}) & mentioned) for entity in named) / len(named) if named else 1.0
+        covered = sum(
+            bool(related.get(entity, {entity}) & mentioned) or candidate.fact.scene in settings.get(entity, ())
+            for entity in named
         )
-        if not covered:
-            continue  # a fact must name the person or thing asked about
-        support = candidate.probability * (0.5 + 0.5 * covered)
+        covered = covered / len(named) if named else 1
+        if covered:  # a fact must name the person or thing asked about
+            fitting.append((candidate.probability * (0.5 + 0.5 * covered), candidate))
+    best: tuple[float, Candidate] | None = None
+    for weight, candidate in fitting:
+        # Facts of one scene agree with each other, and so do the facts about the one asked after: a broad
+        # question ("what happened at Cyberdyne?", "who is Dyson?") spreads its probability over them, and any
+        # one of them answers it.
+        identity = analysis.qtype == "identity"
+        allies = sum(
+            other_weight
+            for other_weight, other in fitting
+            if other is not candidate and (identity or other.fact.scene == candidate.fact.scene)
+        )
+        support = weight + thresholds.agreement * allies
         if best is None or support > best[0]:
             best = (support, candidate)
     if best is None:
