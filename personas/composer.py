@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import zlib
 from collections.abc import Callable, Sequence
 
@@ -10,6 +11,13 @@ from personas.memory import MEMORY_LIMIT, RECENT_ENTITIES, MemoryState, Reply
 from personas.persona import Persona
 
 __all__ = ["ReplyBuilder"]
+
+
+def _stutters(lead: str, line: str) -> bool:
+    """True when ``line`` would repeat a word ``lead`` ends with ("So, man," + "Man, ...")."""
+    last = re.findall(r"[a-z']+", lead.lower())
+    first = re.findall(r"[a-z']+", line.lower())
+    return bool(last and first and (last[-1] == first[0] or last[-1] in first[:2]))
 
 
 class ReplyBuilder:
@@ -55,14 +63,17 @@ class ReplyBuilder:
         """A reply stating ``facts`` in the persona's own lines."""
         voice = self.persona.voice
         parts: list[str] = []
-        if voice.openers and self._seed("opener") % 4 == 0:
-            parts.append(self._choose("v:openers", voice.openers))
         for position, fact in enumerate(facts):
-            if position and voice.connectors:
-                parts.append(self._choose("v:connectors", voice.connectors))
             line = self._choose(f"f:{fact.id}", fact.lines[self.persona.id])
-            if parts and not parts[-1].endswith((".", "!", "?", ":")):
-                line = self.continue_sentence(line)
+            lead = ""
+            if position and voice.connectors:
+                lead = self._choose("v:connectors", voice.connectors)
+            elif not position and voice.openers and self._seed("opener") % 4 == 0:
+                lead = self._choose("v:openers", voice.openers)
+            if lead and not _stutters(lead, line):
+                parts.append(lead)
+                if not lead.endswith((".", "!", "?", ":")):
+                    line = self.continue_sentence(line)
             parts.append(line)
         mentioned = list(entities)
         for fact in facts:

@@ -152,7 +152,8 @@ class GroundedEngine:
     def continue_sentence(self, line: str) -> str:
         """Lower-case a line's first word when it follows an opener such as "Okay, so" (names stay as they are)."""
         first, _, rest = line.partition(" ")
-        if not first or first in self._proper_words or first.rstrip(",.:;!?") in self._proper_words:
+        bare = re.sub(r"['’]s$", "", first.rstrip(",.:;!?"))
+        if not first or first in self._proper_words or bare in self._proper_words:
             return line
         return f"{first[0].lower()}{first[1:]} {rest}".rstrip()
 

@@ -286,6 +286,8 @@ def question_type(words: Sequence[str]) -> str:
             return "who"
         if word == "whose":
             return "what"
+        if word == "where" and "from" in words[index + 1 :] and {"come", "came", "comes"} & set(words[index + 1 :]):
+            return "what"  # "where did his research come from?" asks what it came from, not a place
         if word in ("when", "where", "why"):
             return word
     return "what"

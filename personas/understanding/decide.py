@@ -12,12 +12,11 @@ from personas.understanding.retrieve import Candidate
 __all__ = ["Decision", "Thresholds", "decide"]
 
 
-
 @dataclass(frozen=True, slots=True)
 class Thresholds:
     """The decision's settings, chosen on the blind dev set (``bench/grounding.py --sweep``)."""
 
-    confidence: float = 0.5
+    confidence: float = 0.55
     """The least support (the matcher's probability, less when the fact misses an entity asked about) to answer."""
     unknown_words: int = 0
     """How many of the question's content words may be words that no fact is ever said or asked with."""
@@ -69,8 +68,14 @@ def decide(
             for entity in named
         )
         covered = covered / len(named) if named else 1
-        if covered:  # a fact must name the person or thing asked about
-            fitting.append((candidate.probability * (0.5 + 0.5 * covered), candidate))
+        if not covered:
+            continue  # a fact must name the person or thing asked about
+        weight = candidate.fused * (0.5 + 0.5 * covered)
+        if analysis.qtype == "yes_no" and analysis.addressed and not set(analysis.addressed) & mentioned:
+            weight *= 0.4  # "did you shoot Dyson?" asks about the listener: "Dyson is shot" does not say
+        if analysis.qtype == "identity" and candidate.fact.entities[0] not in named:
+            weight *= 0.75  # "who is Dyson?" is best answered by a fact about Dyson first
+        fitting.append((weight, candidate))
     best: tuple[float, Candidate] | None = None
     for weight, candidate in fitting:
         # Facts of one scene agree with each other, and so do the facts about the one asked after: a broad
