@@ -63,11 +63,11 @@ def decide(
         if candidate.fact.id in exclude or not fits(candidate.fact, analysis):
             continue
         mentioned = set(candidate.fact.entities)
-        covered = sum(
+        hits = sum(
             bool(related.get(entity, {entity}) & mentioned) or candidate.fact.scene in settings.get(entity, ())
             for entity in named
         )
-        covered = covered / len(named) if named else 1
+        covered = hits / len(named) if named else 1.0
         if not covered:
             continue  # a fact must name the person or thing asked about
         weight = candidate.fused * (0.5 + 0.5 * covered)
