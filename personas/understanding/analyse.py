@@ -188,7 +188,7 @@ class Analyser:
         rest = {term for term in query if not term.startswith("_")} - set(naming)
         if qtype in ("who", "what") and len(set(named)) == 1 and not addressed and rest <= _IDENTITY_WORDS:
             qtype = "identity"  # "who is dyson?", "what's skynet?": what the fact base says of it first
-        follow_up = self._follow_up(words, content, named, qtype)
+        follow_up = self._follow_up(words, tuple(term for term in content if term not in naming), named, qtype)
         return Analysis(
             qtype=qtype,
             query=tuple(query),

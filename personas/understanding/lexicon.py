@@ -26,14 +26,15 @@ class Lexicon:
     vocabulary: tuple[str, ...]
     """The fact base's words, most frequent first: what a typo is corrected to."""
     english: frozenset[str]
+    """Real words: English ones and the fact base's own names (never taken for typos)."""
 
     def lemma(self, word: str) -> str:
         """The dictionary form of ``word`` ("fled" -> "flee"); the word itself when it is not known."""
         return self.lemmas.get(word, word)
 
     def knows(self, word: str) -> bool:
-        """True when ``word`` is a word of the fact base, a form of one, or real English."""
-        return word in self.lemmas or word in self.english
+        """True when ``word`` is real English or one of the fact base's names."""
+        return word in self.english
 
     def correct(self, word: str) -> str:
         """``word``, or the fact base word it is a typo of ("cyberdine" -> "cyberdyne")."""
@@ -43,10 +44,18 @@ class Lexicon:
         from rapidfuzz.distance import DamerauLevenshtein
 
         limit = 1 if len(word) <= 5 else 2
-        best = process.extractOne(
-            word, self.vocabulary, scorer=DamerauLevenshtein.distance, score_cutoff=limit, processor=None
+        found = process.extract(
+            word, self.vocabulary, scorer=DamerauLevenshtein.distance, score_cutoff=limit, limit=8, processor=None
         )
-        return word if best is None else best[0]
+        if not found:
+            return word
+        nearest = min(distance for _, distance, _ in found)
+        from rapidfuzz import fuzz
+
+        # Among equally near words, the one sharing the most letters in order ("happend" is "happened", not
+        # "happens"), then the most frequent.
+        ties = [(choice, position) for choice, distance, position in found if distance == nearest]
+        return max(ties, key=lambda item: (fuzz.ratio(word, item[0]), -item[1]))[0]
 
     def to_data(self) -> dict[str, Any]:
         """A JSON document of this lexicon, for the cache."""
@@ -58,8 +67,13 @@ class Lexicon:
         return cls(dict(data["lemmas"]), tuple(data["vocabulary"]), frozenset(data["english"]))
 
 
-def build_lexicon(words: Iterable[str]) -> Lexicon:
-    """Lemmatise ``words`` (the fact base's, with repeats) and every inflection of their lemmas."""
+def build_lexicon(words: Iterable[str], names: Iterable[str]) -> Lexicon:
+    """Lemmatise ``words`` (the fact base's, with repeats) and every inflection of their lemmas.
+
+    ``names`` are the words of the fact base's own sentences, lines and entity names: real words even where no
+    English list has them. Words seen only in the examples of how people ask (which keep their typos on purpose)
+    are typo targets only when they are English.
+    """
     import lemminflect
     from spellchecker import SpellChecker
 
@@ -74,8 +88,10 @@ def build_lexicon(words: Iterable[str]) -> Lexicon:
     frequency = SpellChecker().word_frequency
     english = frozenset(
         word for word, count in frequency.items() if count >= ENGLISH_MIN_COUNT and word.isalpha() and word.isascii()
+    ) | frozenset(names)
+    vocabulary = tuple(
+        word for word, _ in counts.most_common() if word.isalpha() and len(word) >= 3 and word in english
     )
-    vocabulary = tuple(word for word, _ in counts.most_common() if word.isalpha() and len(word) >= 3)
     return Lexicon(lemmas, vocabulary, english)
 
 

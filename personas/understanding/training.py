@@ -92,13 +92,19 @@ def build_model_files(
     from sklearn.linear_model import LogisticRegression
 
     rows = list(examples(base))
-    words: list[str] = [*language.words()]
-    for _, _, text in rows:
-        words += tokens(text)
+    names: list[str] = [*language.words()]
+    for fact in base.facts:
+        names += tokens(fact.text)
+        for lines in fact.lines.values():
+            for line in lines:
+                names += tokens(line)
     for entity in base.entities.values():
         for phrase in (entity.name, *entity.aliases):
-            words += tokens(phrase)
-    lexicon = build_lexicon(words)
+            names += tokens(phrase)
+    words = [*names]
+    for _, _, text in rows:
+        words += tokens(text)
+    lexicon = build_lexicon(words, names)
     normalise = Normaliser(language, lexicon)
     analyse = Analyser(EntityTable.of(base), language)
     tables: dict[str, dict[tuple[str, ...], str] | None] = {"any": None}

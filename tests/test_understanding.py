@@ -1,0 +1,240 @@
+"""The understanding pipeline, one layer at a time: normalise, address, analyse, retrieve, decide; and the model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from personas.engine import GroundedEngine
+from personas.factbase import FactBase, load_fact_base
+from personas.knowledge import Knowledge
+from personas.memory import MemoryState
+from personas.roster import PERSONAS
+from personas.understanding.address import split_addressee
+from personas.understanding.analyse import question_type
+from personas.understanding.decide import Thresholds, decide
+from personas.understanding.features import NgramSpace
+from personas.understanding.language import LanguageError, _Checker, load_language
+from personas.understanding.retrieve import Candidate
+from personas.understanding.training import first_person, second_person
+
+
+@pytest.fixture(scope="module")
+def base() -> FactBase:
+    return load_fact_base()
+
+
+@pytest.fixture(scope="module")
+def engine(base: FactBase) -> GroundedEngine:
+    return GroundedEngine(Knowledge(base), PERSONAS)
+
+
+# ---------------------------------------------------------------- normalise
+
+
+def test_chat_spellings_and_contractions_are_expanded(engine: GroundedEngine) -> None:
+    words = engine.model.normalise("y didnt u n ur mom go 2 mexico, gonna tell me?").words
+    assert words[:6] == ("why", "did", "not", "you", "and", "your")
+    assert "going" in words and "to" in words
+    assert engine.model.normalise("the letter y").words[-1] == "y"  # "y" means "why" only at the start
+
+
+def test_typos_are_corrected_to_the_fact_base_words_only(engine: GroundedEngine) -> None:
+    normalised = engine.model.normalise("what happend at cyberdine to the termintor")
+    assert ("cyberdine", "cyberdyne") in normalised.corrected
+    assert ("happend", "happened") in normalised.corrected
+    assert ("termintor", "terminator") in normalised.corrected
+    # A real English word is never "corrected" into a plot word, however close it is.
+    for word in ("wife", "actor", "doctor", "pizza"):
+        assert engine.model.normalise(f"who is the {word}").words[-1] == word
+
+
+def test_words_are_lemmatised_and_phrasal_verbs_mapped(engine: GroundedEngine) -> None:
+    lemmas = engine.model.normalise("she fled and they killed him").lemmas
+    assert lemmas == ("she", "flee", "and", "they", "kill", "him")
+    assert engine.model.normalise("who took out the t1000").lemmas[1:3] == ("kill", "")
+    assert engine.model.normalise("what did they take out of the lab").lemmas[3:5] == ("take", "out")
+    assert engine.model.normalise("how did u bust out").lemmas[-2:] == ("escape", "")
+
+
+def test_language_data_is_checked_on_load() -> None:
+    language = load_language()
+    assert language.spellings["u"] == ("you",)
+    with pytest.raises(LanguageError, match="phrases #1"):
+        _Checker("bad.yaml").document(
+            {"spellings": {}, "leading_spellings": {}, "phrases": [{"phrase": "out"}], "follow_ups": {}}
+        )
+
+
+# ---------------------------------------------------------------- address
+
+
+@pytest.mark.parametrize(
+    ("text", "listener", "persona", "rest"),
+    [
+        ("sarah, why Mexico?", None, "sarah", "why Mexico?"),
+        ("what happened at cyberdyne, sarah?", "john", "sarah", "what happened at cyberdyne"),
+        ("hey john how did u get out", None, "john", "how did u get out"),
+        ("ok, t-800, who sent you?", None, "t800", "who sent you?"),
+        ("Terminator: what are you", None, "t800", "what are you"),
+        ("mom, why mexico?", "john", "sarah", "why mexico?"),
+    ],
+)
+def test_a_persona_named_anywhere_is_the_one_spoken_to(
+    text: str, listener: str | None, persona: str, rest: str
+) -> None:
+    assert split_addressee(text, listener) == (persona, rest)
+
+
+@pytest.mark.parametrize("text", ["who is sarah?", "did john and sarah escape?", "what happened to the terminator"])
+def test_a_name_that_is_asked_about_is_not_a_vocative(text: str) -> None:
+    assert split_addressee(text, "john") == (None, text)
+
+
+def test_mom_is_only_a_name_to_her_son() -> None:
+    assert split_addressee("mom, why mexico?", "t800") == (None, "mom, why mexico?")
+
+
+# ---------------------------------------------------------------- analyse
+
+
+@pytest.mark.parametrize(
+    ("question", "qtype"),
+    [
+        ("where does john live", "where"),
+        ("what year is it", "when"),
+        ("what city does he live in", "where"),
+        ("how many terminators are there", "how_many"),
+        ("how come she ran", "why"),
+        ("did dyson die", "yes_no"),
+        ("do you know why she ran", "why"),
+        ("whats the cops name", "name"),
+        ("so like who sent it", "who"),
+        ("tell me about the mall", "what"),
+    ],
+)
+def test_question_types(engine: GroundedEngine, question: str, qtype: str) -> None:
+    assert question_type(engine.model.normalise(question).words) == qtype
+
+
+def test_you_and_your_mom_mean_whom_the_listener_sees(engine: GroundedEngine) -> None:
+    to_john = engine.understand("john", "why did u go get ur mom")
+    assert to_john.addressed == ("john", "sarah")
+    assert "_john" in to_john.query and "_sarah" in to_john.query and "you" not in to_john.query
+    to_t800 = engine.understand("t800", "who sent you")
+    assert to_t800.addressed == ("t800",)
+
+
+def test_pronouns_resolve_to_the_latest_entity_of_their_kind(engine: GroundedEngine) -> None:
+    analysis = engine.understand("sarah", "what happened to him", MemoryState(entities=["t1000", "dyson", "john"]))
+    assert analysis.resolved == ("dyson",)
+    assert analysis.qtype == "fate"
+    # The listener is never what "it" stands for.
+    it = engine.understand("t800", "where did it come from", MemoryState(entities=["t800", "t1000"]))
+    assert it.resolved == ("t1000",)
+
+
+def test_negation_identity_and_follow_ups_are_seen(engine: GroundedEngine) -> None:
+    assert engine.understand("sarah", "why didnt you go to mexico").negated
+    assert engine.understand("john", "who is dyson").qtype == "identity"
+    assert engine.understand("john", "who did dyson work for").qtype == "who"
+    assert engine.understand("john", "and then?").follow_up == "next"
+    assert engine.understand("john", "why tho").follow_up == "why"
+    assert engine.understand("john", "and sarah?").follow_up == "ellipsis"
+    assert engine.understand("john", "why did sarah run").follow_up is None
+
+
+# ---------------------------------------------------------------- retrieve and decide
+
+
+def _candidate(base: FactBase, fact_id: str, probability: float) -> Candidate:
+    return Candidate(base.fact(fact_id), probability, 0.0, 0.0, probability)
+
+
+def test_decide_answers_only_above_the_threshold_and_within_what_the_persona_knows(
+    engine: GroundedEngine, base: FactBase
+) -> None:
+    analysis = engine.understand("john", "when was sarah arrested")
+    related, settings = engine.model.analyse.entities.related, engine.model.analyse.entities.settings
+
+    def run(probability: float, persona: str, unknown: int = 0) -> str:
+        candidates = [_candidate(base, "f-sarah-arrested", probability)]
+        thresholds = Thresholds(confidence=0.5)
+        return decide(
+            analysis, candidates, engine.retriever.fits, related, settings, persona, None, unknown, thresholds
+        ).outcome
+
+    assert run(0.9, "john") == "answer"
+    assert run(0.3, "john") == "unknown"
+    assert run(0.9, "john", unknown=1) == "unknown"
+    assert not base.fact("f-sarah-arrested").known_by("t800")
+    assert run(0.9, "t800") == "not_known"
+
+
+def test_a_fact_that_does_not_name_the_one_asked_about_is_never_chosen(engine: GroundedEngine, base: FactBase) -> None:
+    analysis = engine.understand("john", "what did dyson do")
+    decision = decide(
+        analysis,
+        [_candidate(base, "f-motorcycle-escape", 0.99)],
+        engine.retriever.fits,
+        engine.model.analyse.entities.related,
+        engine.model.analyse.entities.settings,
+        "john",
+        None,
+        0,
+        Thresholds(),
+    )
+    assert decision.fact is None
+
+
+def test_a_slot_must_tell_more_than_the_question_says(engine: GroundedEngine, base: FactBase) -> None:
+    mill = base.fact("f-trio-cornered-in-steel-mill")
+    assert engine.retriever.fits(mill, engine.understand("john", "where were you cornered"))
+    assert not engine.retriever.fits(mill, engine.understand("john", "where is the steel mill"))
+    assert not engine.retriever.fits(
+        base.fact("f-t1000-kills-policeman"), engine.understand("john", "whats the cops name")
+    )
+
+
+# ---------------------------------------------------------------- the model and its cache
+
+
+def test_runtime_features_equal_scikit_learns(engine: GroundedEngine) -> None:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    corpus = ["why do _john go get _sarah", "the t1000 kill a policeman _t1000", "a  b cc ddd eeee", "x"]
+    for chars, vectorizer in (
+        (False, TfidfVectorizer(analyzer="word", token_pattern=r"\S+", lowercase=False, ngram_range=(1, 2))),
+        (True, TfidfVectorizer(analyzer="char_wb", lowercase=False, ngram_range=(2, 5))),
+    ):
+        vectorizer.set_params(sublinear_tf=True)
+        expected = vectorizer.fit_transform(corpus).toarray()
+        space = NgramSpace(vectorizer.vocabulary_, vectorizer.idf_, chars=chars)
+        for row, text in zip(expected, corpus, strict=True):
+            got = np.zeros(len(row))
+            columns, weights = space.transform(text)
+            got[columns] = weights
+            assert np.allclose(got, row), text
+
+
+def test_the_model_is_built_once_into_its_cache_and_read_back(tmp_path: Path, base: FactBase) -> None:
+    built = GroundedEngine(Knowledge(base), PERSONAS, cache_dir=tmp_path)
+    files = sorted(path.name for path in tmp_path.iterdir())
+    assert len(files) == 2 and files[0].endswith(".json") and files[1].endswith(".npz")
+    document = json.loads((tmp_path / files[0]).read_text())
+    assert sorted(document["classes"]) == sorted(fact.id for fact in base.facts)
+    again = GroundedEngine(Knowledge(base), PERSONAS, cache_dir=tmp_path)
+    reply = again.respond("t800", "When is Judgment Day?", MemoryState())
+    assert reply.fact_ids == built.respond("t800", "When is Judgment Day?", MemoryState()).fact_ids
+    assert reply.fact_ids == ("f-judgment-day-date",)
+    assert sorted(path.name for path in tmp_path.iterdir()) == files
+
+
+def test_perspective_tables(base: FactBase) -> None:
+    assert second_person(PERSONAS["john"])[("your", "mom")] == "sarah"
+    assert second_person(PERSONAS["t800"])[("your",)] == "t800"
+    assert first_person(PERSONAS["john"])[("my", "mom")] == "sarah"
+    assert first_person(PERSONAS["sarah"])[("i",)] == "sarah"
