@@ -27,6 +27,12 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("--persona", default="john", help="john, sarah or t800 (default: john)")
     ask.add_argument("--user", default="local", help="who is asking; the same user continues the same conversation")
     ask.add_argument(
+        "--at-scene",
+        type=int,
+        metavar="N",
+        help="answer as the persona knows the story by scene N (1-8), as in a story session at that scene",
+    )
+    ask.add_argument(
         "--json", action="store_true", help='print one JSON line per reply: {"persona", "reply", "fact_ids"}'
     )
     ask.add_argument("message", nargs="*", help="the message; without it, read messages from standard input")
@@ -64,7 +70,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return asyncio.run(run_console(settings))
         if command == "ask":
-            return asyncio.run(_ask(settings, args.persona, args.user, args.json, " ".join(args.message)))
+            message = " ".join(args.message)
+            return asyncio.run(_ask(settings, args.persona, args.user, args.json, message, args.at_scene))
         if command == "migrate":
             return asyncio.run(_migrate(settings, args.revision, args.downgrade))
         if command == "export":
@@ -91,12 +98,18 @@ def local_user(name: str) -> str:
     return name if name.startswith("discord:") else f"local:{name}"
 
 
-async def _ask(settings: Settings, persona: str, user: str, as_json: bool, message: str) -> int:
+async def _ask(
+    settings: Settings, persona: str, user: str, as_json: bool, message: str, at_scene: int | None = None
+) -> int:
     from bot.app import build_app
     from bot.chat import UnknownPersonaError
 
     app = await build_app(settings)
     try:
+        scenes = len(app.knowledge.base.scenes)
+        if at_scene is not None and not 1 <= at_scene <= scenes:
+            print(f"t2-companion: --at-scene must be a scene number from 1 to {scenes}", file=sys.stderr)
+            return 2
         try:
             chosen = app.chat.persona(persona).id
         except UnknownPersonaError as exc:
@@ -104,7 +117,7 @@ async def _ask(settings: Settings, persona: str, user: str, as_json: bool, messa
             return 2
         lines = [message] if message else (line.rstrip("\n") for line in sys.stdin)
         for line in lines:
-            reply = await app.chat.reply(local_user(user), "console", line, persona=chosen)
+            reply = await app.chat.reply(local_user(user), "console", line, persona=chosen, at_scene=at_scene)
             if as_json:
                 print(json.dumps({"persona": reply.persona.id, "reply": reply.text, "fact_ids": list(reply.fact_ids)}))
             else:

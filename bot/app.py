@@ -6,7 +6,9 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.chat import ChatService
@@ -21,6 +23,7 @@ from personas.factbase import load_fact_base
 from personas.knowledge import Knowledge
 from personas.roster import PERSONAS
 from personas.story import load_story
+from personas.understanding.model import model_cache_dir
 
 __all__ = ["App", "build_app"]
 
@@ -56,6 +59,13 @@ class App:
         await self.engine.dispose()
 
 
+def _data_dir(url: URL) -> Path | None:
+    """The folder of a SQLite database file: the bot's data folder (None for a server database)."""
+    if url.drivername.startswith("sqlite") and url.database:
+        return Path(url.database).expanduser().resolve().parent
+    return None
+
+
 async def build_app(settings: Settings, *, run_migrations: bool = True, clock: Clock = time.time) -> App:
     """Connect to the database, bring its schema to the newest revision, load the fact base, build services.
 
@@ -69,7 +79,8 @@ async def build_app(settings: Settings, *, run_migrations: bool = True, clock: C
         sessions = create_session_factory(engine)
         knowledge = Knowledge(load_fact_base())
         writer = TurnWriter(sessions)
-        chat = ChatService(engine, sessions, GroundedEngine(knowledge, PERSONAS), writer, PERSONAS)
+        responder = GroundedEngine(knowledge, PERSONAS, cache_dir=model_cache_dir(_data_dir(url)))
+        chat = ChatService(engine, sessions, responder, writer, PERSONAS)
         story = StoryService(
             sessions,
             writer.write_lock,

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.config import Settings
 from db.engine import create_engine, create_session_factory
 from db.migrate import upgrade
+from personas.understanding.model import default_cache_dir
 from tests.postgres import (
     ENV_URL,
     PostgresError,
@@ -32,6 +33,10 @@ from tests.postgres import (
 )
 
 BACKENDS = ["sqlite", "postgresql"]
+
+# Every app the tests build shares one cached understanding model (built once, keyed by the fact base and code)
+# instead of building its own in each test's data folder.
+os.environ.setdefault("T2_CACHE_DIR", str(default_cache_dir()))
 
 
 @pytest.fixture(scope="session")

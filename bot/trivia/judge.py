@@ -111,27 +111,10 @@ def prepare(answers: Iterable[str]) -> Accepted:
 
 
 def damerau_levenshtein(a: str, b: str, limit: int | None = None) -> int:
-    """Edit distance with adjacent transpositions (optimal string alignment); stops early past ``limit``."""
-    if a == b:
-        return 0
-    if limit is not None and abs(len(a) - len(b)) > limit:
-        return limit + 1
-    previous2: list[int] = []
-    previous = list(range(len(b) + 1))
-    for i in range(1, len(a) + 1):
-        current = [i] + [0] * len(b)
-        best = current[0]
-        for j in range(1, len(b) + 1):
-            cost = 0 if a[i - 1] == b[j - 1] else 1
-            value = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
-            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
-                value = min(value, previous2[j - 2] + 1)
-            current[j] = value
-            best = min(best, value)
-        if limit is not None and best > limit:
-            return limit + 1
-        previous2, previous = previous, current
-    return previous[len(b)]
+    """Edit distance with adjacent transpositions (optimal string alignment); ``limit + 1`` past ``limit``."""
+    from rapidfuzz.distance import OSA
+
+    return int(OSA.distance(a, b, score_cutoff=limit))
 
 
 def _span_ok(guess: Normalised, answer: _Answer, start: int, end: int) -> str | None:

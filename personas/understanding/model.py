@@ -22,7 +22,7 @@ from personas.understanding.lexicon import Lexicon
 from personas.understanding.normalise import Normaliser
 from personas.understanding.training import build_model_files, cache_key, second_person
 
-__all__ = ["FactScores", "UnderstandingModel", "default_cache_dir", "load_model"]
+__all__ = ["FactScores", "UnderstandingModel", "default_cache_dir", "load_model", "model_cache_dir"]
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +31,15 @@ Vector = npt.NDArray[np.float64]
 
 def default_cache_dir() -> Path:
     """``T2_CACHE_DIR``, else the user's cache folder (``XDG_CACHE_HOME`` or ~/.cache) / t2-companion."""
+    return model_cache_dir(None)
+
+
+def model_cache_dir(data_dir: Path | None) -> Path:
+    """Where the model is cached: ``T2_CACHE_DIR`` if set, else ``data_dir``/cache, else the user's cache folder."""
     if folder := os.environ.get("T2_CACHE_DIR"):
         return Path(folder)
+    if data_dir is not None:
+        return data_dir / "cache"
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "t2-companion"
 
 
@@ -131,6 +138,9 @@ def load_model(base: FactBase, personas: Mapping[str, Persona], cache_dir: Path 
         folder.mkdir(parents=True, exist_ok=True)
         log.warning("building the understanding model in %s (first start only, a few seconds)", folder)
         build_model_files(base, language, personas, json_path, arrays_path)
+        for stale in folder.glob("understanding-*"):
+            if stale.name not in (json_path.name, arrays_path.name) and ".tmp" not in stale.name:
+                stale.unlink(missing_ok=True)  # built for an older fact base or code
     document = json.loads(json_path.read_text(encoding="utf-8"))
     with np.load(arrays_path, allow_pickle=False) as stored:
         arrays = {name: stored[name] for name in stored.files}
