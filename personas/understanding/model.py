@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import subprocess
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,13 +22,17 @@ from personas.understanding.features import NgramSpace
 from personas.understanding.language import Language, load_language
 from personas.understanding.lexicon import Lexicon
 from personas.understanding.normalise import Normaliser
-from personas.understanding.training import build_model_files, cache_key, second_person
+from personas.understanding.training import cache_key, second_person
 
 __all__ = ["FactScores", "UnderstandingModel", "default_cache_dir", "load_model", "model_cache_dir"]
 
 log = logging.getLogger(__name__)
 
 Vector = npt.NDArray[np.float64]
+
+
+_NEAREST_AMONG = 8
+"""For how many of the matcher's best facts the nearest example is looked for."""
 
 
 def default_cache_dir() -> Path:
@@ -52,7 +58,8 @@ class FactScores:
     lexical: Vector
     """BM25 over the fact's sentence, lines, trivia questions and asks."""
     nearest: Vector
-    """The best fuzzy similarity (0 to 1) between the message and one of the fact's examples."""
+    """The best fuzzy similarity (0 to 1) between the message and one of the fact's examples (for the matcher's
+    first few facts only: it settles near ties among them; 0 for the rest)."""
 
 
 class UnderstandingModel:
@@ -78,8 +85,9 @@ class UnderstandingModel:
         if sorted(classes) != sorted(self.fact_index):
             raise ValueError("the cached model does not match the fact base")
         order = np.array([classes.index(fact.id) for fact in base.facts])
-        self._coef = arrays["coef"][order]
-        self._intercept = arrays["intercept"][order]
+        self._coef_by_feature = np.ascontiguousarray(arrays["coef"][order].T, dtype=np.float64)
+        """One row per feature, one column per fact (in fact base order): a message's features pick rows."""
+        self._intercept = arrays["intercept"][order].astype(np.float64)
         word_vocab = list(document["word_vocabulary"])  # type: ignore[call-overload]
         char_vocab = list(document["char_vocabulary"])  # type: ignore[call-overload]
         self._spaces = (
@@ -90,13 +98,11 @@ class UnderstandingModel:
         )
         rows = list(document["examples"])  # type: ignore[call-overload]
         corpus: list[list[str]] = [[] for _ in base.facts]
-        self._example_texts: list[str] = []
-        self._example_fact: list[int] = []
+        self._examples_of: list[list[str]] = [[] for _ in base.facts]
         for row in rows:
             index = self.fact_index[row["fact"]]
             corpus[index].extend(row["content"])
-            self._example_texts.append(row["query"])
-            self._example_fact.append(index)
+            self._examples_of[index].append(row["query"])
         self.content_vocabulary = frozenset(term for terms in corpus for term in terms)
         """Every content word some fact's examples use: a question's word outside it is about something else."""
         self._bm25 = BM25Okapi(corpus)
@@ -107,11 +113,11 @@ class UnderstandingModel:
         from rapidfuzz import fuzz, process
 
         text = analysis.text
-        logits = self._intercept.astype(np.float64)
+        logits = self._intercept.copy()
         for space in self._spaces:
             columns, weights = space.transform(text)
             if columns:
-                logits = logits + self._coef[:, columns].astype(np.float64) @ np.asarray(weights)
+                logits += np.asarray(weights) @ self._coef_by_feature[columns]
         logits -= logits.max()
         probability = np.exp(logits)
         probability /= probability.sum()
@@ -119,12 +125,21 @@ class UnderstandingModel:
         lexical = np.asarray(self._bm25.get_scores(terms), dtype=np.float64) if terms else np.zeros(len(probability))
         nearest = np.zeros(len(probability))
         if text:
-            for _, score, position in process.extract(
-                text, self._example_texts, scorer=fuzz.ratio, limit=20, processor=None
-            ):
-                index = self._example_fact[position]
-                nearest[index] = max(nearest[index], score / 100.0)
+            for index in np.argsort(-probability)[:_NEAREST_AMONG]:
+                examples = self._examples_of[index]
+                best = process.extractOne(text, examples, scorer=fuzz.ratio, processor=None) if examples else None
+                nearest[index] = best[1] / 100.0 if best else 0.0
         return FactScores(probability, lexical, nearest)
+
+
+def _build_apart(json_path: Path, arrays_path: Path) -> None:
+    """Build the model files in a child process, so that scikit-learn never weighs on the bot's own memory."""
+    command = [sys.executable, "-m", "personas.understanding.training", str(json_path), str(arrays_path)]
+    root = Path(__file__).resolve().parent.parent.parent
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))}
+    done = subprocess.run(command, capture_output=True, text=True, env=environment, check=False)
+    if done.returncode != 0 or not (json_path.exists() and arrays_path.exists()):
+        raise RuntimeError(f"building the understanding model failed:\n{done.stderr.strip()}")
 
 
 def load_model(base: FactBase, personas: Mapping[str, Persona], cache_dir: Path | None = None) -> UnderstandingModel:
@@ -137,7 +152,7 @@ def load_model(base: FactBase, personas: Mapping[str, Persona], cache_dir: Path 
     if not (json_path.exists() and arrays_path.exists()):
         folder.mkdir(parents=True, exist_ok=True)
         log.warning("building the understanding model in %s (first start only, a few seconds)", folder)
-        build_model_files(base, language, personas, json_path, arrays_path)
+        _build_apart(json_path, arrays_path)
         for stale in folder.glob("understanding-*"):
             if stale.name not in (json_path.name, arrays_path.name) and ".tmp" not in stale.name:
                 stale.unlink(missing_ok=True)  # built for an older fact base or code

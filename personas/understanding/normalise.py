@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from personas.textnorm import tokens
-from personas.understanding.language import Language
+from personas.understanding.language import Language, Phrase
 from personas.understanding.lexicon import Lexicon
 
 __all__ = ["NEGATIONS", "Normalised", "Normaliser"]
@@ -37,7 +37,9 @@ class Normaliser:
     def __init__(self, language: Language, lexicon: Lexicon) -> None:
         self.language = language
         self.lexicon = lexicon
-        self._phrases = sorted(language.phrases, key=lambda phrase: -len(phrase.lemmas))
+        self._phrases: dict[str, list[Phrase]] = {}
+        for phrase in sorted(language.phrases, key=lambda phrase: -len(phrase.lemmas)):
+            self._phrases.setdefault(phrase.lemmas[0], []).append(phrase)
 
     def __call__(self, text: str) -> Normalised:
         """Normalise ``text`` (already cleaned of markup)."""
@@ -61,7 +63,7 @@ class Normaliser:
     def _map_phrases(self, lemmas: list[str]) -> None:
         position = 0
         while position < len(lemmas):
-            for phrase in self._phrases:
+            for phrase in self._phrases.get(lemmas[position], ()):
                 end = position + len(phrase.lemmas)
                 if tuple(lemmas[position:end]) != phrase.lemmas:
                     continue

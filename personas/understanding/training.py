@@ -157,3 +157,20 @@ def _write_atomically(path: Path, data: bytes) -> None:
 def lexicon_of(document: Mapping[str, Any]) -> Lexicon:
     """The lexicon stored in a model document."""
     return Lexicon.from_data(document["lexicon"])
+
+
+def main(argv: list[str]) -> int:
+    """``python -m personas.understanding.training JSON_PATH ARRAYS_PATH``: build the model of the shipped fact base."""
+    from personas.factbase import load_fact_base
+    from personas.roster import PERSONAS
+    from personas.understanding.language import load_language
+
+    json_path, arrays_path = (Path(arg) for arg in argv)
+    build_model_files(load_fact_base(), load_language(), PERSONAS, json_path, arrays_path)
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    raise SystemExit(main(sys.argv[1:]))
