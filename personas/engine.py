@@ -6,7 +6,7 @@ normalise -> address -> analyse -> retrieve -> decide -> compose; deterministic 
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -73,15 +73,24 @@ class GroundedEngine:
         return self.model.analyse(self.model.normalise(text), self.model.perspectives[persona_id], recent)
 
     def decide(
-        self, persona_id: str, analysis: Analysis, at_scene: int | None = None, exclude: Collection[str] = ()
+        self,
+        persona_id: str,
+        analysis: Analysis,
+        at_scene: int | None = None,
+        exclude: Collection[str] = (),
+        context: Sequence[Fact] = (),
     ) -> Decision:
-        """Retrieve facts for ``analysis``; decide whether ``persona_id`` answers with one (none of ``exclude``)."""
-        candidates = self.retriever.rank(analysis)
+        """Retrieve facts for ``analysis``; decide whether ``persona_id`` answers with one (none of ``exclude``).
+
+        ``context`` is what was just said, for a message that goes on from it.
+        """
+        candidates = self.retriever.rank(analysis, context=context)
         unknown = [term for term in analysis.content if term not in self.model.content_vocabulary]
         return decide(
             analysis,
             candidates,
             self.retriever.fits,
+            self.retriever.restates,
             self.model.analyse.entities.related,
             self.model.analyse.entities.settings,
             persona_id,
@@ -109,7 +118,10 @@ class GroundedEngine:
                 exclude = turn.memory.last_facts
         if analysis.qtype == "fate":
             return self._fate(turn, analysis)
-        decision = self.decide(persona_id, analysis, turn.at_scene, exclude)
+        context: list[Fact] = []
+        if turn.memory.last_facts and _goes_on(analysis):
+            context = [self.knowledge.base.fact(turn.memory.last_facts[-1])]
+        decision = self.decide(persona_id, analysis, turn.at_scene, exclude, context)
         if decision.fact is not None:
             reply = turn.facts([decision.fact], analysis.entities, kind="facts")
         else:
@@ -173,3 +185,11 @@ class GroundedEngine:
         if not fresh:
             return turn.voice("follow_up_exhausted")
         return turn.facts([fresh[0]], [], kind="follow_up")
+
+
+def _goes_on(analysis: Analysis) -> bool:
+    """True when a message reads as going on from the last answer: a follow-up, a pronoun, or a short question that
+    names no one ("where did he work?", "why?", "what did it do first?")."""
+    return (
+        analysis.follow_up is not None or bool(analysis.resolved) or (len(analysis.words) <= 5 and not analysis.named)
+    )

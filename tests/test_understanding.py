@@ -164,7 +164,16 @@ def test_decide_answers_only_above_the_threshold_and_within_what_the_persona_kno
         candidates = [_candidate(base, "f-sarah-arrested", probability)]
         thresholds = Thresholds(confidence=0.5)
         return decide(
-            analysis, candidates, engine.retriever.fits, related, settings, persona, None, unknown, thresholds
+            analysis,
+            candidates,
+            engine.retriever.fits,
+            engine.retriever.restates,
+            related,
+            settings,
+            persona,
+            None,
+            unknown,
+            thresholds,
         ).outcome
 
     assert run(0.9, "john") == "answer"
@@ -180,6 +189,7 @@ def test_a_fact_that_does_not_name_the_one_asked_about_is_never_chosen(engine: G
         analysis,
         [_candidate(base, "f-motorcycle-escape", 0.99)],
         engine.retriever.fits,
+        engine.retriever.restates,
         engine.model.analyse.entities.related,
         engine.model.analyse.entities.settings,
         "john",
@@ -188,6 +198,15 @@ def test_a_fact_that_does_not_name_the_one_asked_about_is_never_chosen(engine: G
         Thresholds(),
     )
     assert decision.fact is None
+
+
+def test_a_why_question_is_not_answered_by_its_own_premise(engine: GroundedEngine, base: FactBase) -> None:
+    analysis = engine.understand("john", "why did you break into cyberdyne")
+    assert engine.retriever.restates(base.fact("f-break-into-cyberdyne"), analysis)
+    assert not engine.retriever.restates(base.fact("f-dyson-convinced"), analysis)
+    assert engine.understand("sarah", "what made you change your mind").qtype == "why"
+    reply = engine.respond("john", "why did you break into cyberdyne", MemoryState())
+    assert "f-break-into-cyberdyne" not in reply.fact_ids
 
 
 def test_a_slot_must_tell_more_than_the_question_says(engine: GroundedEngine, base: FactBase) -> None:

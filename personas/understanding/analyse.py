@@ -34,6 +34,7 @@ STOPWORDS = frozenset(
 _QUESTION_WORDS = {"who", "whom", "whose", "what", "which", "when", "where", "why", "how"}
 _AUXILIARIES = {"did", "does", "do", "is", "was", "are", "were", "can", "could", "will", "would", "has", "have", "had"}
 _FILLERS = {"so", "ok", "okay", "and", "but", "wait", "hey", "um", "uh", "like", "well", "yo", "oh", "hmm", "then"}
+_CAUSING = {"made", "makes", "make", "caused", "causes", "led", "set", "sets", "triggered", "prompted", "drove"}
 _HOW_MUCH = {"many", "much", "old", "long", "often", "far"}
 _WHEN_NOUNS = {"year", "date", "day", "month", "time"}
 _WHERE_NOUNS = {"place", "city", "country", "town", "building", "location", "state"}
@@ -275,6 +276,8 @@ def question_type(words: Sequence[str]) -> str:
         if word == "how":
             return "how_many" if following in _HOW_MUCH else "why" if following == "come" else "how"
         if word in ("what", "which"):
+            if following in _CAUSING:
+                return "why"  # "what made you change your mind?"
             if following in _WHEN_NOUNS:
                 return "when"
             if following in _WHERE_NOUNS:

@@ -11,6 +11,9 @@ from personas.understanding.retrieve import Candidate
 
 __all__ = ["Decision", "Thresholds", "decide"]
 
+_CLAUSES = frozenset({"when", "after", "once", "before", "while", "as"})
+"""Words that open a clause setting the time of a question ("what happened when the police arrived?")."""
+
 
 @dataclass(frozen=True, slots=True)
 class Thresholds:
@@ -42,6 +45,7 @@ def decide(
     analysis: Analysis,
     candidates: Sequence[Candidate],
     fits: Callable[[Fact, Analysis], bool],
+    restates: Callable[[Fact, Analysis], bool],
     related: Mapping[str, frozenset[str]],
     settings: Mapping[str, frozenset[int]],
     persona: str,
@@ -71,6 +75,12 @@ def decide(
         if not covered:
             continue  # a fact must name the person or thing asked about
         weight = candidate.fused * (0.5 + 0.5 * covered)
+        if analysis.qtype not in ("yes_no", "identity") and restates(candidate.fact, analysis):
+            clause = _CLAUSES & set(analysis.words[1:])
+            if analysis.qtype not in candidate.fact.answers or (analysis.qtype == "what" and clause):
+                # "Why did you break into Cyberdyne?" is not answered by "we broke into Cyberdyne", nor "what
+                # happened when the police arrived?" by "the police arrived".
+                weight *= 0.3
         if analysis.qtype == "yes_no" and analysis.addressed and not set(analysis.addressed) & mentioned:
             weight *= 0.4  # "did you shoot Dyson?" asks about the listener: "Dyson is shot" does not say
         if analysis.qtype == "identity" and candidate.fact.entities[0] not in named:

@@ -39,11 +39,10 @@ class Language:
     follow_ups: Mapping[str, frozenset[tuple[str, ...]]]
 
     def words(self) -> set[str]:
-        """Every word this file writes, as folded words."""
+        """The plain English words this file writes (what spellings stand for, phrases and what they mean)."""
         found: set[str] = set()
         for table in (self.spellings, self.leading_spellings):
-            for key, value in table.items():
-                found.add(key)
+            for value in table.values():
                 found.update(value)
         for phrase in self.phrases:
             found.update(phrase.lemmas)

@@ -47,15 +47,12 @@ class Normaliser:
         corrected: list[tuple[str, str]] = []
         spellings, leading = self.language.spellings, self.language.leading_spellings
         for index, token in enumerate(tokens(text)):
-            expansion = leading.get(token) if index == 0 else None
-            expansion = expansion if expansion is not None else spellings.get(token)
-            if expansion is not None:
-                words.extend(expansion)
-                continue
-            fixed = self.lexicon.correct(token)
+            fixed = token if token in spellings or (index == 0 and token in leading) else self.lexicon.correct(token)
             if fixed != token:
                 corrected.append((token, fixed))
-            words.append(fixed)
+            expansion = leading.get(fixed) if index == 0 else None
+            expansion = expansion if expansion is not None else spellings.get(fixed)
+            words.extend(expansion if expansion is not None else (fixed,))
         lemmas = [self.lexicon.lemma(word) for word in words]
         self._map_phrases(lemmas)
         return Normalised(tuple(words), tuple(lemmas), tuple(corrected))

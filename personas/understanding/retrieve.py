@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,6 +18,9 @@ __all__ = ["Candidate", "Retriever"]
 
 _LEXICAL_WEIGHT = 0.05
 _NEAREST_WEIGHT = 0.05
+_CONTEXT_WEIGHT = 0.15
+_PREMISE_SHARE = 0.6
+"""How much of a fact's sentence a question must already say for the fact to be its premise."""
 """How far BM25 and the nearest example move the matcher's probability: enough to settle a near tie between two
 facts, never to outvote it (reciprocal rank fusion of the three, measured on the dev half, lost ten points)."""
 
@@ -42,6 +46,7 @@ class Retriever:
         self.model = model
         self.facts = model.base.facts
         self._slots: dict[str, dict[str, frozenset[str]]] = {}
+        self._sentence: dict[str, frozenset[str]] = {fact.id: self._terms(fact.text) for fact in self.facts}
         self._names: dict[str, frozenset[str]] = {}
         for fact in self.facts:
             self._slots[fact.id] = {kind: self._terms(slot) for kind, slot in fact.answers.items()}
@@ -53,6 +58,13 @@ class Retriever:
     def _terms(self, text: str) -> frozenset[str]:
         lemmas = self.model.normalise(text).lemmas
         return frozenset(term for lemma in lemmas for term in lemma.split() if term and term not in STOPWORDS)
+
+    def restates(self, fact: Fact, analysis: Analysis) -> bool:
+        """True when the question already says most of what ``fact`` says: it is the question's premise ("why did
+        you break into Cyberdyne?" presumes "we broke into Cyberdyne"), so it answers "why" only with a reason."""
+        sentence = self._sentence[fact.id]
+        asked = set(analysis.query) | {term.removeprefix("_") for term in analysis.query}
+        return bool(sentence) and len(sentence & asked) >= _PREMISE_SHARE * len(sentence)
 
     def fits(self, fact: Fact, analysis: Analysis) -> bool:
         """True when ``fact`` can answer the kind of question ``analysis`` is.
@@ -74,10 +86,16 @@ class Retriever:
         slot = self._slots[fact.id].get(qtype)
         return slot is not None and not slot <= asked
 
-    def rank(self, analysis: Analysis, limit: int = 12) -> list[Candidate]:
-        """The best ``limit`` facts for ``analysis`` over the whole fact base, best first."""
+    def rank(self, analysis: Analysis, limit: int = 12, context: Sequence[Fact] = ()) -> list[Candidate]:
+        """The best ``limit`` facts for ``analysis`` over the whole fact base, best first.
+
+        ``context``: what was just said, when the message goes on from it ("where did he work?", "why?"): facts of
+        the same scene about the same people move up.
+        """
         scores = self.model.scores(analysis)
         fused = self._fuse(scores)
+        if context:
+            fused += _CONTEXT_WEIGHT * self._closeness(context)
         order = np.argsort(-fused, kind="stable")[:limit]
         return [
             Candidate(
@@ -89,6 +107,17 @@ class Retriever:
             )
             for index in order
         ]
+
+    def _closeness(self, context: Sequence[Fact]) -> npt.NDArray[np.float64]:
+        """1 for a fact of the same scene sharing someone with a context fact; half for each of those missing."""
+        near = np.zeros(len(self.facts))
+        for index, fact in enumerate(self.facts):
+            for said in context:
+                gap = abs(fact.scene - said.scene)
+                if gap <= 1:
+                    shared = bool(set(fact.entities) & set(said.entities))
+                    near[index] = max(near[index], (1.0 if gap == 0 else 0.5) * (1.0 if shared else 0.5))
+        return near
 
     def _fuse(self, scores: FactScores) -> npt.NDArray[np.float64]:
         """The matcher's probability, nudged by BM25 (relative to the best) and by holding the nearest example."""
