@@ -72,6 +72,9 @@ class EntityTable:
                     aliases.setdefault(words, entity.id)
                     if not words[-1].endswith("s"):  # a possessive typed without its apostrophe: "dysons house"
                         aliases.setdefault((*words[:-1], words[-1] + "s"), entity.id)
+                    named = words[1:] if words[0] in ("the", "a", "an") else words
+                    if len(named) > 1 and len(joined := "".join(named)) >= 6:  # typed as one word: "judgmentday"
+                        aliases.setdefault((joined,), entity.id)
         pronouns = {entity.id: entity.pronoun for entity in base.entities.values()}
         proper = {
             entity.id: frozenset(re.sub(r"['’]s$", "", word) for word in entity.name.split() if word[0].isupper())
