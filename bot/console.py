@@ -61,7 +61,11 @@ class ConsoleChat:
     def _show_personas(self) -> None:
         table = Table(show_header=False, box=None)
         for number, persona in enumerate(self.app.chat.personas(), start=1):
-            table.add_row(f"{number}.", f"[bold]{escape(persona.display_name)}[/bold]", escape(persona.description))
+            table.add_row(
+                f"{number}.",
+                f"[bold]{escape(persona.display_name)}[/bold]",
+                f"{escape(persona.description)} [dim]{escape(persona.vantage)}[/dim]",
+            )
         self.console.print(table)
 
     async def _pick_persona(self) -> None:

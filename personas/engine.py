@@ -124,6 +124,8 @@ class GroundedEngine:
         decision = self.decide(persona_id, analysis, turn.at_scene, exclude, context)
         if decision.fact is not None:
             reply = turn.facts([decision.fact], analysis.entities, kind="facts")
+        elif decision.outcome == "not_known" and decision.candidate is not None:
+            reply = self._point_elsewhere(turn, decision.candidate.fact, analysis)
         else:
             reply = self._small_talk(turn, folded) or self._refusal(turn, analysis)
         topic = list(analysis.frame) if analysis.content or analysis.named else turn.memory.topic
@@ -137,6 +139,20 @@ class GroundedEngine:
         if not known:
             return turn.voice("unknown", entities=[entity])
         return turn.facts([known[-1]], [entity], kind="facts")
+
+    def _point_elsewhere(self, turn: ReplyBuilder, fact: Fact, analysis: Analysis) -> Reply:
+        """ "I don't know", and who does: the answer lies outside this persona's vantage point, not the story's."""
+        reply = turn.voice("unknown", entities=analysis.entities)
+        knowers = [
+            persona
+            for persona_id, persona in self.personas.items()
+            if persona_id != turn.persona.id and fact.known_by(persona_id, turn.at_scene)
+        ]
+        knowers.sort(key=lambda persona: persona.id not in fact.entities)  # who it happened to first
+        if not knowers or not turn.persona.voice.ask_other:
+            return reply
+        pointer = turn.pick_voice("ask_other").format(name=knowers[0].display_name)
+        return replace(reply, text=f"{reply.text} {pointer}")
 
     def _refusal(self, turn: ReplyBuilder, analysis: Analysis) -> Reply:
         on_topic = (

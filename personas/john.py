@@ -103,6 +103,12 @@ PERSONA: Persona = Persona(
             "No way I can read that. Say it normal, okay?",
             "Seriously, that's just symbols, man.",
         ),
+        ask_other=(
+            "Seriously, ask {name}.",
+            "Ask {name}, man. Not me.",
+            "{name} would know that. I don't.",
+            "Try {name}, dude.",
+        ),
         follow_up_exhausted=(
             "That's it, man. That's all I got.",
             "And then nothing, dude. That's the whole thing.",

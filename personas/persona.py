@@ -33,6 +33,8 @@ class Voice:
     follow_up_exhausted: tuple[str, ...]
     openers: tuple[str, ...] = ()
     connectors: tuple[str, ...] = ()
+    ask_other: tuple[str, ...] = ()
+    """Said after "I don't know" when another persona knows: ``{name}`` is that persona's name."""
 
 
 @dataclass(frozen=True, slots=True)

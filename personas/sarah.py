@@ -100,6 +100,12 @@ PERSONA: Persona = Persona(
             "Garbage. Try again, clearly.",
             "That's not a language I read. Speak plainly.",
         ),
+        ask_other=(
+            "Go ask {name}.",
+            "Ask {name}.",
+            "That's for {name} to tell.",
+            "{name} knows. I don't.",
+        ),
         follow_up_exhausted=(
             "That's all. There's nothing more.",
             "That's everything I know. Stop asking.",

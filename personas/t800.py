@@ -98,6 +98,12 @@ PERSONA: Persona = Persona(
             "Negative. Those symbols carry no readable meaning.",
             "Signal corrupted. Repeat.",
         ),
+        ask_other=(
+            "Recommend you ask {name}.",
+            "{name} may have that data.",
+            "Query {name}.",
+            "That data is held by {name}.",
+        ),
         follow_up_exhausted=(
             "No further data.",
             "That is all the data I have.",

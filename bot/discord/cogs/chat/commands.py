@@ -64,7 +64,9 @@ class ChatCommands(commands.Cog):
         """Show the three personas with a line each."""
         embed = discord.Embed(title="Who you can talk to")
         for persona in self.bot.app.chat.personas():
-            embed.add_field(name=persona.display_name, value=persona.description, inline=False)
+            embed.add_field(
+                name=persona.display_name, value=f"{persona.description}\n*{persona.vantage}*", inline=False
+            )
         await interaction.response.send_message(embed=embed, ephemeral=True)
 
     @persona_group.command(name="channel", description="Make a persona answer every message here (Manage Server)")
