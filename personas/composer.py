@@ -14,10 +14,9 @@ __all__ = ["ReplyBuilder"]
 
 
 def _stutters(lead: str, line: str) -> bool:
-    """True when ``line`` would repeat a word ``lead`` ends with ("So, man," + "Man, ...")."""
-    last = re.findall(r"[a-z']+", lead.lower())
-    first = re.findall(r"[a-z']+", line.lower())
-    return bool(last and first and (last[-1] == first[0] or last[-1] in first[:2]))
+    """True when ``line`` already says a word of ``lead`` ("So, man," + "Man, ..."; "Seriously," + "... Seriously")."""
+    said = set(re.findall(r"[a-z']+", line.lower()))
+    return any(word in said for word in re.findall(r"[a-z']+", lead.lower()) if len(word) > 2 or word == "man")
 
 
 class ReplyBuilder:

@@ -109,6 +109,8 @@ class GroundedEngine:
         if intent.SMALL_TALK_ONLY.match(folded):
             return self._small_talk(turn, folded) or turn.voice("greetings")
         analysis = self.understand(persona_id, text, turn.memory)
+        if not analysis.words:  # nothing but mentions, emoji or filler ("@everyone lol")
+            return turn.voice("empty")
         if analysis.follow_up in ("next", "more"):
             return self._continue(turn, analysis.follow_up)
         exclude: list[str] = []
