@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -60,7 +61,8 @@ class EntityTable:
     """Each entity and those whose proper name holds all of its own or is held in it (Cyberdyne Systems and the
     Cyberdyne building; Dyson and Dyson's home)."""
     settings: Mapping[str, frozenset[int]]
-    """Each place and organisation, and the scenes whose facts name it: where it sets the scene."""
+    """Each place and organisation, and the scenes of which two facts or more name it (or one related to it):
+    where it sets the scene, so that "what happened at Cyberdyne?" is answered by any fact of that scene."""
 
     @classmethod
     def of(cls, base: FactBase) -> EntityTable:
@@ -88,11 +90,11 @@ class EntityTable:
             )
             for entity, own in proper.items()
         }
-        settings = {
-            entity.id: frozenset(fact.scene for fact in base.facts if entity.id in fact.entities)
-            for entity in base.entities.values()
-            if entity.kind in ("place", "organization")
-        }
+        settings = {}
+        places = {entity.id for entity in base.entities.values() if entity.kind in ("place", "organization")}
+        for place in places:
+            counts = Counter(fact.scene for fact in base.facts if set(fact.entities) & related[place] & places)
+            settings[place] = frozenset(scene for scene, count in counts.items() if count >= 2)
         return cls(aliases, pronouns, max(len(words) for words in aliases), related, settings)
 
 

@@ -11,6 +11,8 @@ from personas.understanding.retrieve import Candidate
 
 __all__ = ["Decision", "Thresholds", "decide"]
 
+_IDENTITY_SHARE = 0.5
+"""How likely, against the likeliest, a fact about the one asked after must be to answer "who is X?"."""
 _CLAUSES = frozenset({"when", "after", "once", "before", "while", "as"})
 """Words that open a clause setting the time of a question ("what happened when the police arrived?")."""
 
@@ -19,7 +21,7 @@ _CLAUSES = frozenset({"when", "after", "once", "before", "while", "as"})
 class Thresholds:
     """The decision's settings, chosen on the blind dev set (``bench/grounding.py --sweep``)."""
 
-    confidence: float = 0.55
+    confidence: float = 0.7
     """The least support (the matcher's probability, less when the fact misses an entity asked about) to answer."""
     unknown_words: int = 0
     """How many of the question's content words may be words that no fact is ever said or asked with."""
@@ -100,6 +102,12 @@ def decide(
         support = weight + thresholds.agreement * allies
         if best is None or support > best[0]:
             best = (support, candidate)
+    if best is not None and analysis.qtype == "identity":
+        # "Who is Dyson?" is answered by the first thing the story says about him, of the facts likely enough.
+        likely = max(weight for weight, _ in fitting) * _IDENTITY_SHARE
+        about = [c for weight, c in fitting if weight >= likely and c.fact.entities[0] in named]
+        if about:
+            best = (best[0], min(about, key=lambda c: (c.fact.scene, c.fact.sources[0])))
     if best is None:
         return Decision(None, "unknown", 0.0)
     support, candidate = best

@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 Example = tuple[str, str, str]
 """(fact id, who the text is heard as: "any", "to:<persona>" or "by:<persona>", text)."""
 
-_REGULARISATION = 20.0
+_REGULARISATION = 50.0
 """LogisticRegression's C: how closely the matcher may fit its examples."""
 
 
