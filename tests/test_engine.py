@@ -348,3 +348,21 @@ def test_voices_are_distinct_for_the_same_fact(engine: GroundedEngine) -> None:
     texts = {persona: ask(engine, persona, "When is Judgment Day?")[0].text for persona in PERSONAS}
     assert len(set(texts.values())) == 3
     assert "'" not in texts["t800"].replace("Skynet's", "")
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "did the t800 act as a protector?",
+        "what did the t1000 pretend to be?",
+        "why did you forget about mexico?",
+        "can the t1000 simulate a cop?",
+        "what did the terminator say at the end?",
+        "who sent you, and what were your orders?",
+    ],
+)
+def test_plain_questions_with_words_injections_use_are_not_refused_as_injections(
+    engine: GroundedEngine, message: str
+) -> None:
+    (reply,) = ask(engine, "t800", message)
+    assert reply.kind != "injection", reply
