@@ -366,3 +366,16 @@ def test_plain_questions_with_words_injections_use_are_not_refused_as_injections
 ) -> None:
     (reply,) = ask(engine, "t800", message)
     assert reply.kind != "injection", reply
+
+
+def test_no_persona_says_a_fact_before_it_knows_it_at_any_scene(engine: GroundedEngine, base: FactBase) -> None:
+    probes = [item.question for fact in base.facts for item in fact.trivia] + [fact.text for fact in base.facts]
+    said = 0
+    for scene in range(1, len(base.scenes) + 1):
+        for persona in PERSONAS:
+            for probe in probes:
+                reply = engine.respond(persona, probe, MemoryState(), seed_key="probe", at_scene=scene)
+                said += bool(reply.fact_ids)
+                for fact_id in reply.fact_ids:
+                    assert base.fact(fact_id).known_by(persona, scene), (scene, persona, probe, fact_id)
+    assert said > len(probes)  # the probes do get answers, within what each one knows
