@@ -11,6 +11,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from rapidfuzz import fuzz, process
+from rapidfuzz.distance import DamerauLevenshtein
+
 __all__ = ["ENGLISH_MIN_COUNT", "Lexicon", "build_lexicon"]
 
 ENGLISH_MIN_COUNT = 100
@@ -40,9 +43,6 @@ class Lexicon:
         """``word``, or the fact base word it is a typo of ("cyberdine" -> "cyberdyne")."""
         if len(word) < 4 or not word.isalpha() or self.knows(word):
             return word
-        from rapidfuzz import process
-        from rapidfuzz.distance import DamerauLevenshtein
-
         limit = 1 if len(word) <= 5 else 2
         found = process.extract(
             word, self.vocabulary, scorer=DamerauLevenshtein.distance, score_cutoff=limit, limit=8, processor=None
@@ -50,8 +50,6 @@ class Lexicon:
         if not found:
             return word
         nearest = min(distance for _, distance, _ in found)
-        from rapidfuzz import fuzz
-
         # Among equally near words, the one sharing the most letters in order ("happend" is "happened", not
         # "happens"), then the most frequent.
         ties = [(choice, position) for choice, distance, position in found if distance == nearest]

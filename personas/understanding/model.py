@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from rapidfuzz import fuzz, process
 
 from personas.factbase import FactBase
 from personas.persona import Persona
@@ -110,8 +111,6 @@ class UnderstandingModel:
 
     def scores(self, analysis: Analysis) -> FactScores:
         """Score every fact for ``analysis``."""
-        from rapidfuzz import fuzz, process
-
         text = analysis.text
         logits = self._intercept.copy()
         for space in self._spaces:
@@ -121,7 +120,7 @@ class UnderstandingModel:
         logits -= logits.max()
         probability = np.exp(logits)
         probability /= probability.sum()
-        terms = [term for term in analysis.content if term not in STOPWORDS]
+        terms = list(dict.fromkeys(term for term in analysis.content if term not in STOPWORDS))
         lexical = np.asarray(self._bm25.get_scores(terms), dtype=np.float64) if terms else np.zeros(len(probability))
         nearest = np.zeros(len(probability))
         if text:

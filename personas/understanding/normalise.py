@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from personas.textnorm import tokens
 from personas.understanding.language import Language, Phrase
@@ -10,6 +11,7 @@ from personas.understanding.lexicon import Lexicon
 
 __all__ = ["NEGATIONS", "Normalised", "Normaliser"]
 
+_CORRECTIONS_KEPT = 4096
 NEGATIONS = frozenset({"not", "never", "no", "nobody", "nothing", "neither", "nor"})
 
 
@@ -37,6 +39,8 @@ class Normaliser:
     def __init__(self, language: Language, lexicon: Lexicon) -> None:
         self.language = language
         self.lexicon = lexicon
+        self._correct = lru_cache(maxsize=_CORRECTIONS_KEPT)(lexicon.correct)
+        """Typos come back (and a huge message repeats its words): each word is looked up once."""
         self._phrases: dict[str, list[Phrase]] = {}
         for phrase in sorted(language.phrases, key=lambda phrase: -len(phrase.lemmas)):
             self._phrases.setdefault(phrase.lemmas[0], []).append(phrase)
@@ -47,7 +51,7 @@ class Normaliser:
         corrected: list[tuple[str, str]] = []
         spellings, leading = self.language.spellings, self.language.leading_spellings
         for index, token in enumerate(tokens(text)):
-            fixed = token if token in spellings or (index == 0 and token in leading) else self.lexicon.correct(token)
+            fixed = token if token in spellings or (index == 0 and token in leading) else self._correct(token)
             if fixed != token:
                 corrected.append((token, fixed))
             expansion = leading.get(fixed) if index == 0 else None
