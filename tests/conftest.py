@@ -19,6 +19,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.config import Settings
 from db.engine import create_engine, create_session_factory
 from db.migrate import upgrade
+from personas.engine import GroundedEngine
+from personas.factbase import FactBase, load_fact_base
+from personas.knowledge import Knowledge
+from personas.roster import PERSONAS
 from personas.understanding.model import default_cache_dir
 from tests.postgres import (
     ENV_URL,
@@ -128,3 +132,15 @@ async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
     created = create_engine(settings.resolved_database_url())
     yield created
     await created.dispose()
+
+
+@pytest.fixture(scope="session")
+def fact_base() -> FactBase:
+    """The shipped fact base."""
+    return load_fact_base()
+
+
+@pytest.fixture(scope="session")
+def grounded_engine(fact_base: FactBase) -> GroundedEngine:
+    """The offline engine over the shipped fact base (its model from the shared cache)."""
+    return GroundedEngine(Knowledge(fact_base), PERSONAS)

@@ -1,4 +1,4 @@
-"""The offline grounded engine: answers from the fact base in each persona's voice, and nothing else."""
+"""The offline grounded grounded_engine: answers from the fact base in each persona's voice, and nothing else."""
 
 from __future__ import annotations
 
@@ -7,26 +7,15 @@ import re
 import pytest
 
 from personas.engine import GroundedEngine, MemoryState, Reply
-from personas.factbase import FactBase, load_fact_base
-from personas.knowledge import Knowledge
+from personas.factbase import FactBase
 from personas.roster import PERSONAS
 
 
-@pytest.fixture(scope="module")
-def base() -> FactBase:
-    return load_fact_base()
-
-
-@pytest.fixture(scope="module")
-def engine(base: FactBase) -> GroundedEngine:
-    return GroundedEngine(Knowledge(base), PERSONAS)
-
-
-def ask(engine: GroundedEngine, persona: str, *messages: str, seed: str = "test") -> list[Reply]:
+def ask(grounded_engine: GroundedEngine, persona: str, *messages: str, seed: str = "test") -> list[Reply]:
     memory = MemoryState()
     replies = []
     for message in messages:
-        reply = engine.respond(persona, message, memory, seed_key=seed)
+        reply = grounded_engine.respond(persona, message, memory, seed_key=seed)
         memory = reply.memory
         replies.append(reply)
     return replies
@@ -117,9 +106,9 @@ GROUNDED = {
     [(persona, question, expected) for persona, rows in GROUNDED.items() for question, expected in rows],
 )
 def test_grounded_answers_are_right_or_refused(
-    engine: GroundedEngine, persona: str, question: str, expected: set[str]
+    grounded_engine: GroundedEngine, persona: str, question: str, expected: set[str]
 ) -> None:
-    (reply,) = ask(engine, persona, question)
+    (reply,) = ask(grounded_engine, persona, question)
     assert reply.kind in ("facts", "unknown"), reply
     assert not reply.fact_ids or set(reply.fact_ids) & expected, (question, reply.fact_ids, reply.text)
 
@@ -134,18 +123,18 @@ CLOSE_CALLS = [
 
 @pytest.mark.parametrize(("persona", "question", "entity"), CLOSE_CALLS)
 def test_close_calls_stay_on_the_one_asked_about(
-    engine: GroundedEngine, base: FactBase, persona: str, question: str, entity: str
+    grounded_engine: GroundedEngine, fact_base: FactBase, persona: str, question: str, entity: str
 ) -> None:
-    (reply,) = ask(engine, persona, question)
+    (reply,) = ask(grounded_engine, persona, question)
     assert reply.fact_ids, reply
-    assert all(entity in base.fact(fact_id).entities for fact_id in reply.fact_ids)
+    assert all(entity in fact_base.fact(fact_id).entities for fact_id in reply.fact_ids)
 
 
-def test_most_grounded_questions_are_answered(engine: GroundedEngine) -> None:
+def test_most_grounded_questions_are_answered(grounded_engine: GroundedEngine) -> None:
     answered = wrong = total = 0
     for persona, rows in GROUNDED.items():
         for question, expected in rows:
-            (reply,) = ask(engine, persona, question)
+            (reply,) = ask(grounded_engine, persona, question)
             total += 1
             answered += bool(set(reply.fact_ids) & expected)
             wrong += bool(reply.fact_ids) and not set(reply.fact_ids) & expected
@@ -155,12 +144,12 @@ def test_most_grounded_questions_are_answered(engine: GroundedEngine) -> None:
 
 @pytest.mark.parametrize("persona", list(PERSONAS))
 def test_reply_text_is_the_personas_own_line_for_the_facts(
-    engine: GroundedEngine, base: FactBase, persona: str
+    grounded_engine: GroundedEngine, fact_base: FactBase, persona: str
 ) -> None:
     for question, _ in GROUNDED[persona]:
-        (reply,) = ask(engine, persona, question)
+        (reply,) = ask(grounded_engine, persona, question)
         for fact_id in reply.fact_ids:
-            lines = base.fact(fact_id).lines[persona]
+            lines = fact_base.fact(fact_id).lines[persona]
             assert any(line in reply.text or line[1:] in reply.text for line in lines), (fact_id, reply.text)
 
 
@@ -179,40 +168,47 @@ UNKNOWN = [
 
 @pytest.mark.parametrize("persona", list(PERSONAS))
 @pytest.mark.parametrize("question", UNKNOWN)
-def test_unknown_questions_get_an_in_character_i_dont_know(engine: GroundedEngine, persona: str, question: str) -> None:
-    (reply,) = ask(engine, persona, question)
+def test_unknown_questions_get_an_in_character_i_dont_know(
+    grounded_engine: GroundedEngine, persona: str, question: str
+) -> None:
+    (reply,) = ask(grounded_engine, persona, question)
     assert reply.fact_ids == ()
     assert reply.kind in ("unknown", "off_topic")
     voice = PERSONAS[persona].voice
     assert reply.text in (*voice.unknown, *voice.off_topic)
 
 
-def test_a_question_about_what_the_persona_never_learned_is_unknown(engine: GroundedEngine, base: FactBase) -> None:
-    assert not base.fact("f-sarah-arrested").known_by("t800")
-    (reply,) = ask(engine, "t800", "When was Sarah arrested?")
+def test_a_question_about_what_the_persona_never_learned_is_unknown(
+    grounded_engine: GroundedEngine, fact_base: FactBase
+) -> None:
+    assert not fact_base.fact("f-sarah-arrested").known_by("t800")
+    (reply,) = ask(grounded_engine, "t800", "When was Sarah arrested?")
     assert reply.kind == "unknown" and reply.fact_ids == ()
 
 
-def test_knowledge_boundaries_keep_each_persona_to_what_it_knows(engine: GroundedEngine, base: FactBase) -> None:
-    (nightmare,) = ask(engine, "john", "What was your mom's nightmare about?")
+def test_knowledge_boundaries_keep_each_persona_to_what_it_knows(
+    grounded_engine: GroundedEngine, fact_base: FactBase
+) -> None:
+    (nightmare,) = ask(grounded_engine, "john", "What was your mom's nightmare about?")
     assert "f-sarah-nightmare" not in nightmare.fact_ids
-    assert not base.fact("f-sarah-nightmare").known_by("john")
-    (musing,) = ask(engine, "t800", "What did Sarah say about the future at the end?")
+    assert not fact_base.fact("f-sarah-nightmare").known_by("john")
+    (musing,) = ask(grounded_engine, "t800", "What did Sarah say about the future at the end?")
     assert "f-sarah-final-musing" not in musing.fact_ids
     for persona in PERSONAS:
-        for reply in ask(engine, persona, *(q for q, _ in GROUNDED[persona])):
-            assert all(base.fact(fact_id).known_by(persona) for fact_id in reply.fact_ids)
+        for reply in ask(grounded_engine, persona, *(q for q, _ in GROUNDED[persona])):
+            assert all(fact_base.fact(fact_id).known_by(persona) for fact_id in reply.fact_ids)
 
 
-def test_scene_boundary_hides_later_facts(engine: GroundedEngine, base: FactBase) -> None:
+def test_scene_boundary_hides_later_facts(grounded_engine: GroundedEngine, fact_base: FactBase) -> None:
     memory = MemoryState()
     for question in ("What happens at the steel mill?", "How is the T-1000 destroyed?", "Who is Dyson?"):
-        reply = engine.respond("t800", question, memory, seed_key="scene", at_scene=2)
+        reply = grounded_engine.respond("t800", question, memory, seed_key="scene", at_scene=2)
         memory = reply.memory
         assert all(
-            base.fact(fact_id).scene <= 2 or base.fact(fact_id).known_by("t800", 2) for fact_id in reply.fact_ids
+            fact_base.fact(fact_id).scene <= 2 or fact_base.fact(fact_id).known_by("t800", 2)
+            for fact_id in reply.fact_ids
         )
-        assert all(base.fact(fact_id).known_by("t800", 2) for fact_id in reply.fact_ids)
+        assert all(fact_base.fact(fact_id).known_by("t800", 2) for fact_id in reply.fact_ids)
         assert "f-t1000-destroyed" not in reply.fact_ids
 
 
@@ -235,8 +231,8 @@ SMALL_TALK = [
 
 @pytest.mark.parametrize("persona", list(PERSONAS))
 @pytest.mark.parametrize(("message", "kind"), SMALL_TALK)
-def test_small_talk_claims_no_plot_fact(engine: GroundedEngine, persona: str, message: str, kind: str) -> None:
-    (reply,) = ask(engine, persona, message)
+def test_small_talk_claims_no_plot_fact(grounded_engine: GroundedEngine, persona: str, message: str, kind: str) -> None:
+    (reply,) = ask(grounded_engine, persona, message)
     assert reply.kind == kind
     assert reply.fact_ids == ()
     assert reply.text in getattr(PERSONAS[persona].voice, kind)
@@ -254,8 +250,8 @@ INJECTIONS = [
 
 @pytest.mark.parametrize("persona", list(PERSONAS))
 @pytest.mark.parametrize("message", INJECTIONS)
-def test_prompt_injection_is_refused_in_character(engine: GroundedEngine, persona: str, message: str) -> None:
-    (reply,) = ask(engine, persona, message)
+def test_prompt_injection_is_refused_in_character(grounded_engine: GroundedEngine, persona: str, message: str) -> None:
+    (reply,) = ask(grounded_engine, persona, message)
     assert reply.kind == "injection"
     assert reply.text in PERSONAS[persona].voice.injection
     assert not re.search(r"assistant|system|prompt|instruction|language model", reply.text, re.IGNORECASE)
@@ -273,79 +269,85 @@ HOSTILE = [
 
 @pytest.mark.parametrize("persona", list(PERSONAS))
 @pytest.mark.parametrize("message", HOSTILE)
-def test_hostile_input_never_echoes_mentions_urls_or_markup(engine: GroundedEngine, persona: str, message: str) -> None:
-    (reply,) = ask(engine, persona, message)
+def test_hostile_input_never_echoes_mentions_urls_or_markup(
+    grounded_engine: GroundedEngine, persona: str, message: str
+) -> None:
+    (reply,) = ask(grounded_engine, persona, message)
     assert reply.text
     for forbidden in ("@", "<", "http", "`", "||", "DROP", "\x00", "\x1b", "**"):
         assert forbidden not in reply.text
 
 
-def test_mentions_are_stripped_before_understanding(engine: GroundedEngine, base: FactBase) -> None:
-    (reply,) = ask(engine, "sarah", "<@123> @everyone Who is Dyson?")
-    (plain,) = ask(engine, "sarah", "Who is Dyson?")
+def test_mentions_are_stripped_before_understanding(grounded_engine: GroundedEngine, fact_base: FactBase) -> None:
+    (reply,) = ask(grounded_engine, "sarah", "<@123> @everyone Who is Dyson?")
+    (plain,) = ask(grounded_engine, "sarah", "Who is Dyson?")
     assert reply.fact_ids == plain.fact_ids
-    assert reply.fact_ids and base.fact(reply.fact_ids[0]).entities[0] == "dyson"
+    assert reply.fact_ids and fact_base.fact(reply.fact_ids[0]).entities[0] == "dyson"
 
 
 @pytest.mark.parametrize("persona", list(PERSONAS))
-def test_empty_huge_control_and_non_latin_input(engine: GroundedEngine, persona: str) -> None:
+def test_empty_huge_control_and_non_latin_input(grounded_engine: GroundedEngine, persona: str) -> None:
     voice = PERSONAS[persona].voice
     empty, blank, control, cyrillic, cjk, symbols = ask(
-        engine, persona, "", "   \n\t ", "\x00\x01\x02", "Кто такой Дайсон?", "天网是什么", "?!?! ... ###"
+        grounded_engine, persona, "", "   \n\t ", "\x00\x01\x02", "Кто такой Дайсон?", "天网是什么", "?!?! ... ###"
     )
     assert empty.text in voice.empty and blank.text in voice.empty and control.text in voice.empty
     assert cyrillic.text in voice.unreadable and cjk.text in voice.unreadable
     assert symbols.text in (*voice.empty, *voice.unreadable)
     huge = "When is Judgment Day? " + "blah " * 3000
     assert len(huge) > 10_000
-    (reply,) = ask(engine, persona, huge)
+    (reply,) = ask(grounded_engine, persona, huge)
     assert reply.text.startswith(voice.too_long)
     assert "f-judgment-day-date" in reply.fact_ids
 
 
-def test_same_state_gives_the_same_reply(engine: GroundedEngine) -> None:
+def test_same_state_gives_the_same_reply(grounded_engine: GroundedEngine) -> None:
     questions = ("hi", "who is dyson?", "and then?", "what is skynet?", "tell me more", "thanks")
-    first = [reply.text for reply in ask(engine, "john", *questions, seed="user-1")]
-    second = [reply.text for reply in ask(engine, "john", *questions, seed="user-1")]
+    first = [reply.text for reply in ask(grounded_engine, "john", *questions, seed="user-1")]
+    second = [reply.text for reply in ask(grounded_engine, "john", *questions, seed="user-1")]
     assert first == second
 
 
-def test_follow_ups_resolve_to_what_was_last_talked_about(engine: GroundedEngine, base: FactBase) -> None:
-    who, fate, then, more = ask(engine, "sarah", "Who is Dyson?", "What happened to him?", "and then?", "tell me more")
-    assert "dyson" in base.fact(who.fact_ids[0]).entities
-    assert fate.fact_ids and "dyson" in base.fact(fate.fact_ids[0]).entities
-    assert base.fact(fate.fact_ids[0]).scene == 6
-    assert then.kind == "follow_up" and base.fact(then.fact_ids[0]).scene >= 6
+def test_follow_ups_resolve_to_what_was_last_talked_about(grounded_engine: GroundedEngine, fact_base: FactBase) -> None:
+    who, fate, then, more = ask(
+        grounded_engine, "sarah", "Who is Dyson?", "What happened to him?", "and then?", "tell me more"
+    )
+    assert "dyson" in fact_base.fact(who.fact_ids[0]).entities
+    assert fate.fact_ids and "dyson" in fact_base.fact(fate.fact_ids[0]).entities
+    assert fact_base.fact(fate.fact_ids[0]).scene == 6
+    assert then.kind == "follow_up" and fact_base.fact(then.fact_ids[0]).scene >= 6
     said = {*who.fact_ids, *fate.fact_ids, *then.fact_ids}
     assert more.fact_ids and not set(more.fact_ids) & said
 
 
-def test_pronoun_follow_up_uses_the_entity_of_the_right_gender(engine: GroundedEngine, base: FactBase) -> None:
-    _, her = ask(engine, "t800", "Who is Sarah Connor?", "Where was she imprisoned?")
+def test_pronoun_follow_up_uses_the_entity_of_the_right_gender(
+    grounded_engine: GroundedEngine, fact_base: FactBase
+) -> None:
+    _, her = ask(grounded_engine, "t800", "Who is Sarah Connor?", "Where was she imprisoned?")
     assert "f-sarah-imprisoned-mental-hospital" in her.fact_ids
 
 
-def test_follow_up_with_nothing_before_says_so(engine: GroundedEngine) -> None:
-    (reply,) = ask(engine, "t800", "and then?")
+def test_follow_up_with_nothing_before_says_so(grounded_engine: GroundedEngine) -> None:
+    (reply,) = ask(grounded_engine, "t800", "and then?")
     assert reply.text in PERSONAS["t800"].voice.follow_up_exhausted
 
 
-def test_a_line_is_not_repeated_while_another_fits(engine: GroundedEngine) -> None:
-    replies = ask(engine, "john", *["hi"] * 4)
+def test_a_line_is_not_repeated_while_another_fits(grounded_engine: GroundedEngine) -> None:
+    replies = ask(grounded_engine, "john", *["hi"] * 4)
     assert len({reply.text for reply in replies}) == 4
-    again = ask(engine, "t800", "When is Judgment Day?", "When is Judgment Day?")
+    again = ask(grounded_engine, "t800", "When is Judgment Day?", "When is Judgment Day?")
     assert again[0].text != again[1].text
 
 
-def test_memory_round_trips_through_its_stored_form(engine: GroundedEngine) -> None:
-    (reply,) = ask(engine, "john", "Who is Dyson?")
+def test_memory_round_trips_through_its_stored_form(grounded_engine: GroundedEngine) -> None:
+    (reply,) = ask(grounded_engine, "john", "Who is Dyson?")
     restored = MemoryState.from_data(reply.memory.to_data(), reply.memory.turn)
     assert restored == reply.memory
     assert MemoryState.from_data({"entities": "oops", "said_facts": [1, "f-x"]}).said_facts == ["f-x"]
 
 
-def test_voices_are_distinct_for_the_same_fact(engine: GroundedEngine) -> None:
-    texts = {persona: ask(engine, persona, "When is Judgment Day?")[0].text for persona in PERSONAS}
+def test_voices_are_distinct_for_the_same_fact(grounded_engine: GroundedEngine) -> None:
+    texts = {persona: ask(grounded_engine, persona, "When is Judgment Day?")[0].text for persona in PERSONAS}
     assert len(set(texts.values())) == 3
     assert "'" not in texts["t800"].replace("Skynet's", "")
 
@@ -362,20 +364,24 @@ def test_voices_are_distinct_for_the_same_fact(engine: GroundedEngine) -> None:
     ],
 )
 def test_plain_questions_with_words_injections_use_are_not_refused_as_injections(
-    engine: GroundedEngine, message: str
+    grounded_engine: GroundedEngine, message: str
 ) -> None:
-    (reply,) = ask(engine, "t800", message)
+    (reply,) = ask(grounded_engine, "t800", message)
     assert reply.kind != "injection", reply
 
 
-def test_no_persona_says_a_fact_before_it_knows_it_at_any_scene(engine: GroundedEngine, base: FactBase) -> None:
-    probes = [item.question for fact in base.facts for item in fact.trivia] + [fact.text for fact in base.facts]
+def test_no_persona_says_a_fact_before_it_knows_it_at_any_scene(
+    grounded_engine: GroundedEngine, fact_base: FactBase
+) -> None:
+    probes = [item.question for fact in fact_base.facts for item in fact.trivia] + [
+        fact.text for fact in fact_base.facts
+    ]
     said = 0
-    for scene in range(1, len(base.scenes) + 1):
+    for scene in range(1, len(fact_base.scenes) + 1):
         for persona in PERSONAS:
             for probe in probes:
-                reply = engine.respond(persona, probe, MemoryState(), seed_key="probe", at_scene=scene)
+                reply = grounded_engine.respond(persona, probe, MemoryState(), seed_key="probe", at_scene=scene)
                 said += bool(reply.fact_ids)
                 for fact_id in reply.fact_ids:
-                    assert base.fact(fact_id).known_by(persona, scene), (scene, persona, probe, fact_id)
+                    assert fact_base.fact(fact_id).known_by(persona, scene), (scene, persona, probe, fact_id)
     assert said > len(probes)  # the probes do get answers, within what each one knows

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from personas.engine import GroundedEngine
-from personas.factbase import FactBase, load_fact_base
+from personas.factbase import FactBase
 from personas.knowledge import Knowledge
 from personas.memory import MemoryState
 from personas.roster import PERSONAS
@@ -21,43 +21,32 @@ from personas.understanding.language import LanguageError, _Checker, load_langua
 from personas.understanding.retrieve import Candidate
 from personas.understanding.training import first_person, second_person
 
-
-@pytest.fixture(scope="module")
-def base() -> FactBase:
-    return load_fact_base()
-
-
-@pytest.fixture(scope="module")
-def engine(base: FactBase) -> GroundedEngine:
-    return GroundedEngine(Knowledge(base), PERSONAS)
-
-
 # ---------------------------------------------------------------- normalise
 
 
-def test_chat_spellings_and_contractions_are_expanded(engine: GroundedEngine) -> None:
-    words = engine.model.normalise("y didnt u n ur mom go 2 mexico, gonna tell me?").words
+def test_chat_spellings_and_contractions_are_expanded(grounded_engine: GroundedEngine) -> None:
+    words = grounded_engine.model.normalise("y didnt u n ur mom go 2 mexico, gonna tell me?").words
     assert words[:6] == ("why", "did", "not", "you", "and", "your")
     assert "going" in words and "to" in words
-    assert engine.model.normalise("the letter y").words[-1] == "y"  # "y" means "why" only at the start
+    assert grounded_engine.model.normalise("the letter y").words[-1] == "y"  # "y" means "why" only at the start
 
 
-def test_typos_are_corrected_to_the_fact_base_words_only(engine: GroundedEngine) -> None:
-    normalised = engine.model.normalise("what happend at cyberdine to the termintor")
+def test_typos_are_corrected_to_the_fact_base_words_only(grounded_engine: GroundedEngine) -> None:
+    normalised = grounded_engine.model.normalise("what happend at cyberdine to the termintor")
     assert ("cyberdine", "cyberdyne") in normalised.corrected
     assert ("happend", "happened") in normalised.corrected
     assert ("termintor", "terminator") in normalised.corrected
     # A real English word is never "corrected" into a plot word, however close it is.
     for word in ("wife", "actor", "doctor", "pizza"):
-        assert engine.model.normalise(f"who is the {word}").words[-1] == word
+        assert grounded_engine.model.normalise(f"who is the {word}").words[-1] == word
 
 
-def test_words_are_lemmatised_and_phrasal_verbs_mapped(engine: GroundedEngine) -> None:
-    lemmas = engine.model.normalise("she fled and they killed him").lemmas
+def test_words_are_lemmatised_and_phrasal_verbs_mapped(grounded_engine: GroundedEngine) -> None:
+    lemmas = grounded_engine.model.normalise("she fled and they killed him").lemmas
     assert lemmas == ("she", "flee", "and", "they", "kill", "him")
-    assert engine.model.normalise("who took out the t1000").lemmas[1:3] == ("kill", "")
-    assert engine.model.normalise("what did they take out of the lab").lemmas[3:5] == ("take", "out")
-    assert engine.model.normalise("how did u bust out").lemmas[-2:] == ("escape", "")
+    assert grounded_engine.model.normalise("who took out the t1000").lemmas[1:3] == ("kill", "")
+    assert grounded_engine.model.normalise("what did they take out of the lab").lemmas[3:5] == ("take", "out")
+    assert grounded_engine.model.normalise("how did u bust out").lemmas[-2:] == ("escape", "")
 
 
 def test_language_data_is_checked_on_load() -> None:
@@ -116,58 +105,60 @@ def test_mom_is_only_a_name_to_her_son() -> None:
         ("tell me about the mall", "what"),
     ],
 )
-def test_question_types(engine: GroundedEngine, question: str, qtype: str) -> None:
-    assert question_type(engine.model.normalise(question).words) == qtype
+def test_question_types(grounded_engine: GroundedEngine, question: str, qtype: str) -> None:
+    assert question_type(grounded_engine.model.normalise(question).words) == qtype
 
 
-def test_you_and_your_mom_mean_whom_the_listener_sees(engine: GroundedEngine) -> None:
-    to_john = engine.understand("john", "why did u go get ur mom")
+def test_you_and_your_mom_mean_whom_the_listener_sees(grounded_engine: GroundedEngine) -> None:
+    to_john = grounded_engine.understand("john", "why did u go get ur mom")
     assert to_john.addressed == ("john", "sarah")
     assert "_john" in to_john.query and "_sarah" in to_john.query and "you" not in to_john.query
-    to_t800 = engine.understand("t800", "who sent you")
+    to_t800 = grounded_engine.understand("t800", "who sent you")
     assert to_t800.addressed == ("t800",)
 
 
-def test_pronouns_resolve_to_the_latest_entity_of_their_kind(engine: GroundedEngine) -> None:
-    analysis = engine.understand("sarah", "what happened to him", MemoryState(entities=["t1000", "dyson", "john"]))
+def test_pronouns_resolve_to_the_latest_entity_of_their_kind(grounded_engine: GroundedEngine) -> None:
+    analysis = grounded_engine.understand(
+        "sarah", "what happened to him", MemoryState(entities=["t1000", "dyson", "john"])
+    )
     assert analysis.resolved == ("dyson",)
     assert analysis.qtype == "fate"
     # The listener is never what "it" stands for.
-    it = engine.understand("t800", "where did it come from", MemoryState(entities=["t800", "t1000"]))
+    it = grounded_engine.understand("t800", "where did it come from", MemoryState(entities=["t800", "t1000"]))
     assert it.resolved == ("t1000",)
 
 
-def test_negation_identity_and_follow_ups_are_seen(engine: GroundedEngine) -> None:
-    assert engine.understand("sarah", "why didnt you go to mexico").negated
-    assert engine.understand("john", "who is dyson").qtype == "identity"
-    assert engine.understand("john", "who did dyson work for").qtype == "who"
-    assert engine.understand("john", "and then?").follow_up == "next"
-    assert engine.understand("john", "why tho").follow_up == "why"
-    assert engine.understand("john", "and sarah?").follow_up == "ellipsis"
-    assert engine.understand("john", "why did sarah run").follow_up is None
+def test_negation_identity_and_follow_ups_are_seen(grounded_engine: GroundedEngine) -> None:
+    assert grounded_engine.understand("sarah", "why didnt you go to mexico").negated
+    assert grounded_engine.understand("john", "who is dyson").qtype == "identity"
+    assert grounded_engine.understand("john", "who did dyson work for").qtype == "who"
+    assert grounded_engine.understand("john", "and then?").follow_up == "next"
+    assert grounded_engine.understand("john", "why tho").follow_up == "why"
+    assert grounded_engine.understand("john", "and sarah?").follow_up == "ellipsis"
+    assert grounded_engine.understand("john", "why did sarah run").follow_up is None
 
 
 # ---------------------------------------------------------------- retrieve and decide
 
 
-def _candidate(base: FactBase, fact_id: str, probability: float) -> Candidate:
-    return Candidate(base.fact(fact_id), probability, 0.0, 0.0, probability)
+def _candidate(fact_base: FactBase, fact_id: str, probability: float) -> Candidate:
+    return Candidate(fact_base.fact(fact_id), probability, 0.0, 0.0, probability)
 
 
 def test_decide_answers_only_above_the_threshold_and_within_what_the_persona_knows(
-    engine: GroundedEngine, base: FactBase
+    grounded_engine: GroundedEngine, fact_base: FactBase
 ) -> None:
-    analysis = engine.understand("john", "when was sarah arrested")
-    related, settings = engine.model.analyse.entities.related, engine.model.analyse.entities.settings
+    analysis = grounded_engine.understand("john", "when was sarah arrested")
+    related, settings = grounded_engine.model.analyse.entities.related, grounded_engine.model.analyse.entities.settings
 
     def run(probability: float, persona: str, unknown: int = 0) -> str:
-        candidates = [_candidate(base, "f-sarah-arrested", probability)]
+        candidates = [_candidate(fact_base, "f-sarah-arrested", probability)]
         thresholds = Thresholds(confidence=0.5)
         return decide(
             analysis,
             candidates,
-            engine.retriever.fits,
-            engine.retriever.restates,
+            grounded_engine.retriever.fits,
+            grounded_engine.retriever.restates,
             related,
             settings,
             persona,
@@ -179,19 +170,21 @@ def test_decide_answers_only_above_the_threshold_and_within_what_the_persona_kno
     assert run(0.9, "john") == "answer"
     assert run(0.3, "john") == "unknown"
     assert run(0.9, "john", unknown=1) == "unknown"
-    assert not base.fact("f-sarah-arrested").known_by("t800")
+    assert not fact_base.fact("f-sarah-arrested").known_by("t800")
     assert run(0.9, "t800") == "not_known"
 
 
-def test_a_fact_that_does_not_name_the_one_asked_about_is_never_chosen(engine: GroundedEngine, base: FactBase) -> None:
-    analysis = engine.understand("john", "what did dyson do")
+def test_a_fact_that_does_not_name_the_one_asked_about_is_never_chosen(
+    grounded_engine: GroundedEngine, fact_base: FactBase
+) -> None:
+    analysis = grounded_engine.understand("john", "what did dyson do")
     decision = decide(
         analysis,
-        [_candidate(base, "f-motorcycle-escape", 0.99)],
-        engine.retriever.fits,
-        engine.retriever.restates,
-        engine.model.analyse.entities.related,
-        engine.model.analyse.entities.settings,
+        [_candidate(fact_base, "f-motorcycle-escape", 0.99)],
+        grounded_engine.retriever.fits,
+        grounded_engine.retriever.restates,
+        grounded_engine.model.analyse.entities.related,
+        grounded_engine.model.analyse.entities.settings,
         "john",
         None,
         0,
@@ -200,28 +193,30 @@ def test_a_fact_that_does_not_name_the_one_asked_about_is_never_chosen(engine: G
     assert decision.fact is None
 
 
-def test_a_why_question_is_not_answered_by_its_own_premise(engine: GroundedEngine, base: FactBase) -> None:
-    analysis = engine.understand("john", "why did you break into cyberdyne")
-    assert engine.retriever.restates(base.fact("f-break-into-cyberdyne"), analysis)
-    assert not engine.retriever.restates(base.fact("f-dyson-convinced"), analysis)
-    assert engine.understand("sarah", "what made you change your mind").qtype == "why"
-    reply = engine.respond("john", "why did you break into cyberdyne", MemoryState())
+def test_a_why_question_is_not_answered_by_its_own_premise(
+    grounded_engine: GroundedEngine, fact_base: FactBase
+) -> None:
+    analysis = grounded_engine.understand("john", "why did you break into cyberdyne")
+    assert grounded_engine.retriever.restates(fact_base.fact("f-break-into-cyberdyne"), analysis)
+    assert not grounded_engine.retriever.restates(fact_base.fact("f-dyson-convinced"), analysis)
+    assert grounded_engine.understand("sarah", "what made you change your mind").qtype == "why"
+    reply = grounded_engine.respond("john", "why did you break into cyberdyne", MemoryState())
     assert "f-break-into-cyberdyne" not in reply.fact_ids
 
 
-def test_a_slot_must_tell_more_than_the_question_says(engine: GroundedEngine, base: FactBase) -> None:
-    mill = base.fact("f-trio-cornered-in-steel-mill")
-    assert engine.retriever.fits(mill, engine.understand("john", "where were you cornered"))
-    assert not engine.retriever.fits(mill, engine.understand("john", "where is the steel mill"))
-    assert not engine.retriever.fits(
-        base.fact("f-t1000-kills-policeman"), engine.understand("john", "whats the cops name")
+def test_a_slot_must_tell_more_than_the_question_says(grounded_engine: GroundedEngine, fact_base: FactBase) -> None:
+    mill = fact_base.fact("f-trio-cornered-in-steel-mill")
+    assert grounded_engine.retriever.fits(mill, grounded_engine.understand("john", "where were you cornered"))
+    assert not grounded_engine.retriever.fits(mill, grounded_engine.understand("john", "where is the steel mill"))
+    assert not grounded_engine.retriever.fits(
+        fact_base.fact("f-t1000-kills-policeman"), grounded_engine.understand("john", "whats the cops name")
     )
 
 
 # ---------------------------------------------------------------- the model and its cache
 
 
-def test_runtime_features_equal_scikit_learns(engine: GroundedEngine) -> None:
+def test_runtime_features_equal_scikit_learns(grounded_engine: GroundedEngine) -> None:
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     corpus = ["why do _john go get _sarah", "the t1000 kill a policeman _t1000", "a  b cc ddd eeee", "x"]
@@ -239,20 +234,20 @@ def test_runtime_features_equal_scikit_learns(engine: GroundedEngine) -> None:
             assert np.allclose(got, row), text
 
 
-def test_the_model_is_built_once_into_its_cache_and_read_back(tmp_path: Path, base: FactBase) -> None:
-    built = GroundedEngine(Knowledge(base), PERSONAS, cache_dir=tmp_path)
+def test_the_model_is_built_once_into_its_cache_and_read_back(tmp_path: Path, fact_base: FactBase) -> None:
+    built = GroundedEngine(Knowledge(fact_base), PERSONAS, cache_dir=tmp_path)
     files = sorted(path.name for path in tmp_path.iterdir())
     assert len(files) == 2 and files[0].endswith(".json") and files[1].endswith(".npz")
     document = json.loads((tmp_path / files[0]).read_text())
-    assert sorted(document["classes"]) == sorted(fact.id for fact in base.facts)
-    again = GroundedEngine(Knowledge(base), PERSONAS, cache_dir=tmp_path)
+    assert sorted(document["classes"]) == sorted(fact.id for fact in fact_base.facts)
+    again = GroundedEngine(Knowledge(fact_base), PERSONAS, cache_dir=tmp_path)
     reply = again.respond("t800", "When is Judgment Day?", MemoryState())
     assert reply.fact_ids == built.respond("t800", "When is Judgment Day?", MemoryState()).fact_ids
     assert reply.fact_ids == ("f-judgment-day-date",)
     assert sorted(path.name for path in tmp_path.iterdir()) == files
 
 
-def test_perspective_tables(base: FactBase) -> None:
+def test_perspective_tables(fact_base: FactBase) -> None:
     assert second_person(PERSONAS["john"])[("your", "mom")] == "sarah"
     assert second_person(PERSONAS["t800"])[("your",)] == "t800"
     assert first_person(PERSONAS["john"])[("my", "mom")] == "sarah"
