@@ -1,8 +1,9 @@
 """Grounding benchmark: how often the personas answer plot questions with a right fact, on blind question sets.
 
-Run: ``.venv/bin/python bench/grounding.py [SET.jsonl ...] [--failures]``. With no set it scores the frozen test
-half, ``tests/data/blind-test.jsonl``. Prints one JSON object per set. ``--failures`` also lists every miss: use it
-on the dev half only, so the test half stays a fair measure.
+Run: ``.venv/bin/python bench/grounding.py [SET.jsonl ...] [--failures] [--sweep 0.5,0.6,0.7]``. With no set it
+scores the frozen test half, ``tests/data/blind-test.jsonl``. Prints one JSON object per set. ``--failures`` also
+lists every miss, and ``--sweep`` scores each decision threshold given: use both on the dev half only
+(``tests/data/blind-dev.jsonl``), so the test half stays a fair measure.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,8 +28,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sets", nargs="*", type=Path, default=[ROOT / "tests/data/blind-test.jsonl"])
     parser.add_argument("--failures", action="store_true", help="list each miss (dev sets only)")
+    parser.add_argument("--sweep", help="comma-separated decision thresholds to score (dev sets only)")
     args = parser.parse_args()
     engine = GroundedEngine(Knowledge(load_fact_base()), PERSONAS)
+    if args.sweep:
+        for confidence in (float(value) for value in args.sweep.split(",")):
+            engine.thresholds = replace(engine.thresholds, confidence=confidence)
+            for path in args.sets:
+                figures = score(engine, load_questions(path)).figures()
+                figures.pop("per_persona")
+                print(json.dumps({"set": path.name, "confidence": confidence, **figures}))
+        return
     for path in args.sets:
         report = score(engine, load_questions(path))
         print(json.dumps({"set": path.name, **report.figures()}))

@@ -80,16 +80,9 @@ def load_questions(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-class _Responder:
-    """What ``score`` needs of the engine (``personas.engine.GroundedEngine``)."""
-
-    knowledge: Any
-
-    def respond(self, persona_id: str, message: str, memory: MemoryState, *, seed_key: str = "") -> Any: ...
-
-
 def score(engine: Any, rows: Iterable[Mapping[str, Any]]) -> Report:
-    """Run every message through ``engine`` as chat does (a follow-up continues its conversation) and judge it."""
+    """Run every message through ``engine`` (a ``personas.engine.GroundedEngine``) as chat does, a follow-up
+    continuing its conversation, and judge each reply."""
     base = engine.knowledge.base
     memories: dict[str, MemoryState] = {}
     report = Report()

@@ -22,7 +22,7 @@ from personas.textnorm import tokens
 from personas.understanding.analyse import Analyser, EntityTable
 from personas.understanding.features import CHAR_NGRAMS, WORD_NGRAMS
 from personas.understanding.language import LANGUAGE_PATH, Language
-from personas.understanding.lexicon import Lexicon, build_lexicon
+from personas.understanding.lexicon import build_lexicon
 from personas.understanding.normalise import Normaliser
 
 __all__ = ["Example", "build_model_files", "cache_key", "examples", "first_person", "second_person"]
@@ -152,11 +152,6 @@ def _write_atomically(path: Path, data: bytes) -> None:
     temporary = path.with_name(path.name + f".{os.getpid()}.tmp")
     temporary.write_bytes(data)
     os.replace(temporary, path)
-
-
-def lexicon_of(document: Mapping[str, Any]) -> Lexicon:
-    """The lexicon stored in a model document."""
-    return Lexicon.from_data(document["lexicon"])
 
 
 def main(argv: list[str]) -> int:
