@@ -119,20 +119,24 @@ class GroundedEngine:
             if analysis.follow_up != "ellipsis":
                 exclude = turn.memory.last_facts
         if analysis.qtype == "fate":
-            return self._fate(turn, analysis)
-        context: list[Fact] = []
-        if turn.memory.last_facts and _goes_on(analysis):
-            context = [self.knowledge.base.fact(turn.memory.last_facts[-1])]
-        decision = self.decide(persona_id, analysis, turn.at_scene, exclude, context)
-        if decision.fact is not None:
-            reply = turn.facts([decision.fact], analysis.entities, kind="facts")
-        elif decision.outcome == "not_known" and decision.candidate is not None:
-            reply = self._point_elsewhere(turn, decision.candidate.fact, analysis)
+            reply = self._fate(turn, analysis)
         else:
-            reply = self._small_talk(turn, folded) or self._refusal(turn, analysis)
+            reply = self._decided(turn, analysis, folded, exclude)
         topic = list(analysis.frame) if analysis.content or analysis.named else turn.memory.topic
         topic_type = analysis.qtype if topic is not turn.memory.topic else turn.memory.topic_type
         return replace(reply, memory=replace(reply.memory, topic=topic, topic_type=topic_type))
+
+    def _decided(self, turn: ReplyBuilder, analysis: Analysis, folded: str, exclude: Collection[str]) -> Reply:
+        """The reply the decision layer chooses: a fact, who would know it, small talk or "I don't know"."""
+        context: list[Fact] = []
+        if turn.memory.last_facts and _goes_on(analysis):
+            context = [self.knowledge.base.fact(turn.memory.last_facts[-1])]
+        decision = self.decide(turn.persona.id, analysis, turn.at_scene, exclude, context)
+        if decision.fact is not None:
+            return turn.facts([decision.fact], analysis.entities, kind="facts")
+        if decision.outcome == "not_known" and decision.candidate is not None:
+            return self._point_elsewhere(turn, decision.candidate.fact, analysis)
+        return self._small_talk(turn, folded) or self._refusal(turn, analysis)
 
     def _fate(self, turn: ReplyBuilder, analysis: Analysis) -> Reply:
         """The last thing this persona knows of the one asked about."""
