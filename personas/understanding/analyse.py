@@ -253,7 +253,7 @@ class Analyser:
 
 
 def _asks_fate(words: Sequence[str]) -> bool:
-    text = " ".join(words)
+    text = f" {' '.join(words)} "
     return any(phrase in text for phrase in (" happened to ", " happens to ", " become of ", " became of "))
 
 
