@@ -97,7 +97,7 @@ class ChatService:
         """Answer ``text`` from ``user`` in ``scope``; the turn is committed before this returns.
 
         ``persona`` is who the user is talking to (the user's default when None); a message that starts
-        by naming another persona ("sarah, why Mexico?") is answered by that one.
+        by naming another persona ("sarah, who gave you the weapons?") is answered by that one.
         """
         addressed, text = split_addressee(text)
         persona_id = addressed or (self.persona(persona).id if persona else self._defaults.get(user))

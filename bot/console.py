@@ -20,7 +20,7 @@ __all__ = ["ConsoleChat", "run_console"]
 
 HELP = (
     "Type a message to talk. Commands: /persona NAME (john, sarah, t800), /personas, /why, /help, /quit.\n"
-    'Start a message with a name to ask someone else once: "sarah, why Mexico?"\n'
+    'Start a message with a name to ask someone else once: "sarah, who gave you the weapons?"\n'
     "Games: /trivia [open|choice] [questions] plays plot trivia; /story [list|vote|natural] plays the story."
 )
 

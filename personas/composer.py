@@ -41,9 +41,14 @@ class ReplyBuilder:
     def _seed(self, slot: str) -> int:
         return zlib.crc32(f"{self.seed_key}|{self.persona.id}|{self.memory.turn}|{slot}".encode())
 
-    def _choose(self, slot: str, variants: Sequence[str]) -> str:
+    def _choose(self, slot: str, variants: Sequence[str], saying: str = "") -> str:
         keys = [f"{slot}#{index}" for index in range(len(variants))]
         fresh = [index for index, key in enumerate(keys) if key not in self._used] or list(range(len(variants)))
+        if saying:  # the lines that say it, when the question asked for it ("why?"), even said before
+            wanted = set(re.findall(r"[a-z]{3,}", saying.lower()))
+            overlap = [len(wanted & set(re.findall(r"[a-z]{3,}", variant.lower()))) for variant in variants]
+            saying_most = [index for index in range(len(variants)) if overlap[index] == max(overlap)]
+            fresh = [index for index in saying_most if index in fresh] or saying_most
         index = fresh[self._seed(slot) % len(fresh)]
         self._new_lines.append(keys[index])
         return variants[index]
@@ -58,12 +63,13 @@ class ReplyBuilder:
         text = self.pick_voice(field_name)
         return self._reply(text, [], field_name, entities)
 
-    def facts(self, facts: Sequence[Fact], entities: Sequence[str], *, kind: str) -> Reply:
-        """A reply stating ``facts`` in the persona's own lines."""
+    def facts(self, facts: Sequence[Fact], entities: Sequence[str], *, kind: str, asked: str = "") -> Reply:
+        """A reply stating ``facts`` in the persona's own lines; for an ``asked`` question type (why, where...) the
+        lines that hold the fact's answer to it come first."""
         voice = self.persona.voice
         parts: list[str] = []
         for position, fact in enumerate(facts):
-            line = self._choose(f"f:{fact.id}", fact.lines[self.persona.id])
+            line = self._choose(f"f:{fact.id}", fact.lines[self.persona.id], fact.answers.get(asked, ""))
             lead = ""
             if position and voice.connectors:
                 lead = self._choose("v:connectors", voice.connectors)

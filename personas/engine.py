@@ -116,8 +116,9 @@ class GroundedEngine:
         exclude: list[str] = []
         if analysis.follow_up is not None and turn.memory.topic:
             analysis = self._complete(analysis, turn.memory)
-            if analysis.follow_up != "ellipsis":
-                exclude = turn.memory.last_facts
+            if analysis.follow_up != "ellipsis":  # "why?" asks for more than was said, unless it said why
+                last = (self.knowledge.base.fact(fact_id) for fact_id in turn.memory.last_facts)
+                exclude = [fact.id for fact in last if analysis.qtype not in fact.answers]
         if analysis.qtype == "fate":
             reply = self._fate(turn, analysis)
         else:
@@ -133,7 +134,7 @@ class GroundedEngine:
             context = [self.knowledge.base.fact(turn.memory.last_facts[-1])]
         decision = self.decide(turn.persona.id, analysis, turn.at_scene, exclude, context)
         if decision.fact is not None:
-            return turn.facts([decision.fact], analysis.entities, kind="facts")
+            return turn.facts([decision.fact], analysis.entities, kind="facts", asked=analysis.qtype)
         if decision.outcome == "not_known" and decision.candidate is not None:
             return self._point_elsewhere(turn, decision.candidate.fact, analysis)
         return self._small_talk(turn, folded) or self._refusal(turn, analysis)

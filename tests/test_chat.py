@@ -103,7 +103,7 @@ async def test_many_conversations_share_commits_and_lose_nothing(app: App) -> No
 
 
 async def test_a_leading_name_picks_the_persona(app: App) -> None:
-    reply = await app.chat.reply("discord:2", "channel:1", "sarah, why Mexico?", persona="john")
+    reply = await app.chat.reply("discord:2", "channel:1", "sarah, where did you plan to take John?", persona="john")
     assert reply.persona.id == "sarah"
     assert "f-sarah-plans-mexico" in reply.fact_ids
 

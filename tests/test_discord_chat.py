@@ -67,7 +67,7 @@ async def test_a_mention_is_answered_through_the_webhook_as_the_persona(
 ) -> None:
     channel = world["general"].id
     async with run_bot():
-        await twin.send_message(channel, world["alice"].id, f"{mention(twin)} sarah, why Mexico?")
+        await twin.send_message(channel, world["alice"].id, f"{mention(twin)} sarah, where did you plan to take John?")
         [reply] = await twin.wait_for_messages(channel, 1)
     assert reply["webhook_id"] is not None
     assert reply["raw"]["username"] == "Sarah Connor"
