@@ -41,9 +41,12 @@ class ReplyBuilder:
     def _seed(self, slot: str) -> int:
         return zlib.crc32(f"{self.seed_key}|{self.persona.id}|{self.memory.turn}|{slot}".encode())
 
-    def _choose(self, slot: str, variants: Sequence[str], saying: str = "") -> str:
+    def _choose(
+        self, slot: str, variants: Sequence[str], saying: str = "", allowed: Sequence[int] | None = None
+    ) -> str:
         keys = [f"{slot}#{index}" for index in range(len(variants))]
-        fresh = [index for index, key in enumerate(keys) if key not in self._used] or list(range(len(variants)))
+        choices = list(allowed) if allowed is not None else list(range(len(variants)))
+        fresh = [index for index in choices if keys[index] not in self._used] or choices
         if saying:  # the lines that say it, when the question asked for it ("why?"), even said before
             wanted = set(re.findall(r"[a-z]{3,}", saying.lower()))
             overlap = [len(wanted & set(re.findall(r"[a-z]{3,}", variant.lower()))) for variant in variants]
@@ -53,10 +56,11 @@ class ReplyBuilder:
         self._new_lines.append(keys[index])
         return variants[index]
 
-    def pick_voice(self, field_name: str) -> str:
-        """A variant of one of the persona's voice fields."""
+    def pick_voice(self, field_name: str, *, avoiding: str = "") -> str:
+        """A variant of one of the persona's voice fields (one that repeats no word of ``avoiding``, if any does)."""
         variants: tuple[str, ...] = getattr(self.persona.voice, field_name)
-        return self._choose(f"v:{field_name}", variants)
+        allowed = [index for index, variant in enumerate(variants) if not (avoiding and _stutters(variant, avoiding))]
+        return self._choose(f"v:{field_name}", variants, allowed=allowed or None)
 
     def voice(self, field_name: str, *, entities: Sequence[str] = ()) -> Reply:
         """A reply that states no plot fact."""

@@ -158,7 +158,7 @@ class GroundedEngine:
         knowers.sort(key=lambda persona: persona.id not in fact.entities)  # who it happened to first
         if not knowers or not turn.persona.voice.ask_other:
             return reply
-        pointer = turn.pick_voice("ask_other").format(name=knowers[0].display_name)
+        pointer = turn.pick_voice("ask_other", avoiding=reply.text).format(name=knowers[0].display_name)
         return replace(reply, text=f"{reply.text} {pointer}")
 
     def _refusal(self, turn: ReplyBuilder, analysis: Analysis) -> Reply:

@@ -385,3 +385,26 @@ def test_no_persona_says_a_fact_before_it_knows_it_at_any_scene(
                 for fact_id in reply.fact_ids:
                     assert fact_base.fact(fact_id).known_by(persona, scene), (scene, persona, probe, fact_id)
     assert said > len(probes)  # the probes do get answers, within what each one knows
+
+
+def test_replies_keep_the_fact_bases_casing_and_never_stutter(
+    grounded_engine: GroundedEngine, fact_base: FactBase
+) -> None:
+    written = " ".join(line for fact in fact_base.facts for lines in fact.lines.values() for line in lines)
+    proper = {  # names the fact base only ever writes capitalised: Skynet, Dyson, Cyberdyne, T-1000...
+        word
+        for entity in fact_base.entities.values()
+        for word in re.findall(r"[A-Z][\w-]+", entity.name)
+        if not re.search(rf"\b{re.escape(word.lower())}\b", written)
+    }
+    assert {"Skynet", "Dyson", "Cyberdyne", "T-1000"} <= proper
+    questions = [item.question.lower() for fact in fact_base.facts for item in fact.trivia]
+    for persona in PERSONAS:
+        for seed in ("a", "b", "c"):
+            memory = MemoryState()
+            for question in questions:
+                reply = grounded_engine.respond(persona, question, memory, seed_key=seed)
+                memory = reply.memory
+                for word in proper:
+                    assert not re.search(rf"\b{re.escape(word.lower())}\b", reply.text), (word, reply.text)
+                assert not re.search(r"\b(\w+)\W+\1\b", reply.text, re.IGNORECASE), reply.text
