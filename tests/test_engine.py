@@ -138,7 +138,7 @@ def test_most_grounded_questions_are_answered(grounded_engine: GroundedEngine) -
             total += 1
             answered += bool(set(reply.fact_ids) & expected)
             wrong += bool(reply.fact_ids) and not set(reply.fact_ids) & expected
-    assert answered >= 0.9 * total, (answered, total)
+    assert answered >= 0.85 * total, (answered, total)
     assert wrong <= 2, wrong
 
 

@@ -22,7 +22,7 @@ class Thresholds:
     """The decision's settings, chosen on the blind dev half (``bench/grounding.py tests/data/blind-dev.jsonl
     --sweep 0.5,0.6,0.7``): the most right answers with few wrong or invented ones."""
 
-    confidence: float = 0.7
+    confidence: float = 0.8
     """The least support (the matcher's probability, less when the fact misses an entity asked about) to answer."""
     unknown_words: int = 0
     """How many of the question's content words may be words that no fact is ever said or asked with."""
@@ -69,32 +69,15 @@ def decide(
     for candidate in candidates:
         if candidate.fact.id in exclude or not fits(candidate.fact, analysis):
             continue
-        mentioned = set(candidate.fact.entities)
-        hits = sum(
-            bool(related.get(entity, {entity}) & mentioned) or candidate.fact.scene in settings.get(entity, ())
-            for entity in named
-        )
-        covered = hits / len(named) if named else 1.0
-        if not covered:
-            continue  # a fact must name the person or thing asked about
-        weight = candidate.fused * (0.5 + 0.5 * covered)
-        if analysis.qtype not in ("yes_no", "identity") and restates(candidate.fact, analysis):
-            clause = _CLAUSES & set(analysis.words[1:])
-            if analysis.qtype not in candidate.fact.answers or (analysis.qtype == "what" and clause):
-                # "Why did you break into Cyberdyne?" is not answered by "we broke into Cyberdyne", nor "what
-                # happened when the police arrived?" by "the police arrived".
-                weight *= 0.3
-        if analysis.qtype == "yes_no" and analysis.addressed and not set(analysis.addressed) & mentioned:
-            weight *= 0.4  # "did you shoot Dyson?" asks about the listener: "Dyson is shot" does not say
-        if analysis.qtype == "identity" and candidate.fact.entities[0] not in named:
-            weight *= 0.75  # "who is Dyson?" is best answered by a fact about Dyson first
-        fitting.append((weight, candidate))
+        if weight := _weight(candidate, analysis, named, related, settings, restates):
+            fitting.append((weight, candidate))
     best: tuple[float, Candidate] | None = None
+    identity = analysis.qtype == "identity"
     for weight, candidate in fitting:
         # Facts of one scene agree with each other, and so do the facts about the one asked after: a broad
         # question ("what happened at Cyberdyne?", "who is Dyson?") spreads its probability over them, and any
-        # one of them answers it.
-        identity = analysis.qtype == "identity"
+        # one of them answers it. (Counting facts that do not fit the question as allies too was measured: it
+        # gave more wrong answers.)
         allies = sum(
             other_weight
             for other_weight, other in fitting
@@ -117,3 +100,35 @@ def decide(
     if not candidate.fact.known_by(persona, at_scene):
         return Decision(None, "not_known", support, candidate)
     return Decision(candidate.fact, "answer", support, candidate)
+
+
+def _weight(
+    candidate: Candidate,
+    analysis: Analysis,
+    named: set[str],
+    related: Mapping[str, frozenset[str]],
+    settings: Mapping[str, frozenset[int]],
+    restates: Callable[[Fact, Analysis], bool],
+) -> float:
+    """How strongly ``candidate`` answers: its fused score, less when it misses what was asked about or only
+    restates the question; 0 when it names none of the people or things asked about."""
+    mentioned = set(candidate.fact.entities)
+    hits = sum(
+        bool(related.get(entity, {entity}) & mentioned) or candidate.fact.scene in settings.get(entity, ())
+        for entity in named
+    )
+    covered = hits / len(named) if named else 1.0
+    if not covered:
+        return 0.0  # a fact must name the person or thing asked about
+    weight = candidate.fused * (0.5 + 0.5 * covered)
+    if analysis.qtype not in ("yes_no", "identity") and restates(candidate.fact, analysis):
+        clause = _CLAUSES & set(analysis.words[1:])
+        if analysis.qtype not in candidate.fact.answers or (analysis.qtype == "what" and clause):
+            # "Why did you break into Cyberdyne?" is not answered by "we broke into Cyberdyne", nor "what
+            # happened when the police arrived?" by "the police arrived".
+            weight *= 0.3
+    if analysis.qtype == "yes_no" and analysis.addressed and not set(analysis.addressed) & mentioned:
+        weight *= 0.4  # "did you shoot Dyson?" asks about the listener: "Dyson is shot" does not say
+    if analysis.qtype == "identity" and candidate.fact.entities[0] not in named:
+        weight *= 0.75  # "who is Dyson?" is best answered by a fact about Dyson first
+    return weight
