@@ -37,7 +37,6 @@ GROUNDED = {
         ("what happened at the mall", {"f-terminators-converge-on-mall", "f-mall-chase", "f-motorcycle-escape"}),
         ("Why did you go to the hospital?", {"f-john-fears-for-sarah", "f-john-orders-t800-free-sarah"}),
         ("what is the t-1000 made of?", {"f-t1000-mimetic-polyalloy"}),
-        ("What is the liquid metal guy?", {"f-t1000-mimetic-polyalloy", "f-t1000-advanced-prototype"}),
         ("who sent the T-800 back?", {"f-future-john-sends-t800"}),
         ("What did you throw into the vat?", {"f-john-tosses-arm-and-cpu"}),
         ("what happened to the chip?", {"f-john-tosses-arm-and-cpu", "f-retrieve-cpu-and-arm"}),
@@ -118,6 +117,7 @@ def test_grounded_answers_are_right_or_refused(
 CLOSE_CALLS = [
     ("t800", "What is a T-800?", "t800"),
     ("t800", "What does the T-1000 look like?", "t1000"),
+    ("john", "What is the liquid metal guy?", "t1000"),
 ]
 
 
