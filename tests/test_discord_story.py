@@ -248,6 +248,11 @@ async def test_skip_and_end_are_for_the_host_or_moderators(
         assert await ephemeral(ended) == "The story is over."
         status = await twin.send_slash_command(channel, bob, "story", subcommand="status")
         assert "no story session here" in await ephemeral(status)
+        await twin.wait_until(  # the epilogue is posted after the answer: let it land before the bot stops
+            lambda: next((m for m in twin.history(channel) if "Epilogue" in str(m["embeds"])), None),
+            5.0,
+            what="the epilogue",
+        )
     assert await rows(engine, StorySession, StorySession.status == "ended") == 1
 
 
