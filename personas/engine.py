@@ -49,6 +49,7 @@ class GroundedEngine:
             for word in re.findall(r"[A-Za-z][\w-]*", entity.name)
             if word[0].isupper()
         ) | {"I", "I'm", "I've", "I'd", "I'll"}
+        self.respond(next(iter(personas)), "who sent u back in tiem?", MemoryState())  # warm every path once
 
     def respond(
         self, persona_id: str, message: str, memory: MemoryState, *, seed_key: str = "", at_scene: int | None = None

@@ -32,20 +32,19 @@ def word_ngrams(text: str, ngram_range: tuple[int, int] = WORD_NGRAMS) -> Iterat
             yield " ".join(words[start : start + size])
 
 
-def char_wb_ngrams(text: str, ngram_range: tuple[int, int] = CHAR_NGRAMS) -> Iterator[str]:
+def char_wb_ngrams(text: str, ngram_range: tuple[int, int] = CHAR_NGRAMS) -> list[str]:
     """Character n-grams inside word boundaries, padded with spaces (scikit-learn's ``char_wb``)."""
     low, high = ngram_range
+    grams: list[str] = []
     for word in _WHITE_SPACES.sub(" ", text).split():
         padded = f" {word} "
         length = len(padded)
         for size in range(low, high + 1):
-            offset = 0
-            yield padded[offset : offset + size]
-            while offset + size < length:
-                offset += 1
-                yield padded[offset : offset + size]
-            if offset == 0:
+            if size >= length:
+                grams.append(padded)  # a word no longer than the n-gram counts once, as itself
                 break
+            grams += [padded[start : start + size] for start in range(length - size + 1)]
+    return grams
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,10 +60,12 @@ class NgramSpace:
     def transform(self, text: str) -> tuple[list[int], list[float]]:
         """The non-zero columns of ``text`` and their weights."""
         grams = char_wb_ngrams(text) if self.chars else word_ngrams(text)
-        counts = Counter(column for gram in grams if (column := self.columns.get(gram)) is not None)
+        get = self.columns.get
+        counts = Counter(get(gram) for gram in grams)
+        counts.pop(None, None)
         if not counts:
             return [], []
-        columns = list(counts)
+        columns: list[int] = list(counts)  # type: ignore[arg-type]
         weights = [(1.0 + math.log(counts[column])) * float(self.idf[column]) for column in columns]
         norm = math.sqrt(sum(weight * weight for weight in weights))
         return [column + self.offset for column in columns], [weight / norm for weight in weights]

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,8 @@ log = logging.getLogger(__name__)
 Vector = npt.NDArray[np.float64]
 
 
-_NEAREST_AMONG = 8
+_NEAREST_AMONG = 4
+_SCORES_KEPT = 2048
 """For how many of the matcher's best facts the nearest example is looked for."""
 
 
@@ -107,11 +109,14 @@ class UnderstandingModel:
         self.content_vocabulary = frozenset(term for terms in corpus for term in terms)
         """Every content word some fact's examples use: a question's word outside it is about something else."""
         self._bm25 = BM25Okapi(corpus)
-        self._bm25_cap = float(len(base.facts))
+        self._scores = lru_cache(maxsize=_SCORES_KEPT)(self._score)
+        """Messages repeat on a busy server ("who is dyson?"): each wording is scored once."""
 
     def scores(self, analysis: Analysis) -> FactScores:
-        """Score every fact for ``analysis``."""
-        text = analysis.text
+        """Score every fact for ``analysis`` (the same words are scored once: the scores are read-only)."""
+        return self._scores(analysis.text, analysis.content)
+
+    def _score(self, text: str, content: tuple[str, ...]) -> FactScores:
         logits = self._intercept.copy()
         for space in self._spaces:
             columns, weights = space.transform(text)
@@ -120,7 +125,7 @@ class UnderstandingModel:
         logits -= logits.max()
         probability = np.exp(logits)
         probability /= probability.sum()
-        terms = list(dict.fromkeys(term for term in analysis.content if term not in STOPWORDS))
+        terms = list(dict.fromkeys(term for term in content if term not in STOPWORDS))
         lexical = np.asarray(self._bm25.get_scores(terms), dtype=np.float64) if terms else np.zeros(len(probability))
         nearest = np.zeros(len(probability))
         if text:
@@ -128,6 +133,8 @@ class UnderstandingModel:
                 examples = self._examples_of[index]
                 best = process.extractOne(text, examples, scorer=fuzz.ratio, processor=None) if examples else None
                 nearest[index] = best[1] / 100.0 if best else 0.0
+        for array in (probability, lexical, nearest):
+            array.flags.writeable = False
         return FactScores(probability, lexical, nearest)
 
 
