@@ -239,6 +239,7 @@ async def test_skip_and_end_are_for_the_host_or_moderators(
         await click(twin, channel, ann, lobby_id, lobby["john"])
         await click(twin, channel, bob, lobby_id, lobby["sarah"])
         await click(twin, channel, ann, lobby_id, lobby["start"])
+        await prompt(twin, channel, "choose", 1)  # the opening is posted after the click is answered
         for command in ("skip", "end"):
             refused = await twin.send_slash_command(channel, bob, "story", subcommand=command)
             assert "Only the host" in await ephemeral(refused)
