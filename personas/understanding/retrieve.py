@@ -18,11 +18,12 @@ __all__ = ["Candidate", "Retriever"]
 
 _LEXICAL_WEIGHT = 0.05
 _NEAREST_WEIGHT = 0.05
-_CONTEXT_WEIGHT = 0.15
-_PREMISE_SHARE = 0.5
-"""How much of a fact's sentence a question must already say for the fact to be its premise."""
 """How far BM25 and the nearest example move the matcher's probability: enough to settle a near tie between two
 facts, never to outvote it (reciprocal rank fusion of the three, measured on the dev half, lost ten points)."""
+_CONTEXT_WEIGHT = 0.15
+"""How much a message that goes on from the last answer favours the facts of that scene."""
+_PREMISE_SHARE = 0.5
+"""How much of a fact's sentence a question must already say for the fact to be its premise."""
 
 
 @dataclass(frozen=True, slots=True)
