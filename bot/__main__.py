@@ -21,8 +21,12 @@ log = logging.getLogger("bot")
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="t2-companion", description="Chat, trivia and stories with T2's characters.")
     commands = parser.add_subparsers(dest="command")
-    commands.add_parser("run", help="connect to Discord when DISCORD_TOKEN is set, else open the console (default)")
-    commands.add_parser("console", help="chat with the personas in this terminal")
+    run = commands.add_parser(
+        "run", help="connect to Discord when DISCORD_TOKEN is set, else open the console (default)"
+    )
+    console = commands.add_parser("console", help="chat with the personas in this terminal")
+    for parser_ in (run, console):
+        parser_.add_argument("--user", default="local", help="your name in the console (default: local)")
     ask = commands.add_parser("ask", help="answer one message, or one message per line of standard input")
     ask.add_argument("--persona", default="john", help="john, sarah or t800 (default: john)")
     ask.add_argument("--user", default="local", help="who is asking; the same user continues the same conversation")
@@ -57,9 +61,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"t2-companion: {exc}", file=sys.stderr)
         return 2
     command = args.command or "run"
-    level = settings.log_level or ("INFO" if command == "run" else "WARNING")
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLogger().level))
+    in_console = command == "console" or (command == "run" and settings.discord_token is None)
+    _configure_logging(settings, "INFO" if command == "run" else "WARNING", in_console)
     try:
         if command == "run" and settings.discord_token is not None:
             from bot.discord.runner import run_discord
@@ -68,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if command in ("run", "console"):
             from bot.console import run_console
 
-            return asyncio.run(run_console(settings))
+            return asyncio.run(run_console(settings, user=getattr(args, "user", "local")))
         if command == "ask":
             message = " ".join(args.message)
             return asyncio.run(_ask(settings, args.persona, args.user, args.json, message, args.at_scene))
@@ -96,6 +99,30 @@ def main(argv: Sequence[str] | None = None) -> int:
 def local_user(name: str) -> str:
     """The stored id of a console user (Discord users are ``discord:<id>``)."""
     return name if name.startswith("discord:") else f"local:{name}"
+
+
+def _configure_logging(settings: Settings, default_level: str, in_console: bool) -> None:
+    """Log to standard error at ``LOG_LEVEL`` (or ``default_level``).
+
+    In the console, without ``LOG_LEVEL``, only warnings reach the screen, so logs never print over the
+    conversation; everything from INFO up also goes to ``t2-companion.log`` in the data folder.
+    """
+    formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    root = logging.getLogger()
+    screen = logging.StreamHandler()
+    screen.setFormatter(formatter)
+    root.addHandler(screen)
+    if in_console and settings.log_level is None:
+        screen.setLevel(logging.WARNING)
+        folder = settings.data_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        journal = logging.FileHandler(folder / "t2-companion.log", encoding="utf-8")
+        journal.setFormatter(formatter)
+        root.addHandler(journal)
+        root.setLevel(logging.INFO)
+    else:
+        root.setLevel(settings.log_level or default_level)
+    logging.getLogger("alembic").setLevel(max(logging.WARNING, root.level))
 
 
 async def _ask(

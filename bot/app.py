@@ -6,9 +6,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.chat import ChatService
@@ -59,13 +57,6 @@ class App:
         await self.engine.dispose()
 
 
-def _data_dir(url: URL) -> Path | None:
-    """The folder of a SQLite database file: the bot's data folder (None for a server database)."""
-    if url.drivername.startswith("sqlite") and url.database:
-        return Path(url.database).expanduser().resolve().parent
-    return None
-
-
 async def build_app(settings: Settings, *, run_migrations: bool = True, clock: Clock = time.time) -> App:
     """Connect to the database, bring its schema to the newest revision, load the fact base, build services.
 
@@ -79,7 +70,7 @@ async def build_app(settings: Settings, *, run_migrations: bool = True, clock: C
         sessions = create_session_factory(engine)
         knowledge = Knowledge(load_fact_base())
         writer = TurnWriter(sessions)
-        responder = GroundedEngine(knowledge, PERSONAS, cache_dir=model_cache_dir(_data_dir(url)))
+        responder = GroundedEngine(knowledge, PERSONAS, cache_dir=model_cache_dir(settings.data_dir()))
         chat = ChatService(engine, sessions, responder, writer, PERSONAS)
         story = StoryService(
             sessions,

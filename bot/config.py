@@ -80,6 +80,13 @@ class Settings(BaseSettings):
     def _blank_token_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
 
+    def data_dir(self) -> Path:
+        """The bot's data folder: the SQLite file's folder, or ``data`` here for a server database."""
+        url = normalise_database_url(self.database_url)
+        if url.drivername.startswith("sqlite") and url.database:
+            return Path(url.database).expanduser().resolve().parent
+        return Path("data").resolve()
+
     def resolved_database_url(self) -> URL:
         """The database URL with its async driver, its SQLite folder created and checked."""
         url = normalise_database_url(self.database_url)

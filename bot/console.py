@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
-
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -145,7 +143,7 @@ class ConsoleChat:
                 self.console.print(f"[bold]{fact.id}[/bold] (scene {fact.scene}): {escape(fact.text)}")
 
 
-async def run_console(settings: Settings, *, user: str | None = None) -> int:
+async def run_console(settings: Settings, *, user: str = "local") -> int:
     """Run the console front end until the user quits."""
     try:
         import readline  # noqa: F401  (arrow-key history for input())
@@ -153,7 +151,7 @@ async def run_console(settings: Settings, *, user: str | None = None) -> int:
         pass
     app = await build_app(settings)
     try:
-        await ConsoleChat(app, Console(), read_terminal_line, f"local:{user or getpass.getuser()}").run()
+        await ConsoleChat(app, Console(), read_terminal_line, f"local:{user}").run()
     finally:
         await app.close()
     return 0

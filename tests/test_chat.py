@@ -333,3 +333,36 @@ async def test_console_plays_trivia_and_a_story_then_returns_to_chat(settings: S
     assert "- Ann (resistance fighter): watched the story unfold." in story
     assert "stood by Sarah" not in story, "an epilogue speaks only of the scenes that were decided"
     assert "John Connor: " in chat and "Dyson" in chat
+
+
+def test_the_console_logs_to_a_file_and_is_the_local_user(cli_env: dict[str, str], tmp_path: Path) -> None:
+    run_cli(cli_env, "console", stdin="3\nWhen is Judgment Day?\n/quit\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "console", "--user", "ann"],
+        input="1\nhi\n/quit\n",
+        capture_output=True,
+        text=True,
+        env=cli_env,
+        cwd=ROOT,
+        timeout=60,
+        check=True,
+    )
+    assert " INFO " not in result.stderr  # nothing below a warning prints over the conversation
+    assert "services ready" in (tmp_path / "t2-companion.log").read_text(encoding="utf-8")
+    local = json.loads(run_cli(cli_env, "export", "--user", "local"))
+    assert [c["persona"] for c in local["conversations"]] == ["t800"]
+    assert local["conversations"][0]["messages"][1]["fact_ids"] == ["f-judgment-day-date"]
+    ann = json.loads(run_cli(cli_env, "export", "--user", "ann"))
+    assert [c["persona"] for c in ann["conversations"]] == ["john"]
+    with_info = {**cli_env, "LOG_LEVEL": "INFO"}
+    shown = subprocess.run(
+        [sys.executable, "-m", "bot", "console"],
+        input="/quit\n",
+        capture_output=True,
+        text=True,
+        env=with_info,
+        cwd=ROOT,
+        timeout=60,
+        check=True,
+    )
+    assert "services ready" in shown.stderr
