@@ -82,6 +82,7 @@ async def test_a_vote_session_with_three_players_reaches_the_epilogue(
         assert "3 of 3" in last.reply
     epilogue = last.posts[-1]
     assert epilogue.title == "Epilogue"
+    assert not epilogue.text.lower().startswith("epilogue")  # said once, as the title
     for name in ("host (Sarah Connor)", "ann (John Connor)", "bob (resistance fighter)"):
         assert name in epilogue.text
     assert "Stay close to John" in epilogue.text and "Look for the T-1000's trail" in epilogue.text

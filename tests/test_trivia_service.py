@@ -67,7 +67,7 @@ async def test_an_open_game_from_start_to_end(
 ) -> None:
     opening = await service.start(CHANNEL, GUILD, ALICE, GameOptions(questions=2, seconds=30, host="john"), seed=1)
     assert [a.kind for a in opening] == ["start", "ask"]
-    assert opening[1].text.startswith(("Question 1 of 2", "Okay, number 1 of 2"))
+    assert opening[1].text.startswith(("Question 1 of 2", "Okay, question 1 of 2"))
     assert service.is_playing(CHANNEL) and not service.is_playing(OTHER)
     question = await current(sessions)
     assert question["q"] in opening[1].text
@@ -390,3 +390,13 @@ def test_a_solo_game_in_the_terminal(tmp_path: Path) -> None:
     )
     assert again.returncode == 0, again.stderr
     assert "Locked in: A" in again.stdout and "A: " in again.stdout
+
+
+@pytest.mark.parametrize("host", sorted(HOSTS))
+def test_a_host_counts_questions_in_one_voice(host: str) -> None:
+    numbered = [
+        host_line(host, moment, seed, n=3, total=5, question="Q?", left=9)
+        for moment in ("ask", "resumed")
+        for seed in range(len(getattr(HOSTS[host], moment)))
+    ]
+    assert all(re.search(r"\b[Qq]uestion 3 of 5\b", line) for line in numbered), numbered

@@ -85,7 +85,7 @@ def epilogue(
 
     A story ended early says nothing of the flags that only undecided scenes could set.
     """
-    lines = ["Epilogue."]
+    lines: list[str] = []  # the post is titled "Epilogue": the text does not say it again
     for player in sorted(players, key=lambda p: p.seat):
         chosen = picks.get(str(player.id), {})
         summary = "; ".join(

@@ -37,7 +37,7 @@ JOHN = HostLines(
         "Okay, trivia time, man. {goal} {seconds} seconds a question. Type fast.",
         "Alright, let's do this. {goal} You get {seconds} seconds each, dude.",
     ),
-    ask=("Question {n} of {total}, man: {question}", "Okay, number {n} of {total}: {question}"),
+    ask=("Question {n} of {total}, man: {question}", "Okay, question {n} of {total}: {question}"),
     hint=("Need help? Here: {hint} (now worth {points})", "Hint, dude: {hint}. Still {points} points."),
     correct=(
         "Yes! {name} got it, man: {answer}. +{points}.",
@@ -64,7 +64,7 @@ SARAH = HostLines(
         "Listen up. {goal} {seconds} seconds per question. Stay sharp.",
         "We do this my way. {goal} {seconds} seconds each. Move.",
     ),
-    ask=("Question {n} of {total}. {question}", "Number {n} of {total}. {question} Think fast."),
+    ask=("Question {n} of {total}. {question}", "Question {n} of {total}. {question} Think fast."),
     hint=("A hint, and it costs you: {hint}. Worth {points} now.", "Here. {hint}. Down to {points} points."),
     correct=("{name}. Correct: {answer}. {points} points.", "Good, {name}. {answer}. Take {points} points."),
     reveal=("Time. The answer was {answer}. {fact}", "Too slow. It was {answer}. {fact}"),
@@ -85,7 +85,7 @@ T800 = HostLines(
         "Trivia sequence initiated. {goal} Time limit: {seconds} seconds per question.",
         "Commencing trivia. {goal} {seconds} seconds per question.",
     ),
-    ask=("Question {n} of {total}. {question}", "Query {n} of {total}: {question}"),
+    ask=("Question {n} of {total}. {question}", "Question {n} of {total}: {question}"),
     hint=("Hint: {hint}. Value reduced to {points} points.", "Partial data: {hint}. Value: {points} points."),
     correct=(
         "Affirmative, {name}. The answer is {answer}. {points} points.",
