@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import re
 import subprocess
 import sys
@@ -14,6 +15,8 @@ from sqlalchemy import event, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.trivia.hosting import HOSTS, host_line
+from bot.trivia.normalise import normalise
+from bot.trivia.questions import QuestionPools, with_choices
 from bot.trivia.red_lists import RedListError
 from bot.trivia.service import GameOptions, NotAllowedError, TriviaError, TriviaService
 from db.trivia_models import TriviaChoice, TriviaGame, TriviaScore, TriviaStats
@@ -400,3 +403,27 @@ def test_a_host_counts_questions_in_one_voice(host: str) -> None:
         for seed in range(len(getattr(HOSTS[host], moment)))
     ]
     assert all(re.search(r"\b[Qq]uestion 3 of 5\b", line) for line in numbered), numbered
+
+
+def test_choices_are_of_the_answers_kind_and_never_the_same_words_twice() -> None:
+    base = load_fact_base()
+    pool = QuestionPools(base).plot()
+    kinds = {entity.name: entity.kind for entity in base.entities.values()}
+    typed = [question for question in pool if question["kind"] not in (None, "date")]
+    assert len(typed) >= 30
+    for seed in range(5):
+        rng = random.Random(seed)
+        for question in pool:
+            chosen = with_choices(question, pool, rng)
+            if chosen is None:
+                continue
+            words = [frozenset(normalise(text).split()) - {"and", "the", "a", "an"} for text in chosen["choices"]]
+            assert len(set(words)) == len(words), chosen["choices"]
+            wrong = [text for i, text in enumerate(chosen["choices"]) if i != chosen["correct"]]
+            if question in typed:
+                assert all(kinds.get(text) == question["kind"] for text in wrong), (question["q"], wrong)
+                assert not any(normalise(text) in normalise(question["q"]) for text in wrong), (question["q"], wrong)
+    date = next(question for question in pool if question["kind"] == "date")
+    assert all(
+        "," in text and text.split()[0] == "August" for text in with_choices(date, pool, random.Random(1))["choices"]
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -12,9 +13,13 @@ from bot.trivia.options import PLOT_LIST, TriviaError
 from db.trivia_repository import TriviaRepository
 from personas.factbase import FactBase
 
-__all__ = ["CHOICE_LETTERS", "QuestionPools", "draw", "with_choices"]
+__all__ = ["CHOICE_LETTERS", "QuestionPools", "answer_entity", "draw", "with_choices"]
 
 CHOICE_LETTERS = "ABCD"
+_WHO = re.compile(r"^(who|whom)\b", re.IGNORECASE)
+_DATE = re.compile(
+    r"^(January|February|March|April|May|June|July|August|September|October|November|December) (\d{1,2}), (\d{4})$"
+)
 
 
 class QuestionPools:
@@ -25,19 +30,32 @@ class QuestionPools:
         self._plot: list[dict[str, Any]] | None = None
 
     def plot(self) -> list[dict[str, Any]]:
-        """The trivia questions of the fact base, each with the fact its answer comes from."""
+        """The trivia questions of the fact base, each with the fact its answer comes from, and, when the answer
+        names one of the fact base's people, machines, places or things, the others of its kind ("peers")."""
         if self._plot is None:
-            self._plot = [
-                {
-                    "q": item.question,
-                    "a": list(item.answers),
-                    "fact": fact.id,
-                    "fact_text": fact.text,
-                    "list": PLOT_LIST,
-                }
-                for fact in self._facts.facts
-                for item in fact.trivia
-            ]
+            facts = self._facts
+            plot: list[dict[str, Any]] = []
+            for fact in facts.facts:
+                for item in fact.trivia:
+                    entity = answer_entity(item.answers[0], facts)
+                    kind = "date" if _DATE.match(item.answers[0]) else facts.entities[entity].kind if entity else None
+                    plot.append(
+                        {
+                            "q": item.question,
+                            "a": list(item.answers),
+                            "fact": fact.id,
+                            "fact_text": fact.text,
+                            "list": PLOT_LIST,
+                            "kind": kind,
+                            "entity": entity,
+                        }
+                    )
+            for question in plot:
+                if question["kind"] is None and _WHO.match(question["q"]):
+                    question["kind"] = "person"  # "Who is John living with?": people, whatever the answer's words
+                if question["kind"] and question["kind"] != "date":
+                    question["peers"] = _peers(question, plot, facts)
+            self._plot = plot
         return self._plot
 
     async def pool(
@@ -70,15 +88,73 @@ def draw(pool: list[dict[str, Any]], count: int, mode: str, rng: random.Random) 
     return picked
 
 
+def answer_entity(answer: str, facts: FactBase) -> str | None:
+    """The fact base entity an answer names ("a mental hospital", "Skynet", "Sarah"), if it names one."""
+    plain = _bare(answer)
+    for entity in facts.entities.values():
+        if plain == _bare(entity.name):
+            return entity.id
+    for entity in facts.entities.values():
+        proper = entity.kind in ("person", "machine", "organization") and answer[:1].isupper()
+        if proper and any(plain == _bare(alias) for alias in entity.aliases):
+            return entity.id
+    return None
+
+
+def _peers(question: dict[str, Any], plot: list[dict[str, Any]], facts: FactBase) -> list[str]:
+    """The names of the other entities of ``question``'s kind: never its own answer's, nor one the question names."""
+    asked = f" {normalise(question['q'])} "
+    peers: dict[str, str] = {}
+    for entity in facts.entities.values():
+        if entity.kind != question["kind"] or entity.id == question["entity"]:
+            continue
+        if f" {_bare(entity.name)} " in asked:
+            continue  # "Who is John Connor's mother?" never offers John Connor
+        peers.setdefault(entity.id, entity.name)
+    return list(peers.values())
+
+
+def _bare(text: str) -> str:
+    words = normalise(text).split()
+    return " ".join(words[1:] if words and words[0] in ("a", "an", "the") else words)
+
+
+def _same_answer(text: str) -> frozenset[str]:
+    """The words an answer is made of, in any order: "John and Sarah" is "Sarah and John"."""
+    return frozenset(normalise(text).split()) - {"and", "the", "a", "an", "or"}
+
+
+def _dates_near(answer: str, rng: random.Random) -> list[str]:
+    match = _DATE.match(answer.strip())
+    if match is None:
+        return []
+    month, day, year = match.group(1), int(match.group(2)), int(match.group(3))
+    near = [f"{month} {day}, {year + shift}" for shift in (-2, -1, 1, 2)]
+    near += [f"{month} {day + shift}, {year}" for shift in (-2, -1, 1, 2) if 1 <= day + shift <= 28]
+    rng.shuffle(near)
+    return near
+
+
 def with_choices(question: dict[str, Any], pool: list[dict[str, Any]], rng: random.Random) -> dict[str, Any] | None:
-    """The question with four shuffled choices (wrong ones from the other answers), or None if none are wrong."""
+    """The question with four shuffled choices, or None if no wrong one can be found.
+
+    Wrong choices are of the right answer's kind when it has one (another person for a person, another place for
+    a place, a nearby date for a date); otherwise they are other answers of the pool, numbers near a number. No
+    two choices are the same words in another order.
+    """
     accepted = prepare(question["a"])
     right = question["a"][0]
     numeric = normalise(right).isdigit()
-    seen = {normalise(right)}
+    seen = {_same_answer(right)}
     wrong: list[str] = []
-    candidates = [q["a"][0] for q in pool if q is not question]
-    rng.shuffle(candidates)
+    kind = question.get("kind")
+    if kind:
+        candidates = list(question.get("peers", ()))
+        rng.shuffle(candidates)
+        candidates = _dates_near(right, rng) + candidates
+    else:
+        candidates = [q["a"][0] for q in pool if q is not question and not q.get("kind")]
+        rng.shuffle(candidates)
     if numeric:
         value = int(normalise(right))
         offsets = [d for d in (-3, -2, -1, 1, 2, 3, 4) if value + d >= 0]
@@ -88,8 +164,8 @@ def with_choices(question: dict[str, Any], pool: list[dict[str, Any]], rng: rand
         size = len(right.split())
         candidates.sort(key=lambda text: (normalise(text).isdigit(), abs(len(text.split()) - size)))
     for text in candidates:
-        key = normalise(text)
-        if key in seen or judge(text, accepted).correct:
+        key = _same_answer(text)
+        if not key or key in seen or judge(text, accepted).correct:
             continue
         seen.add(key)
         wrong.append(text)
