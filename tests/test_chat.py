@@ -163,6 +163,12 @@ def cli_env(tmp_path: Path) -> Iterator[dict[str, str]]:
 
 
 def run_cli(env: dict[str, str], *args: str, stdin: str | None = None, cwd: Path | None = None) -> str:
+    return run_cli_process(env, *args, stdin=stdin, cwd=cwd).stdout
+
+
+def run_cli_process(
+    env: dict[str, str], *args: str, stdin: str | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
         [sys.executable, "-m", "bot", *args],
         input=stdin,
@@ -174,7 +180,7 @@ def run_cli(env: dict[str, str], *args: str, stdin: str | None = None, cwd: Path
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    return result.stdout
+    return result
 
 
 def test_ask_continues_the_same_conversation_across_processes(cli_env: dict[str, str]) -> None:
@@ -337,16 +343,7 @@ async def test_console_plays_trivia_and_a_story_then_returns_to_chat(settings: S
 
 def test_the_console_logs_to_a_file_and_is_the_local_user(cli_env: dict[str, str], tmp_path: Path) -> None:
     run_cli(cli_env, "console", stdin="3\nWhen is Judgment Day?\n/quit\n")
-    result = subprocess.run(
-        [sys.executable, "-m", "bot", "console", "--user", "ann"],
-        input="1\nhi\n/quit\n",
-        capture_output=True,
-        text=True,
-        env=cli_env,
-        cwd=ROOT,
-        timeout=60,
-        check=True,
-    )
+    result = run_cli_process(cli_env, "console", "--user", "ann", stdin="1\nhi\n/quit\n")
     assert " INFO " not in result.stderr  # nothing below a warning prints over the conversation
     assert "services ready" in (tmp_path / "t2-companion.log").read_text(encoding="utf-8")
     local = json.loads(run_cli(cli_env, "export", "--user", "local"))
@@ -354,15 +351,5 @@ def test_the_console_logs_to_a_file_and_is_the_local_user(cli_env: dict[str, str
     assert local["conversations"][0]["messages"][1]["fact_ids"] == ["f-judgment-day-date"]
     ann = json.loads(run_cli(cli_env, "export", "--user", "ann"))
     assert [c["persona"] for c in ann["conversations"]] == ["john"]
-    with_info = {**cli_env, "LOG_LEVEL": "INFO"}
-    shown = subprocess.run(
-        [sys.executable, "-m", "bot", "console"],
-        input="/quit\n",
-        capture_output=True,
-        text=True,
-        env=with_info,
-        cwd=ROOT,
-        timeout=60,
-        check=True,
-    )
+    shown = run_cli_process({**cli_env, "LOG_LEVEL": "INFO"}, "console", stdin="/quit\n")
     assert "services ready" in shown.stderr
