@@ -151,6 +151,8 @@ async def test_a_tie_is_broken_by_the_host(service: StoryService, clock: FakeClo
     assert tied.posts[-1].prompt is not None and tied.posts[-1].prompt.kind == "tiebreak"
     with pytest.raises(StoryRefusal, match="host is breaking the tie"):
         await service.choose(sid, 1, "u:ann", options(1)[0])
+    status = (await service.status("channel:1")).reply
+    assert "Host: the host (not playing)." in status and "Waiting for the host to break a tie" in status
     broken = await service.choose(sid, 1, "u:host", options(1)[1])
     assert "The host broke the tie" in broken.posts[0].text
     row = await service.session_in("channel:1")

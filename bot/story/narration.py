@@ -40,7 +40,8 @@ class Narrator:
         """A few lines on the session's state."""
         players = ", ".join(player_label(p) for p in active_players(row)) or "nobody"
         host = host_of(row)
-        lines = [f"Turn order: {row.turn_order}. Players: {players}. Host: {host.name if host else 'none'}."]
+        hosting = host.name if host else "the host (not playing)" if row.host else "none"
+        lines = [f"Turn order: {row.turn_order}. Players: {players}. Host: {hosting}."]
         if row.status == LOBBY:
             lines.insert(0, "The lobby is open; the host starts the story.")
             return "\n".join(lines)
