@@ -297,6 +297,19 @@ async def test_recap_and_free_questions_never_reveal_later_scenes(
         await writer.close()
 
 
+async def test_the_recap_tells_the_choices_in_the_narrators_words(service: StoryService) -> None:
+    sid = await lobby(service, "list", ("u:kyle", "john"), ("u:Ann", "fighter"))
+    await service.begin(sid, "u:host")
+    await service.choose(sid, 1, "u:kyle", options(1)[0])
+    await service.choose(sid, 2, "u:Ann", options(2)[1])
+    [post] = (await service.recap("channel:1")).posts
+    first = STORY.scene(1).decision.options[0].label
+    second = STORY.scene(2).decision.options[1].label
+    assert f"kyle chose to {first[0].lower()}{first[1:]}." in post.text  # the name as it was typed
+    assert f"Then Ann chose to {second[0].lower()}{second[1:]}." in post.text
+    assert "chose:" not in post.text
+
+
 async def test_every_persona_played_gets_a_notice(service: StoryService) -> None:
     await lobby(service, "vote", ("u:a", "john"), ("u:b", "sarah"), ("u:c", "t800"))
     context = await service.chat_context("channel:1", "t800, who are you?", None, "u:eve")

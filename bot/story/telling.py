@@ -108,6 +108,23 @@ def epilogue(
     return "\n".join(lines)
 
 
+_LINKS = ("", "Then ", "After that, ", "Next, ")
+_STATED = frozenset({"The", "A", "An", "John", "Sarah"})
+
+
+def _told(count: int, who: str, label: str) -> str:
+    """The ``count``-th decision, told by the narrator ("Then Kyle chose to stay close to John."); a player's name
+    stays as it was typed."""
+    first, _, rest = label.partition(" ")
+    if first not in _STATED:
+        deed = f"chose to {first.lower()} {rest}".rstrip()
+    else:
+        deed = f"decided that {first.lower() if first in ('The', 'A', 'An') else first} {rest}".rstrip()
+    link = _LINKS[min(count, len(_LINKS) - 1)]
+    subject = "The group" if who == "the group" and not link else who
+    return f"{link}{subject} {deed}."
+
+
 def recap(
     story: Story,
     base: FactBase,
@@ -121,6 +138,7 @@ def recap(
     by_id = {player.id: player for player in players}
     parts: list[str] = []
     used: list[str] = []
+    told: list[str] = []
     for scene in story.scenes[:at_scene]:
         said = [e for e in events if e.scene == scene.number and e.kind == "line"]
         facts = [fact_id for e in said for fact_id in e.fact_ids]
@@ -136,7 +154,8 @@ def recap(
                 label = scene.decision.option(event.option).label
                 decider = by_id.get(event.player_id) if event.player_id is not None else None
                 who = decider.name if decider is not None else "the group"
-                parts.append(f"Then {who} chose: {label}.")
+                parts.append(_told(len(told), who, label))
+                told.append(label)
     if not parts:
         return persona, "Nothing has happened yet.", ()
     return persona, " ".join(parts), tuple(dict.fromkeys(used))
