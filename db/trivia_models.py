@@ -9,7 +9,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from db.models import Base, Id, utcnow
@@ -34,6 +46,8 @@ class TriviaGame(Base):
     channel_id: Mapped[int] = mapped_column(BigInteger, index=True)
     active_channel: Mapped[int | None] = mapped_column(BigInteger, unique=True)
     starter: Mapped[str | None] = mapped_column(String(80))
+    solo: Mapped[bool] = mapped_column(Boolean, server_default=false(), default=False)
+    """Played by its starter alone (in a terminal): a question closes as soon as the starter answers."""
     host: Mapped[str] = mapped_column(String(16))
     mode: Mapped[str] = mapped_column(String(8))
     seconds: Mapped[int] = mapped_column(Integer)

@@ -182,6 +182,20 @@ async def test_multiple_choice_one_answer_each_faster_scores_more(
         assert await session.scalar(select(func.count()).select_from(TriviaChoice)) == 6
 
 
+async def test_a_solo_choice_question_closes_as_soon_as_its_player_answers(
+    service: TriviaService, sessions: async_sessionmaker[AsyncSession], clock: FakeClock
+) -> None:
+    options = GameOptions(questions=2, mode="choice", seconds=20)
+    [_, ask] = await service.start(CHANNEL, None, ALICE, options, seed=5, solo=True)
+    question = await current(sessions)
+    clock.advance(3)
+    result = await service.choose(ask.game_id, 0, question["correct"], ALICE, "alice")
+    assert result.accepted and [a.kind for a in result.announcements] == ["reveal"]
+    awarded = (await scores(sessions))[ALICE]
+    assert f"alice (+{awarded})" in result.announcements[0].text  # the points told are the points given
+    assert (await service.tick()) == []  # no hint for a question that is closed
+
+
 async def test_a_restart_mid_question_resumes_with_the_time_that_was_left(
     sessions: async_sessionmaker[AsyncSession], clock: FakeClock
 ) -> None:

@@ -42,7 +42,7 @@ class TriviaConsole:
         if service.game_in(CONSOLE_CHANNEL) is not None:  # a game left over from a killed terminal
             await service.stop(CONSOLE_CHANNEL, self.user, moderator=True)
         try:
-            said = await service.start(CONSOLE_CHANNEL, None, self.user, options, seed=seed)
+            said = await service.start(CONSOLE_CHANNEL, None, self.user, options, seed=seed, solo=True)
         except TriviaError as exc:
             self.console.print(escape(str(exc)), style="yellow")
             return False

@@ -42,6 +42,8 @@ class LiveGame:
     deadline: int
     hints: int
     last_activity: int
+    solo: bool = False
+    """Played by its starter alone: a question closes once the starter has answered."""
     accepted: Accepted = field(default_factory=lambda: Accepted(()))
     attempts: dict[str, str] = field(default_factory=dict)
     answered: set[str] = field(default_factory=set)
@@ -117,6 +119,7 @@ def live_game(row: TriviaGame) -> LiveGame:
         deadline=row.deadline_ms,
         hints=row.hints,
         last_activity=row.last_activity_ms,
+        solo=row.solo,
     )
     live.accepted = prepare(live.question["a"])
     return live

@@ -105,7 +105,10 @@ class Rounds:
             everyone = set(live.players) <= live.answered
             text = f"Locked in: **{CHOICE_LETTERS[choice]}**. The answer is revealed when time is up."
             announcements: list[Announcement] = []
-            if everyone and not first_question:
+            # A question closes once everyone who plays has answered; on the first one nobody knows yet who
+            # plays, unless the game is the starter's alone.
+            if everyone and (live.solo or not first_question):
+                text = f"Locked in: **{CHOICE_LETTERS[choice]}**."
                 announcements = await self.close(live, now, "reveal")
             return ChoiceResult(True, text, announcements)
 

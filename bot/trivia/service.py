@@ -109,8 +109,12 @@ class TriviaService(TriviaRecords):
         options: GameOptions = _ALL_DEFAULTS,
         *,
         seed: int | None = None,
+        solo: bool = False,
     ) -> list[Announcement]:
-        """Start a game here; TriviaError when one runs already or an option is wrong."""
+        """Start a game here; TriviaError when one runs already or an option is wrong.
+
+        ``solo``: the starter plays alone (a terminal game), so each question closes once the starter answers.
+        """
         if self._games.in_channel(channel_id) is not None:
             raise TriviaError(_ALREADY_RUNNING)
         guild_key = guild_id or 0
@@ -131,6 +135,7 @@ class TriviaService(TriviaRecords):
             "channel_id": channel_id,
             "active_channel": channel_id,
             "starter": starter,
+            "solo": solo,
             "host": chosen.host,
             "mode": chosen.mode,
             "seconds": seconds,
