@@ -16,6 +16,8 @@ from personas.factbase import FactBase
 __all__ = ["CHOICE_LETTERS", "QuestionPools", "answer_entity", "draw", "with_choices"]
 
 CHOICE_LETTERS = "ABCD"
+_AKIN = {kind: ("person", "machine", "organization") for kind in ("person", "machine", "organization")}
+"""Kinds close enough to fill the choices when an answer's own kind has too few others."""
 _WHO = re.compile(r"^(who|whom)\b", re.IGNORECASE)
 _DATE = re.compile(
     r"^(January|February|March|April|May|June|July|August|September|October|November|December) (\d{1,2}), (\d{4})$"
@@ -102,16 +104,19 @@ def answer_entity(answer: str, facts: FactBase) -> str | None:
 
 
 def _peers(question: dict[str, Any], plot: list[dict[str, Any]], facts: FactBase) -> list[str]:
-    """The names of the other entities of ``question``'s kind: never its own answer's, nor one the question names."""
+    """The names of the other entities of ``question``'s kind, then of kinds like it when those are too few (people,
+    machines and organisations all act): never its own answer's entity, nor one the question names."""
     asked = f" {normalise(question['q'])} "
-    peers: dict[str, str] = {}
-    for entity in facts.entities.values():
-        if entity.kind != question["kind"] or entity.id == question["entity"]:
-            continue
-        if f" {_bare(entity.name)} " in asked:
-            continue  # "Who is John Connor's mother?" never offers John Connor
-        peers.setdefault(entity.id, entity.name)
-    return list(peers.values())
+    kinds = [question["kind"], *(kind for kind in _AKIN.get(question["kind"], ()) if kind != question["kind"])]
+    peers: list[str] = []
+    for kind in kinds:
+        if len(peers) >= len(CHOICE_LETTERS) - 1:
+            break
+        for entity in facts.entities.values():
+            if entity.kind != kind or entity.id == question["entity"] or f" {_bare(entity.name)} " in asked:
+                continue  # "Who is John Connor's mother?" never offers John Connor
+            peers.append(entity.name)
+    return peers
 
 
 def _bare(text: str) -> str:
