@@ -103,10 +103,23 @@ def test_mom_is_only_a_name_to_her_son() -> None:
         ("whats the cops name", "name"),
         ("so like who sent it", "who"),
         ("tell me about the mall", "what"),
+        ("when the police came, who got hurt?", "who"),
+        ("after the escape, did they rest", "yes_no"),
+        ("so the man who built it. where did he work?", "where"),
+        ("i liked the chase - but why did it start", "why"),
+        ("who fought when they met", "who"),
+        ("when did it start, and why", "when"),
+        ("1,000 machines? where", "where"),
     ],
 )
 def test_question_types(grounded_engine: GroundedEngine, question: str, qtype: str) -> None:
-    assert question_type(grounded_engine.model.normalise(question).words) == qtype
+    message = grounded_engine.model.normalise(question)
+    assert question_type(message.words, message.clauses) == qtype
+
+
+def test_clauses_start_at_punctuation_not_inside_numbers(grounded_engine: GroundedEngine) -> None:
+    message = grounded_engine.model.normalise("ok, so 1,000 of them. why?")
+    assert [message.words[start] for start in message.clauses] == ["ok", "so", "why"]
 
 
 def test_you_and_your_mom_mean_whom_the_listener_sees(grounded_engine: GroundedEngine) -> None:

@@ -35,6 +35,7 @@ STOPWORDS = frozenset(
 _QUESTION_WORDS = {"who", "whom", "whose", "what", "which", "when", "where", "why", "how"}
 _AUXILIARIES = {"did", "does", "do", "is", "was", "are", "were", "can", "could", "will", "would", "has", "have", "had"}
 _FILLERS = {"so", "ok", "okay", "and", "but", "wait", "hey", "um", "uh", "like", "well", "yo", "oh", "hmm", "then"}
+_SUBORDINATORS = {"when", "after", "before", "once", "while", "if", "since", "until", "as"}
 _CAUSING = {"made", "makes", "make", "caused", "causes", "led", "set", "sets", "triggered", "prompted", "drove"}
 _HOW_MUCH = {"many", "much", "old", "long", "often", "far"}
 _WHEN_NOUNS = {"year", "date", "day", "month", "time"}
@@ -187,7 +188,7 @@ class Analyser:
                 frame.extend(lemmas[position].split())
             position += 1
         content = tuple(term for term in query if term not in STOPWORDS and not term.startswith("_") and len(term) > 1)
-        qtype = question_type(words)
+        qtype = question_type(words, message.clauses)
         about = set(named) | set(resolved.values())
         if len(about) == 1 and _asks_fate(words):
             qtype = "fate"  # "what happened to him?", "what became of Dyson?": the last we hear of them
@@ -262,11 +263,38 @@ def entity_token(entity_id: str) -> str:
     return f"_{entity_id}"
 
 
-def question_type(words: Sequence[str]) -> str:
-    """who, what, when, where, why, how, how_many, name or yes_no, from the question word (or the leading verb).
+def question_type(words: Sequence[str], clauses: Sequence[int] = (0,)) -> str:
+    """who, what, when, where, why, how, how_many, name or yes_no, from the question word (or the leading verb)
+    of the main clause.
 
-    "name" is a question for what someone or something is called ("what's the cop's name?").
+    "name" is a question for what someone or something is called ("what's the cop's name?"). ``clauses`` are the
+    indexes where the message's clauses start (``Normalised.clauses``); see ``main_clause``.
     """
+    return _clause_type(words[main_clause(words, clauses) :])
+
+
+def main_clause(words: Sequence[str], clauses: Sequence[int]) -> int:
+    """Where the clause that asks starts: the first that opens with a question word or a verb put first ("did…",
+    "was…"), passing over a clause that only sets the time or a condition when another clause follows it ("when
+    you found her, how did she act?") and over statements before the question ("I get the mall. but why…?").
+    The whole message when no clause opens so."""
+    for number, start in enumerate(clauses):
+        end = clauses[number + 1] if number + 1 < len(clauses) else len(words)
+        opening = start
+        while opening < end - 1 and words[opening] in _FILLERS:
+            opening += 1
+        if opening >= end:
+            continue
+        first = words[opening]
+        asks_time = first == "when" and opening + 1 < end and words[opening + 1] in _AUXILIARIES  # "when did…"
+        if first in _SUBORDINATORS and not asks_time and number + 1 < len(clauses):
+            continue
+        if first in _QUESTION_WORDS or first in _AUXILIARIES:
+            return start
+    return 0
+
+
+def _clause_type(words: Sequence[str]) -> str:
     if _NAMING & set(words) and _QUESTION_WORDS & set(words):
         return "name"
     start = 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -26,11 +27,17 @@ class Normalised:
     words: tuple[str, ...]
     lemmas: tuple[str, ...]
     corrected: tuple[tuple[str, str], ...] = ()
+    clauses: tuple[int, ...] = (0,)
+    """The index of the first word of each clause: the message split at sentence and clause punctuation."""
 
     @property
     def negated(self) -> bool:
         """True when the message says not, never, no..."""
         return any(word in NEGATIONS for word in self.words)
+
+
+_CLAUSE_BREAK = re.compile(r"[.?!;,:]+(?!\d)|\s[-\u2013\u2014]+\s")
+"""Punctuation that ends a sentence or a clause (a comma inside a number such as 1,000 does not)."""
 
 
 class Normaliser:
@@ -49,17 +56,28 @@ class Normaliser:
         """Normalise ``text`` (already cleaned of markup)."""
         words: list[str] = []
         corrected: list[tuple[str, str]] = []
+        clauses: list[int] = []
         spellings, leading = self.language.spellings, self.language.leading_spellings
-        for index, token in enumerate(tokens(text)):
-            fixed = token if token in spellings or (index == 0 and token in leading) else self._correct(token)
-            if fixed != token:
-                corrected.append((token, fixed))
-            expansion = leading.get(fixed) if index == 0 else None
-            expansion = expansion if expansion is not None else spellings.get(fixed)
-            words.extend(expansion if expansion is not None else (fixed,))
+        index = 0
+        for clause in _CLAUSE_BREAK.split(text):
+            if len(words) not in clauses:
+                clauses.append(len(words))
+            for token in tokens(clause):
+                fixed = token if token in spellings or (index == 0 and token in leading) else self._correct(token)
+                if fixed != token:
+                    corrected.append((token, fixed))
+                expansion = leading.get(fixed) if index == 0 else None
+                expansion = expansion if expansion is not None else spellings.get(fixed)
+                words.extend(expansion if expansion is not None else (fixed,))
+                index += 1
         lemmas = [self.lexicon.lemma(word) for word in words]
         self._map_phrases(lemmas)
-        return Normalised(tuple(words), tuple(lemmas), tuple(corrected))
+        return Normalised(
+            tuple(words),
+            tuple(lemmas),
+            tuple(corrected),
+            tuple(start for start in clauses if start < len(words)) or (0,),
+        )
 
     def _map_phrases(self, lemmas: list[str]) -> None:
         position = 0
