@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 
 from bot.config import ConfigError, Settings, load_settings
+from bot.console_input import run_interactive
 from bot.trivia import cli as trivia_cli
 from db.repositories import StorageError
 
@@ -71,7 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if command in ("run", "console"):
             from bot.console import run_console
 
-            return asyncio.run(run_console(settings, user=getattr(args, "user", "local")))
+            return run_interactive(run_console(settings, user=getattr(args, "user", "local")))
         if command == "ask":
             message = " ".join(args.message)
             return asyncio.run(_ask(settings, args.persona, args.user, args.json, message, args.at_scene))
@@ -82,7 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if command == "story":
             from bot.story.console import run_story
 
-            return asyncio.run(run_story(settings, args.order)) if args.story == "play" else 2
+            return run_interactive(run_story(settings, args.order)) if args.story == "play" else 2
         if command == "trivia":
             return trivia_cli.run(settings, args)
     except ConfigError as exc:

@@ -50,6 +50,11 @@ class App:
             removed += await forget(user)
         return removed
 
+    async def suspend_games(self) -> int:
+        """Before a shutdown: pause running trivia games and story clocks, so each goes on with the time it had
+        left at the next start; returns how many were paused."""
+        return await self.trivia.suspend() + await self.story.suspend()
+
     async def close(self) -> None:
         """Finish pending writes and close the database."""
         await self.writer.close()

@@ -10,8 +10,9 @@ from bot.app import App, build_app
 from bot.chat import UnknownPersonaError
 from bot.config import Settings
 from bot.console_input import LineReader, ReadLine, read_terminal_line
+from bot.story.console import SCOPE as CONSOLE_SCOPE
 from bot.story.console import StoryConsole
-from bot.trivia.console import TriviaConsole
+from bot.trivia.console import CONSOLE_CHANNEL, TriviaConsole
 from bot.trivia.options import GameOptions, TriviaError
 
 __all__ = ["ConsoleChat", "run_console"]
@@ -39,6 +40,7 @@ class ConsoleChat:
         self._show_personas()
         await self._pick_persona()
         self.console.print(escape(HELP), style="dim")
+        await self._mention_saved_games()
         while True:
             try:
                 line = (await self.reader.line(f"you → {self._name()}> ")).strip()
@@ -47,11 +49,21 @@ class ConsoleChat:
             if not line:
                 continue
             if line.startswith("/"):
-                if not await self._command(line):
+                try:
+                    if not await self._command(line):
+                        return
+                except EOFError:  # Ctrl-D inside a game ends the console too; run_console saves the game
                     return
                 continue
             reply = await self.app.chat.reply(self.user, "console", line, persona=self.persona)
             self.console.print(f"[bold]{escape(reply.persona.display_name)}[/bold]: {escape(reply.text)}")
+
+    async def _mention_saved_games(self) -> None:
+        """Tell the user about a game a previous run left paused."""
+        if await self.app.trivia.saved_game_in(CONSOLE_CHANNEL):
+            self.console.print("Your trivia game is paused. /trivia goes on with it.", style="bold")
+        if await self.app.story.session_in(CONSOLE_SCOPE) is not None:
+            self.console.print("Your story is paused. /story goes on with it.", style="bold")
 
     def _name(self) -> str:
         return self.app.chat.persona(self.persona).display_name
@@ -143,15 +155,26 @@ class ConsoleChat:
                 self.console.print(f"[bold]{fact.id}[/bold] (scene {fact.scene}): {escape(fact.text)}")
 
 
-async def run_console(settings: Settings, *, user: str = "local") -> int:
-    """Run the console front end until the user quits."""
+async def run_console(
+    settings: Settings,
+    *,
+    user: str = "local",
+    read_line: ReadLine = read_terminal_line,
+    console: Console | None = None,
+) -> int:
+    """Run the console front end until the user quits (/quit, Ctrl-D or Ctrl-C)."""
     try:
         import readline  # noqa: F401  (arrow-key history for input())
     except ImportError:  # pragma: no cover - not on every platform
         pass
     app = await build_app(settings)
+    console = console or Console()
     try:
-        await ConsoleChat(app, Console(), read_terminal_line, f"local:{user}").run()
+        await ConsoleChat(app, console, read_line, f"local:{user}").run()
     finally:
+        # Ctrl-C lands here as a cancellation, /quit and Ctrl-D as a return: either way a running game is saved
+        # as a clean shutdown saves it, and goes on at the next start.
+        if await app.suspend_games():
+            console.print("\nYour game is saved; it goes on where it was at the next start.", style="dim")
         await app.close()
     return 0

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 from typing import Any
 
 from bot.config import Settings
+from bot.console_input import run_interactive
 
 __all__ = ["add_arguments", "run"]
 
@@ -37,7 +37,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         verdict = judge(args.guess, answers)
         print(json.dumps({**verdict.to_json(), "guess": args.guess, "answers": answers}, ensure_ascii=False))
         return 0
-    return asyncio.run(_play(settings, args))
+    return run_interactive(_play(settings, args))
 
 
 async def _play(settings: Settings, args: argparse.Namespace) -> int:
@@ -53,5 +53,9 @@ async def _play(settings: Settings, args: argparse.Namespace) -> int:
         options = GameOptions(questions=args.questions, mode=args.mode, seconds=args.seconds, host=args.host)
         game = TriviaConsole(app, Console(highlight=False), LineReader(read_terminal_line), args.user)
         return 0 if await game.play(options, seed=args.seed) else 2
+    except EOFError:  # Ctrl-D: the game is saved below and goes on at the next start
+        return 0
     finally:
+        if await app.suspend_games():
+            print("Your game is saved; it goes on where it was at the next start.")
         await app.close()

@@ -38,15 +38,17 @@ class TriviaConsole:
     async def play(self, options: GameOptions, *, seed: int | None = None) -> bool:
         """Play one game to its end; False when the options were refused (the reason is printed)."""
         service = self.app.trivia
-        await service.resume()
-        if service.game_in(CONSOLE_CHANNEL) is not None:  # a game left over from a killed terminal
-            await service.stop(CONSOLE_CHANNEL, self.user, moderator=True)
-        try:
-            said = await service.start(CONSOLE_CHANNEL, None, self.user, options, seed=seed, solo=True)
-        except TriviaError as exc:
-            self.console.print(escape(str(exc)), style="yellow")
-            return False
-        mode = options.mode or DEFAULTS.mode or "open"
+        said = await service.resume()
+        mode = service.mode_in(CONSOLE_CHANNEL)
+        if mode is not None:  # the game a shutdown saved goes on, with the time its question had left
+            self.console.print("Going on with your saved game.", style="dim")
+        else:
+            try:
+                said = await service.start(CONSOLE_CHANNEL, None, self.user, options, seed=seed, solo=True)
+            except TriviaError as exc:
+                self.console.print(escape(str(exc)), style="yellow")
+                return False
+            mode = options.mode or DEFAULTS.mode or "open"
         how = "Type A, B, C or D." if mode == "choice" else "Type your answers."
         self.console.print(f"{how} /skip skips a question, /quit ends the game.", style="dim")
         question = 0
@@ -56,10 +58,7 @@ class TriviaConsole:
             game = service.game_in(CONSOLE_CHANNEL)
             if game is None:
                 return True
-            try:
-                line = await self.reader.line_within(TICK_S)
-            except EOFError:
-                line = "/quit"
+            line = await self.reader.line_within(TICK_S)  # EOFError (Ctrl-D) ends the console; the game is saved
             if line is None:
                 said = await service.tick()
             else:

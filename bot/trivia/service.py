@@ -82,6 +82,18 @@ class TriviaService(TriviaRecords):
         live = self._games.in_channel(channel_id)
         return live is not None and live.mode == "open"
 
+    async def saved_game_in(self, channel_id: int) -> bool:
+        """Whether a game in this channel is running or was saved by a shutdown (without resuming it)."""
+        if self._games.in_channel(channel_id) is not None:
+            return True
+        async with self._sessions() as session:
+            return any(row.channel_id == channel_id for row in await TriviaRepository(session).running_games())
+
+    def mode_in(self, channel_id: int) -> str | None:
+        """The mode (open or choice) of the game running in this channel, if any."""
+        live = self._games.in_channel(channel_id)
+        return live.mode if live is not None else None
+
     def game_in(self, channel_id: int) -> int | None:
         """The id of the game running in this channel, if any."""
         live = self._games.in_channel(channel_id)
