@@ -177,7 +177,7 @@ async def _export(settings: Settings, user: str) -> int:
 
     app = await build_app(settings)
     try:
-        print(json.dumps(await app.chat.export(local_user(user)), indent=2, ensure_ascii=False))
+        print(json.dumps(await app.export_user(local_user(user)), indent=2, ensure_ascii=False))
     finally:
         await app.close()
     return 0

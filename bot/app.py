@@ -6,6 +6,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -42,6 +43,15 @@ class App:
     trivia: TriviaService
     forgetters: list[Callable[[str], Awaitable[int]]] = field(default_factory=list)
     """What /forget-me runs: each feature's "delete everything about this user", returning rows removed."""
+    exporters: dict[str, Callable[[str], Awaitable[dict[str, Any]]]] = field(default_factory=dict)
+    """What /export gathers: each feature's "everything stored about this user", under the feature's name."""
+
+    async def export_user(self, user: str) -> dict[str, Any]:
+        """Everything every feature stores about ``user``, JSON-ready: the chat's data, then one key per game."""
+        data = await self.chat.export(user)
+        for name, export in self.exporters.items():
+            data[name] = await export(user)
+        return data
 
     async def forget_user(self, user: str) -> int:
         """Delete everything every feature stores about ``user``; returns how many rows went."""
@@ -92,4 +102,5 @@ async def build_app(settings: Settings, *, run_migrations: bool = True, clock: C
     log.info("services ready on %s", url.get_backend_name())
     app = App(settings, engine, sessions, knowledge, chat, writer, story, trivia)
     app.forgetters.extend((chat.forget, story.forget, trivia.forget))
+    app.exporters.update(trivia=trivia.export, story=story.export)
     return app

@@ -234,6 +234,42 @@ class StoryRepository:
             for r in records
         ]
 
+    async def export(self, user: str) -> dict[str, Any]:
+        """Every story session ``user`` played or hosted, with their seat and their own turns, JSON-ready."""
+        played = await self.session.execute(
+            select(StoryPlayer, StorySession)
+            .join(StorySession, StorySession.id == StoryPlayer.session_id)
+            .where(StoryPlayer.user == user)
+            .order_by(StoryPlayer.session_id)
+        )
+        hosted = await self.session.scalars(
+            select(StorySession.id).where(StorySession.host == user).order_by(StorySession.id)
+        )
+        sessions = []
+        for player, story in played.all():
+            turns = await self.session.scalars(
+                select(StoryEvent)
+                .where(StoryEvent.session_id == story.id, StoryEvent.player_id == player.id)
+                .order_by(StoryEvent.seq)
+            )
+            sessions.append(
+                {
+                    "session": story.id,
+                    "place": story.scope,
+                    "status": story.status,
+                    "started_at": story.created_at.isoformat(),
+                    "name": player.name,
+                    "role": player.role,
+                    "still_playing": player.active,
+                    "joined_at": player.joined_at.isoformat(),
+                    "turns": [
+                        {"scene": event.scene, "kind": event.kind, "option": event.option, "text": event.text}
+                        for event in turns
+                    ],
+                }
+            )
+        return {"sessions": sessions, "hosted": list(hosted)}
+
     async def forget(self, user: str) -> int:
         """Anonymise ``user`` in every session (players and hosts); returns the player rows changed."""
         found = await self.session.scalar(select(func.count(StoryPlayer.id)).where(StoryPlayer.user == user))

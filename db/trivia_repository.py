@@ -181,6 +181,69 @@ class TriviaRepository:
 
     # privacy -------------------------------------------------------------------------------------------------
 
+    async def export(self, user: str) -> dict[str, Any]:
+        """Everything trivia stores about ``user``, JSON-ready: scores per game, answers, stats, lists uploaded."""
+        scores = await self.session.execute(
+            select(TriviaScore, TriviaGame)
+            .join(TriviaGame, TriviaGame.id == TriviaScore.game_id)
+            .where(TriviaScore.user == user)
+            .order_by(TriviaScore.game_id)
+        )
+        choices = await self.session.scalars(
+            select(TriviaChoice)
+            .where(TriviaChoice.user == user)
+            .order_by(TriviaChoice.game_id, TriviaChoice.question_index)
+        )
+        stats = await self.session.scalars(
+            select(TriviaStats).where(TriviaStats.user == user).order_by(TriviaStats.guild_id)
+        )
+        lists = await self.session.scalars(
+            select(TriviaList).where(TriviaList.uploaded_by == user).order_by(TriviaList.id)
+        )
+        started = await self.session.scalars(
+            select(TriviaGame.id).where(TriviaGame.starter == user).order_by(TriviaGame.id)
+        )
+        return {
+            "scores": [
+                {
+                    "game": game.id,
+                    "guild": game.guild_id,
+                    "channel": game.channel_id,
+                    "played_at": game.created_at.isoformat(),
+                    "name": score.name,
+                    "points": score.points,
+                    "correct": score.correct,
+                    "attempted": score.attempted,
+                }
+                for score, game in scores.all()
+            ],
+            "choices": [
+                {
+                    "game": choice.game_id,
+                    "question": choice.question_index + 1,
+                    "choice": choice.choice,
+                    "correct": choice.correct,
+                    "points": choice.points,
+                }
+                for choice in choices
+            ],
+            "stats": [
+                {
+                    "guild": row.guild_id,
+                    "name": row.name,
+                    "points": row.points,
+                    "correct": row.correct,
+                    "attempted": row.attempted,
+                    "games": row.games,
+                    "wins": row.wins,
+                    "best_streak": row.best_streak,
+                }
+                for row in stats
+            ],
+            "lists_uploaded": [{"guild": row.guild_id, "name": row.name} for row in lists],
+            "games_started": list(started),
+        }
+
     async def forget(self, user: str) -> int:
         """Delete a user's scores, answers and stats, and unlink them from games and lists; rows removed."""
         removed = 0

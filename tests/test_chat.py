@@ -353,3 +353,29 @@ def test_the_console_logs_to_a_file_and_is_the_local_user(cli_env: dict[str, str
     assert [c["persona"] for c in ann["conversations"]] == ["john"]
     shown = run_cli_process({**cli_env, "LOG_LEVEL": "INFO"}, "console", stdin="/quit\n")
     assert "services ready" in shown.stderr
+
+
+async def test_export_holds_trivia_scores_and_story_turns_until_forget_me(settings: Settings) -> None:
+    app = await build_app(settings)
+    script = iter(["", "/trivia choice 1", "A", "/story list", "1", "ann", "fighter", "1", "/end", "/quit"])
+
+    async def read_line(prompt: str) -> str:
+        return next(script)
+
+    try:
+        await ConsoleChat(app, Console(file=io.StringIO(), color_system=None), read_line, "local:ann").run()
+        data = await app.export_user("local:ann")
+        [score] = data["trivia"]["scores"]
+        assert score["name"] == "ann" and score["attempted"] == 1
+        assert [choice["question"] for choice in data["trivia"]["choices"]] == [1]
+        assert data["trivia"]["games_started"] == [score["game"]]
+        [session] = data["story"]["sessions"]
+        assert session["name"] == "ann" and session["role"] == "fighter"
+        assert any(turn["kind"] == "choice" and turn["scene"] == 1 for turn in session["turns"]), session["turns"]
+        assert data["story"]["hosted"] == []  # the console plays the story with a host of its own
+        assert await app.forget_user("local:ann") > 0
+        emptied = await app.export_user("local:ann")
+        assert emptied["trivia"]["scores"] == [] and emptied["trivia"]["games_started"] == []
+        assert emptied["story"] == {"sessions": [], "hosted": []}
+    finally:
+        await app.close()

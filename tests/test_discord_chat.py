@@ -370,6 +370,7 @@ async def test_export_sends_the_users_data_as_an_ephemeral_file(
     data = json.loads(twin.attachment_bytes(attachment))
     assert data["user"] == f"discord:{alice}"
     assert data["conversations"][0]["messages"][0]["text"] == "who is dyson?"
+    assert data["trivia"]["scores"] == [] and data["story"]["sessions"] == []  # every feature answers, even empty
 
 
 async def test_a_long_reply_is_split_under_2000_characters(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -105,6 +105,10 @@ class StoryService:
     async def leave_session(self, session_id: int, user: str) -> Outcome:
         """Leave from the lobby's Leave button."""
         return await self._lobby.leave_session(session_id, user)
+
+    async def export(self, user: str) -> dict[str, Any]:
+        """Every story session ``user`` played or hosted, with their own turns, JSON-ready (pending writes first)."""
+        return cast(dict[str, Any], await self._store.submit(lambda repo: repo.export(user)))
 
     async def forget(self, user: str) -> int:
         """Remove ``user`` from every session; their turns stay in transcripts as "a former player"."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -82,6 +83,11 @@ class TriviaRecords:
         async with self._write_lock, self._sessions.begin() as session:
             await TriviaRepository(session).save_settings(guild_id, values)
         return await self.settings(guild_id)
+
+    async def export(self, user: str) -> dict[str, Any]:
+        """Everything trivia stores about ``user``, JSON-ready."""
+        async with self._sessions() as session:
+            return await TriviaRepository(session).export(user)
 
     async def forget(self, user: str) -> int:
         """Delete the user's stored trivia scores, answers and stats; returns how many rows went."""

@@ -93,7 +93,7 @@ class PrivacyCommands(commands.Cog):
     async def export(self, interaction: discord.Interaction) -> None:
         """Send the user's data as an ephemeral JSON attachment."""
         await interaction.response.defer(ephemeral=True, thinking=True)
-        data = await self.bot.app.chat.export(user_key(interaction.user))
+        data = await self.bot.app.export_user(user_key(interaction.user))
         payload = json.dumps(data, indent=2, ensure_ascii=False).encode()
         file = discord.File(io.BytesIO(payload), filename="t2-companion-export.json")
         await send_ephemeral(interaction, "Here is everything stored about you.", file=file)
