@@ -16,6 +16,7 @@ from bot.story.service import Clock, StoryService
 from bot.trivia.service import TriviaService
 from db import migrate
 from db.engine import create_engine, create_session_factory
+from db.repositories import UserRepository
 from db.turn_writer import TurnWriter
 from personas.engine import GroundedEngine
 from personas.factbase import load_fact_base
@@ -41,8 +42,6 @@ class App:
     writer: TurnWriter
     story: StoryService
     trivia: TriviaService
-    forgetters: list[Callable[[str], Awaitable[int]]] = field(default_factory=list)
-    """What /forget-me runs: each feature's "delete everything about this user", returning rows removed."""
     exporters: dict[str, Callable[[str], Awaitable[dict[str, Any]]]] = field(default_factory=dict)
     """What /export gathers: each feature's "everything stored about this user", under the feature's name."""
 
@@ -54,11 +53,32 @@ class App:
         return data
 
     async def forget_user(self, user: str) -> int:
-        """Delete everything every feature stores about ``user``; returns how many rows went."""
-        removed = 0
-        for forget in self.forgetters:
-            removed += await forget(user)
+        """Delete everything every feature stores about ``user``, in one transaction, and any stored request to;
+        returns how many rows went. If it fails, nothing is deleted (and a stored request stays for a retry)."""
+        await self.trivia.leave_live_games(user)
+        async with self.story.forgetting(user) as forget_story:
+            async with self.writer.write_lock, self.sessions.begin() as session:
+                removed = await self.chat.forget_in(session, user)
+                removed += await self.trivia.forget_in(session, user)
+                removed += await forget_story(session)
+                await UserRepository(session).forget_request_done(user)
+        self.chat.forget_cached(user)
         return removed
+
+    async def request_forget(self, user: str) -> None:
+        """Store that ``user`` asked to be forgotten, before telling them it is under way: if the process stops
+        before ``forget_user`` has run, ``finish_forget_requests`` carries it out at the next start."""
+        async with self.writer.write_lock, self.sessions.begin() as session:
+            await UserRepository(session).request_forget(user)
+
+    async def finish_forget_requests(self) -> int:
+        """Carry out the /forget-me requests a stop left unfinished; returns how many."""
+        async with self.sessions() as session:
+            pending = await UserRepository(session).forget_requests()
+        for user in pending:
+            removed = await self.forget_user(user)
+            log.info("finished a request to delete a user's data (%d rows)", removed)
+        return len(pending)
 
     async def suspend_games(self) -> int:
         """Before a shutdown: pause running trivia games and story clocks, so each goes on with the time it had
@@ -101,6 +121,10 @@ async def build_app(settings: Settings, *, run_migrations: bool = True, clock: C
         raise
     log.info("services ready on %s", url.get_backend_name())
     app = App(settings, engine, sessions, knowledge, chat, writer, story, trivia)
-    app.forgetters.extend((chat.forget, story.forget, trivia.forget))
     app.exporters.update(trivia=trivia.export, story=story.export)
+    try:
+        await app.finish_forget_requests()
+    except BaseException:
+        await app.close()
+        raise
     return app

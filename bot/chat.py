@@ -188,11 +188,20 @@ class ChatService:
 
     async def forget(self, user: str) -> int:
         """Delete everything stored about ``user``; returns how many messages were removed."""
+        async with self._writer.write_lock, self._sessions.begin() as session:
+            removed = await self.forget_in(session, user)
+        self.forget_cached(user)
+        return removed
+
+    async def forget_in(self, session: AsyncSession, user: str) -> int:
+        """``forget``'s deletions in the caller's transaction; call ``forget_cached`` once it is committed."""
+        return await UserRepository(session).forget(user)
+
+    def forget_cached(self, user: str) -> None:
+        """Drop what is kept in memory about ``user`` (after their stored data is deleted)."""
         for key in [key for key in self._cache if key[0] == user]:
             del self._cache[key]
         self._defaults.pop(user, None)
-        async with self._writer.write_lock, self._sessions.begin() as session:
-            return await UserRepository(session).forget(user)
 
     async def export(self, user: str) -> dict[str, Any]:
         """Everything stored about ``user``, JSON-ready."""

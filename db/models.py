@@ -52,6 +52,16 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(), default=utcnow)
 
 
+class ForgetRequest(Base):
+    """A /forget-me that was asked for and not yet carried out; stored before the user is told, and carried out
+    at the next start if the bot stopped first."""
+
+    __tablename__ = "forget_requests"
+
+    user: Mapped[str] = mapped_column(String(80), primary_key=True)
+    requested_at: Mapped[datetime] = mapped_column(DateTime(), default=utcnow)
+
+
 class GuildSettings(Base):
     """Per-guild defaults."""
 

@@ -329,9 +329,11 @@ async def test_forget_me_asks_then_deletes_every_row_of_the_user(
         [refused] = await intruder.wait_for_responses(1)
         assert await rows(engine, User) == 2
         click = await twin.click_button(channel, alice, message_id, confirm)
-        [done] = await click.wait_for_responses(1)
+        [under_way, done] = await click.wait_for_responses(2)
     assert "not for you" in refused["data"]["content"]
-    assert "deleted everything" in done["data"]["content"]
+    assert under_way["kind"] == "callback" and under_way["data"]["content"].startswith("Deleting")
+    assert under_way["data"]["components"] == [], "the buttons go at once, so nobody presses them twice"
+    assert done["kind"] == "edit_original" and "deleted everything" in done["data"]["content"]
     assert await rows(engine, User, User.external_id == f"discord:{alice}") == 0
     assert await rows(engine, User) == 1
     assert await rows(engine, Conversation) == 1
@@ -351,7 +353,7 @@ async def test_forget_me_button_still_works_after_a_restart(
     confirm = question["data"]["components"][0]["components"][0]["custom_id"]
     async with run_bot():
         click = await twin.click_button(channel, alice, int(ask.original_message["id"]), confirm)
-        await click.wait_for_responses(1)
+        await click.wait_for_responses(2)
     assert await rows(engine, User) == 0
 
 

@@ -137,7 +137,7 @@ async def test_a_whole_game_with_three_players(
         [ask_forget] = await forget.wait_for_responses(1)
         confirm = ask_forget["data"]["components"][0]["components"][0]["custom_id"]
         click = await twin.click_button(channel, carol, int(forget.original_message["id"]), confirm)
-        await click.wait_for_responses(1)
+        await click.wait_for_responses(2)
     assert (
         "alice" in shown["data"]["embeds"][0]["description"].lower()
         and "1 wins" in shown["data"]["embeds"][0]["description"]

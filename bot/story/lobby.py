@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
 
-from bot.story.change import LOBBY, NEW_PLAYER, PLAYING, Change
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.story.change import LOBBY, NEW_PLAYER, PLAYING, Change, Write
 from bot.story.clocks import Clocks
 from bot.story.model import TURN_ORDERS, Outcome, Post, Prompt, StoryConfig, StoryRefusal
 from bot.story.rules import Rules
@@ -176,13 +179,22 @@ class Lobby:
         row = self._store.copy(session_id)
         return await self.leave(row.scope, user)
 
-    async def forget(self, user: str) -> int:
-        """Remove ``user`` from every session; their turns stay in transcripts as "a former player"."""
+    @asynccontextmanager
+    async def forgetting(self, user: str) -> AsyncIterator[Callable[[AsyncSession], Awaitable[int]]]:
+        """Take ``user`` out of every session, in the caller's transaction.
+
+        Holds the locks of the sessions they play in, and yields the write to run in the transaction: their seat
+        left (the turn passes on) and their name replaced by "a former player" everywhere; it returns the rows
+        changed. The sessions kept in memory change only once the body has ended without an error, after commit.
+        """
         store = self._store
         await store.load()
-        touched = [row.id for row in store.rows() if find_player(row, user) is not None]
-        for session_id in touched:
-            async with store.lock(session_id):
+        touched = sorted(row.id for row in store.rows() if find_player(row, user) is not None)
+        async with AsyncExitStack() as locks:
+            for session_id in touched:
+                await locks.enter_async_context(store.lock(session_id))
+            changes: list[Change] = []
+            for session_id in touched:
                 if not store.is_live(session_id):
                     continue
                 row = store.copy(session_id)
@@ -196,9 +208,18 @@ class Lobby:
                 player.user, player.name, player.active = None, FORMER_PLAYER, False
                 change.players.append(player)
                 change.posts.clear()
-                await store.commit(change)
+                changes.append(change)
 
-        async def op(repo: StoryRepository) -> int:
-            return await repo.forget(user)
+            async def write(session: AsyncSession) -> int:
+                repo = StoryRepository(session)
+                await store.save(repo, [Write(c.row, tuple(c.players), tuple(c.events), None) for c in changes])
+                return len(changes) + await repo.forget(user)
 
-        return len(touched) + int(await store.submit(op))
+            yield write
+            for change in changes:
+                store.remember(change.row)
+
+    async def forget(self, user: str) -> int:
+        """Remove ``user`` from every session in a transaction of its own; their turns stay as "a former player"."""
+        async with self.forgetting(user) as write, self._store.write_lock, self._store.sessions.begin() as session:
+            return await write(session)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any, cast
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -113,6 +114,10 @@ class StoryService:
     async def forget(self, user: str) -> int:
         """Remove ``user`` from every session; their turns stay in transcripts as "a former player"."""
         return await self._lobby.forget(user)
+
+    def forgetting(self, user: str) -> AbstractAsyncContextManager[Callable[[AsyncSession], Awaitable[int]]]:
+        """``forget`` in the caller's transaction: see ``Lobby.forgetting``."""
+        return self._lobby.forgetting(user)
 
     # ------------------------------------------------------------------ turns
     async def choose(self, session_id: int, scene: int, user: str, option_id: str) -> Outcome:

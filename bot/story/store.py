@@ -44,17 +44,22 @@ class SessionStore:
         async with self._write_lock, self._sessions.begin() as session:
             repo = StoryRepository(session)
             results = [None if isinstance(op, Write) else await op(repo) for op in ops]
-            joining = [write for write in writes if write.new_player is not None]
-            ids = await repo.add_players([(write.row.id, write.new_player) for write in joining if write.new_player])
-            for write, player_id in zip(joining, ids, strict=True):
-                assert write.new_player is not None
-                write.new_player.id = player_id
-            await repo.save_many(
-                [write.row for write in writes],
-                [player for write in writes for player in write.players],
-                [(write.row.id, with_player(event, write.new_player)) for write in writes for event in write.events],
-            )
+            await self.save(repo, writes)
         return results
+
+    @staticmethod
+    async def save(repo: StoryRepository, writes: Sequence[Write]) -> None:
+        """Store session changes in ``repo``'s transaction (the caller commits, then calls ``remember``)."""
+        joining = [write for write in writes if write.new_player is not None]
+        ids = await repo.add_players([(write.row.id, write.new_player) for write in joining if write.new_player])
+        for write, player_id in zip(joining, ids, strict=True):
+            assert write.new_player is not None
+            write.new_player.id = player_id
+        await repo.save_many(
+            [write.row for write in writes],
+            [player for write in writes for player in write.players],
+            [(write.row.id, with_player(event, write.new_player)) for write in writes for event in write.events],
+        )
 
     async def load(self) -> None:
         """Read every running session into memory (once); later calls do nothing."""
@@ -88,6 +93,16 @@ class SessionStore:
         """Store a change (and a player joining for the first time), then keep its session."""
         await self._writes.submit(Write(change.row, tuple(change.players), tuple(change.events), new_player))
         self.remember(change.row)
+
+    @property
+    def write_lock(self) -> asyncio.Lock:
+        """The lock every database write of the bot holds (SQLite has one writer)."""
+        return self._write_lock
+
+    @property
+    def sessions(self) -> async_sessionmaker[AsyncSession]:
+        """The database sessions the store writes with."""
+        return self._sessions
 
     async def close(self) -> None:
         """Finish pending writes."""

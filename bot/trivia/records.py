@@ -92,4 +92,8 @@ class TriviaRecords:
     async def forget(self, user: str) -> int:
         """Delete the user's stored trivia scores, answers and stats; returns how many rows went."""
         async with self._write_lock, self._sessions.begin() as session:
-            return await TriviaRepository(session).forget(user)
+            return await self.forget_in(session, user)
+
+    async def forget_in(self, session: AsyncSession, user: str) -> int:
+        """``forget`` in the caller's transaction."""
+        return await TriviaRepository(session).forget(user)

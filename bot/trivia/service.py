@@ -283,10 +283,16 @@ class TriviaService(TriviaRecords):
 
     async def forget(self, user: str) -> int:
         """Delete the user's trivia scores, answers and stats; returns how many rows went."""
+        await self.leave_live_games(user)
+        return await super().forget(user)
+
+    async def leave_live_games(self, user: str) -> None:
+        """Before ``user``'s trivia data is deleted: the running games forget them (so nothing new about them is
+        stored), and what was queued is written first (so nothing lands after the deletion)."""
         for live in self._games:
             if live.starter == user:
                 live.starter = None
             live.attempts.pop(user, None)
             live.players.pop(user, None)
             live.points.pop(user, None)
-        return await super().forget(user)
+        await self._rounds.writer.flush()

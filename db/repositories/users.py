@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import delete, func, select, update
 
-from db.models import Conversation, Memory, Message, User, utcnow
+from db.models import Conversation, ForgetRequest, Memory, Message, User, utcnow
 from db.repositories.common import Repository, insert_for
 from db.repositories.conversations import ConversationRepository
 
@@ -50,6 +50,19 @@ class UserRepository(Repository):
         await self.session.execute(delete(Conversation).where(Conversation.user_id == user_id))
         await self.session.execute(delete(User).where(User.id == user_id))
         return int(removed or 0)
+
+    async def request_forget(self, external_id: str) -> None:
+        """Store that the user asked to be forgotten (once, however often they ask)."""
+        if await self.session.get(ForgetRequest, external_id) is None:
+            self.session.add(ForgetRequest(user=external_id))
+
+    async def forget_requests(self) -> list[str]:
+        """The users whose /forget-me was asked for and not yet carried out, oldest first."""
+        return list(await self.session.scalars(select(ForgetRequest.user).order_by(ForgetRequest.requested_at)))
+
+    async def forget_request_done(self, external_id: str) -> None:
+        """The user's /forget-me is carried out (in the same transaction as the deletion)."""
+        await self.session.execute(delete(ForgetRequest).where(ForgetRequest.user == external_id))
 
     async def export(self, external_id: str) -> dict[str, Any]:
         """Everything stored about the user, as plain JSON-ready data."""

@@ -58,10 +58,28 @@ class ForgetButton(
             return
         bot = interaction.client
         assert isinstance(bot, CompanionBot)
-        removed = await bot.app.forget_user(user_key(interaction.user))
+        user = user_key(interaction.user)
+        try:
+            await bot.app.request_forget(user)  # stored first: a stop from here on still finishes it at next start
+        except Exception:
+            log.exception("could not store a request to delete a user's data")
+            await interaction.response.edit_message(
+                content="I could not start deleting your data; nothing was deleted. Please try again.", view=None
+            )
+            return
+        await interaction.response.edit_message(content="Deleting everything stored about you...", view=None)
+        try:
+            removed = await bot.app.forget_user(user)
+        except Exception:
+            log.exception("deleting a user's data failed; it is retried at the next start")
+            await interaction.edit_original_response(
+                content="Deleting hit a problem, so nothing was deleted yet. It is retried when the bot restarts, "
+                "or press /forget-me again."
+            )
+            return
         log.info("deleted the data of a user on request (%d rows)", removed)
-        await interaction.response.edit_message(
-            content=f"Done. I deleted everything stored about you ({removed} records).", view=None
+        await interaction.edit_original_response(
+            content=f"Done. I deleted everything stored about you ({removed} records)."
         )
 
 
