@@ -37,13 +37,18 @@ __all__ = [
 
 
 class TriviaGame(Base):
-    """A game in a channel; ``active_channel`` is set while it runs, so one channel has one running game."""
+    """A game in a channel; ``active_channel`` is set while it runs, so one channel has one running game.
+
+    A game's asked questions are ``questions[: question_index + 1]``; the channel's latest games, found through
+    ``ix_trivia_games_channel_id_id``, tell which questions it heard recently.
+    """
 
     __tablename__ = "trivia_games"
+    __table_args__ = (Index("ix_trivia_games_channel_id_id", "channel_id", "id"),)
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     guild_id: Mapped[int | None] = mapped_column(BigInteger)
-    channel_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    channel_id: Mapped[int] = mapped_column(BigInteger)
     active_channel: Mapped[int | None] = mapped_column(BigInteger, unique=True)
     starter: Mapped[str | None] = mapped_column(String(80))
     solo: Mapped[bool] = mapped_column(Boolean, server_default=false(), default=False)

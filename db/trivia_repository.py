@@ -56,6 +56,16 @@ class TriviaRepository:
         """Every running game, as stored now."""
         return list((await self.session.scalars(select(TriviaGame).where(TriviaGame.status == "running"))).all())
 
+    async def recent_games(self, channel_id: int, limit: int) -> list[tuple[list[dict[str, Any]], int]]:
+        """The questions and last asked index of the channel's latest ``limit`` games, newest first."""
+        query = (
+            select(TriviaGame.questions, TriviaGame.question_index)
+            .where(TriviaGame.channel_id == channel_id)
+            .order_by(TriviaGame.id.desc())
+            .limit(limit)
+        )
+        return [(list(questions), index) for questions, index in (await self.session.execute(query)).all()]
+
     async def update_game(self, game_id: int, **values: Any) -> None:
         """Change a game's stored state."""
         await self.session.execute(update(TriviaGame).where(TriviaGame.id == game_id).values(**values))

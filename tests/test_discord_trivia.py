@@ -33,6 +33,14 @@ class ClockedBot(CompanionBot):
         play.tick_s = 0.02  # type: ignore[attr-defined]
 
 
+class SeededBot(ClockedBot):
+    """The clocked bot with every game's question order seeded alike, so only what a channel heard changes it."""
+
+    async def setup_hook(self) -> None:
+        await super().setup_hook()
+        self.app.trivia.seed = 11
+
+
 RunBot = Callable[[], AbstractAsyncContextManager[CompanionBot]]
 
 
@@ -146,6 +154,37 @@ async def test_a_whole_game_with_three_players(
     assert carol not in await points(engine), "/forget-me deletes trivia scores"
     async with engine.connect() as connection:
         assert f"discord:{carol}" not in set((await connection.scalars(select(TriviaStats.user))).all())
+
+
+async def test_games_in_a_channel_do_not_open_with_the_same_question(
+    twin: DiscordTwin, world: dict[str, Any], settings: Settings, engine: AsyncEngine, clock: FakeClock
+) -> None:
+    channel, alice = world["general"].id, world["alice"].id
+    other = twin.add_text_channel(world["guild"].id, "random").id
+    opened: list[dict[str, Any]] = []
+    posted: list[dict[str, Any]] = []
+
+    async def one_game() -> None:
+        start = await twin.send_slash_command(channel, alice, "trivia", {"questions": 2}, subcommand="start")
+        await start.wait_for_responses(1)
+        posted.append((await twin.wait_for_messages(channel, len(posted) + 1))[-1])
+        opened.append(await question(engine))
+        stop = await twin.send_slash_command(channel, alice, "trivia", subcommand="stop")
+        await stop.wait_for_responses(1)
+
+    async with run_client(twin, SeededBot(settings, clock)):
+        await one_game()
+        await one_game()
+    async with run_client(twin, SeededBot(settings, clock)):  # what the channel heard outlives a restart
+        await one_game()
+        await one_game()
+        start = await twin.send_slash_command(other, alice, "trivia", {"questions": 2}, subcommand="start")
+        await start.wait_for_responses(1)
+        [elsewhere] = await twin.wait_for_messages(other, 1)
+    assert all(asked["q"] in ask["content"] for asked, ask in zip(opened, posted, strict=True))
+    openers = [asked["q"] for asked in opened]
+    assert len(set(openers)) == len(openers), f"the same seed, and games here opened with {openers}"
+    assert openers[0] in elsewhere["content"], "a channel that heard nothing opens as this one's first game did"
 
 
 async def test_a_restart_mid_question_continues_with_the_time_that_was_left(

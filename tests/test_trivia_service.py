@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import re
 import subprocess
@@ -19,6 +20,9 @@ from bot.trivia.normalise import normalise
 from bot.trivia.questions import QuestionPools, with_choices
 from bot.trivia.red_lists import RedListError
 from bot.trivia.service import GameOptions, NotAllowedError, TriviaError, TriviaService
+from bot.trivia.variety import RECENT_GAMES
+from db.engine import create_engine, create_session_factory
+from db.migrate import upgrade_if_needed
 from db.trivia_models import TriviaChoice, TriviaGame, TriviaScore, TriviaStats
 from personas.factbase import load_fact_base
 from tests.clock import FakeClock
@@ -444,3 +448,118 @@ def test_choices_are_of_the_answers_kind_and_never_the_same_words_twice() -> Non
     assert all(
         "," in text and text.split()[0] == "August" for text in with_choices(date, pool, random.Random(1))["choices"]
     )
+
+
+async def play(
+    service: TriviaService,
+    sessions: async_sessionmaker[AsyncSession],
+    channel: int,
+    options: GameOptions,
+    *,
+    seed: int | None = None,
+    stop_after: int | None = None,
+) -> list[str]:
+    """Start a game and skip through it (or stop it once ``stop_after`` questions were asked); what it asked."""
+    [_, ask] = await service.start(channel, GUILD, ALICE, options, seed=seed)
+    asked = 1
+    while service.game_in(channel) is not None:
+        if asked == stop_after:
+            await service.stop(channel, ALICE)
+            break
+        await service.skip(channel, ALICE)  # reveal
+        if service.game_in(channel) is not None:
+            await service.skip(channel, ALICE)  # the next question
+            asked += 1
+    async with sessions() as session:
+        row = await session.get(TriviaGame, ask.game_id)
+    assert row is not None and row.status == "finished"
+    return [question["q"] for question in row.questions[: row.question_index + 1]]
+
+
+def red_list(size: int) -> bytes:
+    return "".join(f"What is number {n}?: [{n}]\n" for n in range(1, size + 1)).encode()
+
+
+@pytest.mark.parametrize("mode", ["open", "choice"])
+async def test_games_in_a_channel_open_with_questions_it_has_not_heard_lately(
+    service: TriviaService, sessions: async_sessionmaker[AsyncSession], mode: str
+) -> None:
+    options = GameOptions(questions=3, mode=mode)
+    games = [await play(service, sessions, CHANNEL, options, seed=21) for _ in range(6)]
+    openers = [game[0] for game in games]
+    assert len(set(openers)) == len(openers), f"the same seed, yet every game opens differently: {openers}"
+    for n, game in enumerate(games):
+        heard = {question for earlier in games[:n] for question in earlier}
+        assert not heard & set(game), f"game {n + 1} asks again {heard & set(game)} while others were never asked"
+    # the other channel has heard nothing: with the same seed it gets this channel's first game, question for question
+    assert await play(service, sessions, OTHER, options, seed=21) == games[0]
+
+
+async def test_questions_heard_lately_come_last_the_longest_ago_first(
+    service: TriviaService, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    await service.import_list(GUILD, "eight.yaml", red_list(8), ALICE)
+    everything = {f"What is number {n}?" for n in range(1, 9)}
+    three, eight = GameOptions(questions=3, lists=("eight",)), GameOptions(questions=8, lists=("eight",))
+    first = await play(service, sessions, CHANNEL, three, seed=3)
+    second = await play(service, sessions, CHANNEL, three, seed=3, stop_after=1)  # two drawn, never asked
+    assert len(first) == 3 and len(second) == 1 and second[0] not in first
+    third = await play(service, sessions, CHANNEL, eight, seed=3)
+    assert set(third[:4]) == everything - set(first) - set(second), "the four never asked come first"
+    assert third[4:] == first + second, "then the ones asked, in the order they were asked"
+    # Everything has been heard now: the longest ago asked come first, but never the last game's first question.
+    fourth = await play(service, sessions, CHANNEL, eight, seed=3)
+    assert fourth == third[1:] + third[:1]
+    fifth = await play(service, sessions, CHANNEL, eight, seed=3)
+    assert fifth == fourth[1:] + fourth[:1]
+
+
+async def test_only_the_latest_games_of_a_channel_count_as_recent(
+    service: TriviaService, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    size = RECENT_GAMES + 2
+    await service.import_list(GUILD, "dozen.yaml", red_list(size), ALICE)
+    one = GameOptions(questions=1, lists=("dozen",))
+    openers = [(await play(service, sessions, CHANNEL, one, seed=8))[0] for _ in range(RECENT_GAMES + 1)]
+    assert len(set(openers)) == len(openers)
+    never = {f"What is number {n}?" for n in range(1, size + 1)} - set(openers)
+    # the first game is now older than the last RECENT_GAMES: its question is as fresh as the one never asked
+    latest = await play(service, sessions, CHANNEL, GameOptions(questions=2, lists=("dozen",)), seed=8)
+    assert set(latest) == never | {openers[0]}
+
+
+async def test_what_a_channel_heard_survives_a_restart(
+    database_url: str, sessions: async_sessionmaker[AsyncSession], clock: FakeClock
+) -> None:
+    before = TriviaService(sessions, load_fact_base(), clock=clock, seed=5)
+    first = await play(before, sessions, CHANNEL, GameOptions(questions=4))
+    engine = create_engine(database_url)  # a new process: a new engine and service on the same database
+    try:
+        await upgrade_if_needed(engine)
+        restarted = create_session_factory(engine)
+        after = TriviaService(restarted, load_fact_base(), clock=clock, seed=5)
+        second = await play(after, restarted, CHANNEL, GameOptions(questions=4))
+        elsewhere = await play(after, restarted, OTHER, GameOptions(questions=4))
+    finally:
+        await engine.dispose()
+    assert second[0] != first[0] and not set(first) & set(second)
+    assert elsewhere == first, "the service's seed fixes the order; a channel that heard nothing gets the first game"
+
+
+def test_terminal_games_do_not_repeat_the_last_ones_questions(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parent.parent
+    env = {"PATH": "/usr/bin:/bin", "DATABASE_URL": f"sqlite:///{tmp_path}/t2.db", "HOME": str(tmp_path)}
+    env["T2_CACHE_DIR"] = os.environ["T2_CACHE_DIR"]  # the model the other tests use (set by conftest)
+    command = [sys.executable, "-m", "bot", "trivia", "play", "--questions", "2", "--seed", "3"]
+    wordings = [question["q"] for question in QuestionPools(load_fact_base()).plot()]
+    games: list[list[str]] = []
+    for _ in range(2):
+        result = subprocess.run(
+            command, input="/skip\n/skip\n/skip\n", capture_output=True, text=True, cwd=root, env=env, timeout=60
+        )
+        assert result.returncode == 0, result.stderr
+        said = " ".join(result.stdout.split())  # the terminal wraps long lines
+        games.append([q for _, q in sorted((said.find(q), q) for q in wordings if q in said)])
+    first, second = games
+    assert len(first) == len(second) == 2
+    assert not set(first) & set(second), f"the same seed, and the second game asks again: {first} then {second}"

@@ -24,7 +24,12 @@ def add_arguments(commands: Any) -> None:
     play.add_argument("--mode", choices=("open", "choice"), default="open", help="type answers, or pick A-D")
     play.add_argument("--seconds", type=int, default=30, help="seconds per question (default 30)")
     play.add_argument("--host", choices=("john", "sarah", "t800"), default="t800", help="who asks (default t800)")
-    play.add_argument("--seed", type=int, default=None, help="pick the same questions every time")
+    play.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="fix the random order of the questions (those asked here lately still come last)",
+    )
     play.add_argument("--user", default="local", help="your name on the leaderboard")
 
 

@@ -82,11 +82,20 @@ class QuestionPools:
         return pool, config
 
 
-def draw(pool: list[dict[str, Any]], count: int, mode: str, rng: random.Random) -> list[dict[str, Any]]:
-    """``count`` questions at random; in choice mode each gets its choices, and those that cannot are left out."""
-    picked = rng.sample(pool, count)
-    if mode == "choice":
-        picked = [q for q in (with_choices(q, pool, rng) for q in picked) if q is not None]
+def draw(
+    pool: list[dict[str, Any]], order: Sequence[dict[str, Any]], count: int, mode: str, rng: random.Random
+) -> list[dict[str, Any]]:
+    """The first ``count`` questions of ``order`` (the pool, ordered); in choice mode each gets its choices from the
+    pool, and one that cannot is passed over for the next."""
+    if mode != "choice":
+        return list(order[:count])
+    picked: list[dict[str, Any]] = []
+    for question in order:
+        if len(picked) == count:
+            break
+        chosen = with_choices(question, pool, rng)
+        if chosen is not None:
+            picked.append(chosen)
     return picked
 
 

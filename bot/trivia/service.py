@@ -33,6 +33,7 @@ from bot.trivia.options import (
 from bot.trivia.questions import draw
 from bot.trivia.records import TriviaRecords
 from bot.trivia.rounds import Rounds
+from bot.trivia.variety import RECENT_GAMES, in_order, recent
 from db.trivia_repository import GameRunningError, TriviaRepository
 from db.trivia_stats import TriviaStatsRepository
 from personas.factbase import FactBase
@@ -68,10 +69,13 @@ class TriviaService(TriviaRecords):
         *,
         clock: Clock = time.time,
         write_lock: asyncio.Lock | None = None,
+        seed: int | None = None,
     ) -> None:
         super().__init__(sessions, facts, write_lock or asyncio.Lock())
         self.clock = clock
         """The wall clock; replaceable so tests control game time."""
+        self.seed = seed
+        """Seeds the random order of every game's questions (None: the system's randomness, different each game)."""
         self._games = LiveGames()
         self._rounds = Rounds(sessions, self._write_lock, self._games, self._now)
 
@@ -125,7 +129,9 @@ class TriviaService(TriviaRecords):
     ) -> list[Announcement]:
         """Start a game here; TriviaError when one runs already or an option is wrong.
 
-        ``solo``: the starter plays alone (a terminal game), so each question closes once the starter answers.
+        Questions come in a random order (``seed``, else the service's, fixes it), those the channel heard in its
+        latest games last (``bot.trivia.variety``). ``solo``: the starter plays alone (a terminal game), so each
+        question closes once the starter answers.
         """
         if self._games.in_channel(channel_id) is not None:
             raise TriviaError(_ALREADY_RUNNING)
@@ -135,10 +141,12 @@ class TriviaService(TriviaRecords):
             stored = await repo.settings(guild_key) if guild_id else None
             chosen = merge_options(options, stored)
             pool, config = await self._questions.pool(repo, guild_key, chosen.lists or (PLOT_LIST,))
+            games = await repo.recent_games(channel_id, RECENT_GAMES)
         seconds, target, idle_s = timing(options, chosen, config)
         assert chosen.mode is not None and chosen.host is not None
-        rng = random.Random(seed if seed is not None else self._now() ^ channel_id)
-        picked = draw(pool, question_count(options, chosen, target, len(pool)), chosen.mode, rng)
+        rng = random.Random(seed if seed is not None else self.seed)  # None: from the system's randomness
+        order = in_order(pool, recent(games), rng)
+        picked = draw(pool, order, question_count(options, chosen, target, len(pool)), chosen.mode, rng)
         if not picked:
             raise TriviaError("Those lists have no questions I can use.")
         now = self._now()
