@@ -93,11 +93,13 @@ class ChatService:
         persona: str | None = None,
         discord_message_id: int | None = None,
         at_scene: int | None = None,
+        reply_channel_id: int | None = None,
     ) -> ChatReply:
         """Answer ``text`` from ``user`` in ``scope``; the turn is committed before this returns.
 
         ``persona`` is who the user is talking to (the user's default when None); a message that starts
         by naming another persona ("sarah, who gave you the weapons?") is answered by that one.
+        ``reply_channel_id``: the reply is to be posted there; it is stored in the outbox with the turn.
         """
         addressed, text = split_addressee(text)
         persona_id = addressed or (self.persona(persona).id if persona else self._defaults.get(user))
@@ -122,6 +124,7 @@ class ChatService:
                         turn=result.memory.turn,
                         memory=result.memory.to_data(),
                         discord_message_id=discord_message_id,
+                        reply_channel_id=reply_channel_id,
                     )
                 )
                 conversation.memory = result.memory

@@ -69,6 +69,10 @@ class Settings(BaseSettings):
     chat_turns_per_user: int = Field(default=5, ge=1, description="chat turns one user may take per period")
     chat_turn_period_s: float = Field(default=10.0, gt=0, description="the period of chat_turns_per_user")
     message_content_intent: bool = Field(default=True, description="ask Discord for message content")
+    outbox_poll_s: float = Field(default=5.0, gt=0, description="how often posts left unsent are tried again")
+    outbox_max_age_s: float = Field(
+        default=900.0, gt=0, description="a post still unsent after this long is given up and logged, not sent late"
+    )
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -52,6 +52,25 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(), default=utcnow)
 
 
+class OutboxPost(Base):
+    """A message the bot is to post, stored in the transaction of the change that caused it (a chat reply with its
+    turn), and removed once Discord has accepted every part of it. What is left here after a stop is posted at the
+    next start, unless it has grown too old."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    channel_id: Mapped[int] = mapped_column(BigInteger)
+    persona: Mapped[str | None] = mapped_column(String(16))
+    """Who speaks: a persona id, or None for the bot's own voice."""
+    text: Mapped[str] = mapped_column(Text)
+    source_message_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    """The Discord message this answers (a replayed message finds its reply here)."""
+    created_at_ms: Mapped[int] = mapped_column(BigInteger)
+    parts_sent: Mapped[int] = mapped_column(Integer, default=0)
+    """How many of the post's parts (it is split under Discord's 2,000 characters) Discord has accepted."""
+
+
 class ForgetRequest(Base):
     """A /forget-me that was asked for and not yet carried out; stored before the user is told, and carried out
     at the next start if the bot stopped first."""

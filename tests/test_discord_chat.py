@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.config import Settings
 from bot.discord.client import CompanionBot
 from bot.discord.runner import serve
-from db.models import ChannelSettings, Conversation, Memory, Message, User
+from db.models import ChannelSettings, Conversation, Memory, Message, OutboxPost, User
 from personas.roster import PERSONAS
 from tests.twin import DiscordTwin, run_client
 
@@ -456,3 +456,65 @@ async def test_the_runner_falls_back_without_message_content_and_stops_cleanly_o
     identifies = [f for f in twin.gateway_frames if f.direction == "in" and f.op == 2]
     assert identifies[0].d["intents"] & discord.Intents(message_content=True).value
     assert not identifies[-1].d["intents"] & discord.Intents(message_content=True).value
+
+
+# --- the outbox: a stored reply is posted once, whatever fails in between ---------------------------------
+
+
+async def outbox_depth(engine: AsyncEngine) -> int:
+    return await rows(engine, OutboxPost)
+
+
+async def test_a_reply_discord_refused_is_posted_from_the_outbox_exactly_once(
+    twin: DiscordTwin, world: dict[str, Any], run_bot: RunBot, engine: AsyncEngine
+) -> None:
+    channel = world["general"].id
+    twin.deny_bot_permission(channel, "manage_webhooks")  # posts as the bot, which discord.py does not retry on 503
+    async with run_bot(outbox_poll_s=0.1):
+        twin.fail_next(1, status=503, path_contains=f"/channels/{channel}/messages", method="POST")
+        await twin.send_message(channel, world["alice"].id, f"{mention(twin)} who is dyson?")
+        [reply] = await twin.wait_for_messages(channel, 1, timeout=10)
+        await asyncio.sleep(0.5)  # more passes of the outbox: nothing more is posted
+    assert len(twin.messages[channel]) == 1
+    sends = [r for r in twin.requests if r.method == "POST" and r.path == f"/channels/{channel}/messages"]
+    assert [r.status for r in sends] == [503, 200]
+    assert sends[1].json["nonce"] == sends[0].json["nonce"] and sends[1].json["enforce_nonce"] is True
+    assert "Dyson" in reply["embeds"][0]["description"]
+    assert await outbox_depth(engine) == 0
+
+
+async def test_a_reply_stored_before_a_stop_is_posted_once_after_the_restart(
+    twin: DiscordTwin, world: dict[str, Any], run_bot: RunBot, engine: AsyncEngine
+) -> None:
+    channel = world["general"].id
+    twin.deny_bot_permission(channel, "manage_webhooks")
+    async with run_bot(outbox_poll_s=60):
+        twin.fail_next(1, status=503, path_contains=f"/channels/{channel}/messages", method="POST")
+        asked = await twin.send_message(channel, world["alice"].id, f"{mention(twin)} who is dyson?")
+        await twin.wait_until(lambda: any(r.status == 503 for r in twin.requests), 5, what="the refused post")
+    assert len(twin.messages[channel]) == 0
+    assert await outbox_depth(engine) == 1, "the reply waits in the outbox across the stop"
+    async with run_bot(outbox_poll_s=60):
+        await twin.gateway.dispatch("MESSAGE_CREATE", asked)  # the gateway delivers the message again
+        [reply] = await twin.wait_for_messages(channel, 1, timeout=10)
+        await asyncio.sleep(0.3)
+    assert len(twin.messages[channel]) == 1 and "Dyson" in reply["embeds"][0]["description"]
+    assert await rows(engine, Message, Message.role == "user") == 1
+    assert await outbox_depth(engine) == 0
+
+
+async def test_a_post_older_than_the_limit_is_given_up_not_sent_late(
+    twin: DiscordTwin, world: dict[str, Any], run_bot: RunBot, engine: AsyncEngine, caplog: pytest.LogCaptureFixture
+) -> None:
+    channel = world["general"].id
+    twin.deny_bot_permission(channel, "manage_webhooks")
+    async with run_bot(outbox_poll_s=60):
+        twin.fail_next(1, status=503, path_contains=f"/channels/{channel}/messages", method="POST")
+        await twin.send_message(channel, world["alice"].id, f"{mention(twin)} who is dyson?")
+        await twin.wait_until(lambda: any(r.status == 503 for r in twin.requests), 5, what="the refused post")
+    await asyncio.sleep(2.2)  # older than the outbox's grace and than the limit below
+    with caplog.at_level(logging.WARNING, logger="bot.discord.outbox"):
+        async with run_bot(outbox_poll_s=0.1, outbox_max_age_s=1.0):
+            await twin.wait_until(lambda: "gave up a post" in caplog.text, 5, what="the give-up")
+    assert len(twin.messages[channel]) == 0
+    assert await outbox_depth(engine) == 0

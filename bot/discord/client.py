@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import time
@@ -16,6 +17,7 @@ from discord.ext import commands
 from bot.app import App, build_app
 from bot.config import Settings
 from bot.discord.channels import ChannelDirectory
+from bot.discord.outbox import OutboxSender
 from bot.discord.personas_out import NO_MENTIONS, PersonaPoster
 from bot.limits import TokenBuckets
 
@@ -64,6 +66,7 @@ class CompanionBot(commands.Bot):
     app: App
     channels: ChannelDirectory
     poster: PersonaPoster
+    outbox: OutboxSender
     user_limits: TokenBuckets
 
     def __init__(
@@ -85,6 +88,7 @@ class CompanionBot(commands.Bot):
         self._in_flight: set[asyncio.Task[Any]] = set()
         self._services_ready = False
         self._shutdown: asyncio.Future[None] | None = None
+        self._outbox_task: asyncio.Task[None] | None = None
 
     async def setup_hook(self) -> None:
         """Run the migrations and build the services, load the cogs, sync the slash commands."""
@@ -92,6 +96,16 @@ class CompanionBot(commands.Bot):
         self._services_ready = True
         self.channels = ChannelDirectory(self.app.sessions)
         self.poster = PersonaPoster(self, self.channels)
+        self.outbox = OutboxSender(
+            self,
+            self.poster,
+            self.app.sessions,
+            self.app.writer.write_lock,
+            self.app.chat.persona,
+            poll_s=self.settings.outbox_poll_s,
+            max_age_s=self.settings.outbox_max_age_s,
+        )
+        self._outbox_task = asyncio.create_task(self.outbox.run(), name="outbox")
         self.user_limits = TokenBuckets(self.settings.chat_turns_per_user, self.settings.chat_turn_period_s)
         for extension in EXTENSIONS:
             await self.load_extension(extension)
@@ -144,7 +158,13 @@ class CompanionBot(commands.Bot):
 
     async def close(self) -> None:
         """Close the gateway connection, then the database."""
+        if self._outbox_task is not None:
+            self._outbox_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._outbox_task
+            self._outbox_task = None
         await super().close()
         if self._services_ready:
             self._services_ready = False
+            await self.outbox.close()
             await self.app.close()

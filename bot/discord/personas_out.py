@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 
 import discord
 
@@ -44,15 +45,35 @@ class PersonaPoster:
         self._webhooks: dict[int, discord.Webhook] = {}
         self._unavailable: dict[int, float] = {}
 
-    async def post(self, channel: PostTarget, persona: Persona, text: str) -> list[discord.Message]:
-        """Post ``text`` as ``persona`` in ``channel``, split at sentence boundaries; returns the messages."""
+    async def post(
+        self,
+        channel: PostTarget,
+        persona: Persona,
+        text: str,
+        *,
+        nonce: str | None = None,
+        first_part: int = 0,
+        on_part: Callable[[int], Awaitable[None]] | None = None,
+    ) -> list[discord.Message]:
+        """Post ``text`` as ``persona`` in ``channel``, split at sentence boundaries; returns the messages.
+
+        ``nonce``: parts posted as the bot (not through a webhook) carry it with the part's number, so that Discord
+        answers a retry with the message it already has. ``first_part``: the parts before it were posted already.
+        ``on_part`` is awaited with the number of parts posted so far, after each part of a post in several.
+        """
         posted: list[discord.Message] = []
-        for part in split_message(text):
+        parts = split_message(text)
+        for index in range(first_part, len(parts)):
             await self._pacer.wait(getattr(channel, "id", 0))
-            posted.append(await self._post_part(channel, persona, part))
+            part_nonce = f"{nonce}.{index}" if nonce is not None else None
+            posted.append(await self._post_part(channel, persona, parts[index], part_nonce))
+            if on_part is not None and len(parts) > 1:
+                await on_part(index + 1)
         return posted
 
-    async def _post_part(self, channel: PostTarget, persona: Persona, text: str) -> discord.Message:
+    async def _post_part(
+        self, channel: PostTarget, persona: Persona, text: str, nonce: str | None = None
+    ) -> discord.Message:
         thread = channel if isinstance(channel, discord.Thread) else None
         parent = thread.parent if thread is not None else channel
         if isinstance(parent, discord.TextChannel | discord.ForumChannel):
@@ -75,6 +96,8 @@ class PersonaPoster:
                 except discord.Forbidden:
                     self._mark_unavailable(parent.id)
                     break
+        if nonce is not None:
+            return await channel.send(embed=persona_embed(persona, text), allowed_mentions=NO_MENTIONS, nonce=nonce)
         return await channel.send(embed=persona_embed(persona, text), allowed_mentions=NO_MENTIONS)
 
     async def _webhook(self, channel: discord.TextChannel | discord.ForumChannel) -> discord.Webhook | None:

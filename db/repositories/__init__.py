@@ -12,6 +12,7 @@ from db.repositories.common import (
     storable,
 )
 from db.repositories.conversations import ConversationRepository, UserInScope, load_user_in_scope
+from db.repositories.outbox import OutboxEntry, OutboxRepository
 from db.repositories.users import UserRepository
 
 __all__ = [
@@ -20,6 +21,8 @@ __all__ = [
     "ConversationRepository",
     "ConversationState",
     "DuplicateMessageError",
+    "OutboxEntry",
+    "OutboxRepository",
     "StorageError",
     "StoredMessage",
     "TurnRecord",

@@ -11,7 +11,7 @@ from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import Conversation, Memory, Message, User, utcnow
+from db.models import Conversation, Memory, Message, OutboxPost, User, utcnow
 
 __all__ = [
     "ConversationKey",
@@ -59,6 +59,8 @@ class TurnRecord:
     turn: int
     memory: dict[str, Any]
     discord_message_id: int | None = None
+    reply_channel_id: int | None = None
+    """Where the reply is to be posted: set, the reply goes into the outbox with the turn (see OutboxRepository)."""
     at: datetime = field(default_factory=utcnow)
 
 
@@ -89,6 +91,7 @@ USERS = cast(Table, User.__table__)
 CONVERSATIONS = cast(Table, Conversation.__table__)
 MESSAGES = cast(Table, Message.__table__)
 MEMORIES = cast(Table, Memory.__table__)
+OUTBOX = cast(Table, OutboxPost.__table__)
 
 
 def stored(row: Message) -> StoredMessage:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC
 from typing import Any
 
 from sqlalchemy import Table, bindparam, select, update
@@ -15,6 +16,7 @@ from db.repositories.common import (
     CONVERSATIONS,
     MEMORIES,
     MESSAGES,
+    OUTBOX,
     USERS,
     ConversationKey,
     ConversationState,
@@ -145,8 +147,22 @@ class ConversationRepository(Repository):
             {"cid": turn.conversation_id, "turn": turn.turn, "data": turn.memory, "updated_at": turn.at}
             for turn in turns
         ]
+        posts = [
+            {
+                "channel_id": turn.reply_channel_id,
+                "persona": turn.persona,
+                "text": storable(turn.reply_text),
+                "source_message_id": turn.discord_message_id,
+                "created_at_ms": int(turn.at.replace(tzinfo=UTC).timestamp() * 1000),
+                "parts_sent": 0,
+            }
+            for turn in turns
+            if turn.reply_channel_id is not None
+        ]
         try:
             await self.session.execute(MESSAGES.insert(), messages)
+            if posts:
+                await self.session.execute(OUTBOX.insert(), posts)
             table = MEMORIES
             await self.session.execute(
                 update(table)

@@ -21,8 +21,9 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     op.create_table(
         "forget_requests",
-        sa.Column("user", sa.String(length=80), primary_key=True),
+        sa.Column("user", sa.String(length=80), nullable=False),
         sa.Column("requested_at", sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("user", name=op.f("pk_forget_requests")),
     )
 
 

@@ -142,12 +142,21 @@ class ChatListener(commands.Cog):
         try:
             async with typing_if_slow(message.channel):
                 reply = await self.bot.app.chat.reply(
-                    user_key(author), scope, text, persona=persona, discord_message_id=message.id, at_scene=at_scene
+                    user_key(author),
+                    scope,
+                    text,
+                    persona=persona,
+                    discord_message_id=message.id,
+                    at_scene=at_scene,
+                    reply_channel_id=message.channel.id,
                 )
-        except DuplicateMessageError:
-            log.info("message %s was already answered", message.id)
+        except DuplicateMessageError:  # a replayed event: its reply is stored, and may not have been posted yet
+            if await self.bot.outbox.send_waiting_reply(message.id):
+                log.info("posted the stored reply to message %s, which came again", message.id)
+            else:
+                log.info("message %s was already answered", message.id)
             return
-        await self.bot.poster.post(message.channel, reply.persona, reply.text)
+        await self.bot.outbox.send_reply(message.channel, reply.persona, reply.text, message.id)
 
 
 def _strip_mention(content: str, bot_id: int) -> str:
