@@ -48,7 +48,7 @@ async def play_one_choice(app: App, session_id: int) -> tuple[float, bool]:
     story = app.story
     turn = await story.whose_turn(session_id)
     assert turn is not None, "list order always has a current player"
-    option = story.story.scene(turn.scene).decision.options[turn.scene % 2].id
+    option = turn.options[turn.scene % len(turn.options)]
     started = time.perf_counter()
     outcome = await story.choose(session_id, turn.scene, turn.user or "", option)
     elapsed = time.perf_counter() - started

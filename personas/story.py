@@ -10,25 +10,39 @@ from types import MappingProxyType
 
 from personas.checking import DocumentChecker, read_yaml
 from personas.factbase import PERSONA_IDS, FactBase
+from personas.roster import PERSONAS
 
 __all__ = [
+    "ALL",
+    "FIGHTER",
+    "FIGHTER_LABEL",
     "ROLES",
+    "SELF",
     "STORY_PATH",
     "Decision",
     "Flag",
     "Option",
     "Reflection",
+    "RoleText",
     "Story",
     "StoryError",
     "StoryLine",
     "StoryScene",
     "load_story",
     "parse_story",
+    "role_names",
 ]
 
 STORY_PATH: Path = Path(__file__).parent / "story.yaml"
-ROLES: tuple[str, ...] = (*PERSONA_IDS, "fighter")
+FIGHTER = "fighter"
+ROLES: tuple[str, ...] = (*PERSONA_IDS, FIGHTER)
 """What a player can be: one of the personas, or a resistance fighter of their own naming."""
+FIGHTER_LABEL = "resistance fighter"
+"""What the story calls a player who is none of the personas."""
+ALL = "all"
+"""The key of a text's variant for every role that has no variant of its own."""
+SELF = "self"
+"""In an option's ``sets``: the role of whoever the scene is told to (a wound taken by the one who chose)."""
 
 MIN_SCENES = 8
 MAX_LABEL = 80
@@ -37,6 +51,35 @@ _ID = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 
 class StoryError(ValueError):
     """The story document is malformed; the message names the file, the item and the problem."""
+
+
+def role_names(base: FactBase, role: str) -> tuple[str, ...]:
+    """How the story can name a role in the third person: the persona's names and the fact base's aliases for it,
+    or, for a fighter, ``FIGHTER_LABEL`` and its last word."""
+    if role not in PERSONA_IDS:
+        return (FIGHTER_LABEL, FIGHTER_LABEL.split()[-1])
+    persona = PERSONAS[role]
+    names = [persona.display_name, persona.display_name.split()[0], *persona.short_names]
+    entity = base.entities.get(role)
+    if entity is not None:
+        names += [entity.name, *entity.aliases]
+    return tuple(dict.fromkeys(name.lower() for name in names))
+
+
+@dataclass(frozen=True, slots=True)
+class RoleText:
+    """A narrated text with its variant per role: whoever it is told to reads it in the second person."""
+
+    variants: Mapping[str, str]
+    """Role -> text; ``ALL`` for every role without its own."""
+
+    def told_to(self, role: str) -> str:
+        """The text as told to a player of ``role``."""
+        return self.variants.get(role) or self.variants[ALL]
+
+    def every(self) -> tuple[str, ...]:
+        """Every variant, once."""
+        return tuple(dict.fromkeys(self.variants.values()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +95,7 @@ class Reflection:
     """Narration said when earlier choices left the flags as ``when`` says."""
 
     when: Mapping[str, str]
-    text: str
+    text: RoleText
 
     def applies(self, flags: Mapping[str, str]) -> bool:
         """True when every flag of ``when`` has its value in ``flags``."""
@@ -64,17 +107,28 @@ class Option:
     """One answer to a decision."""
 
     id: str
-    label: str
-    outcome: str
+    label: RoleText
+    """Shown on its button and retold by the recap ("ann chose to ..."): an imperative without "you"."""
+    outcome: RoleText
     sets: Mapping[str, str]
+    roles: frozenset[str]
+    """The roles it is offered to (an option never has a player act on their own role)."""
+
+    def sets_for(self, role: str) -> dict[str, str]:
+        """The flags it sets when the scene is told to ``role`` (``SELF`` becomes that role)."""
+        return {flag: role if value == SELF else value for flag, value in self.sets.items()}
 
 
 @dataclass(frozen=True, slots=True)
 class Decision:
     """What the players decide in a scene; the first option is what happens when nobody decides."""
 
-    prompt: str
+    prompt: RoleText
     options: tuple[Option, ...]
+
+    def options_for(self, role: str) -> tuple[Option, ...]:
+        """The options offered when the scene is told to ``role``; the first is the same for every role."""
+        return tuple(option for option in self.options if role in option.roles)
 
     def option(self, option_id: str) -> Option:
         """The option with this id; KeyError if there is none."""
@@ -91,7 +145,7 @@ class StoryScene:
     number: int
     id: str
     title: str
-    narration: str
+    narration: RoleText
     reflect: tuple[Reflection, ...]
     lines: tuple[StoryLine, ...]
     after: tuple[StoryLine, ...]
@@ -106,7 +160,7 @@ class Flag:
     id: str
     label: str
     default: str
-    values: Mapping[str, str]
+    values: Mapping[str, RoleText]
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +169,7 @@ class Story:
 
     scenes: tuple[StoryScene, ...]
     flags: Mapping[str, Flag]
-    closing: str
+    closing: RoleText
 
     def scene(self, number: int) -> StoryScene:
         """The scene with this number (from 1); KeyError if there is none."""
@@ -153,6 +207,17 @@ class _Parser(DocumentChecker):
         """A non-empty string, with its white space folded."""
         return " ".join(super().text(value, where).split())
 
+    def role_text(self, value: object, where: str) -> RoleText:
+        """A text, or a mapping of role -> text with ``all`` for the roles left out."""
+        if not isinstance(value, dict):
+            return RoleText(MappingProxyType({ALL: self.text(value, where)}))
+        variants = {key: self.text(text, f"{where} ({key})") for key, text in self.mapping(value, where).items()}
+        if unknown := sorted(variants.keys() - {ALL, *ROLES}):
+            raise self.fail(where, f"unknown role {unknown[0]!r} (roles: {', '.join(ROLES)}, or {ALL})")
+        if ALL not in variants and set(ROLES) - variants.keys():
+            raise self.fail(where, f"needs a text for every role, or one for {ALL!r}")
+        return RoleText(MappingProxyType(variants))
+
     def ident(self, value: object, where: str) -> str:
         text = self.text(value, where)
         if not _ID.match(text) or len(text) > 24:
@@ -173,14 +238,14 @@ class _Parser(DocumentChecker):
             set_before |= {flag for option in scene.decision.options for flag in option.sets}
         if unset := sorted(flags.keys() - set_before):
             raise self.fail(f"flag {unset[0]!r}", "no option sets it")
-        return Story(tuple(scenes), MappingProxyType(flags), self.text(top["closing"], "closing"))
+        return Story(tuple(scenes), MappingProxyType(flags), self.role_text(top["closing"], "closing"))
 
     def flag(self, flag_id: str, raw: object) -> Flag:
         where = f"flag {flag_id!r}"
         self.ident(flag_id, where)
         item = self.mapping(raw, where, {"label", "default", "values"})
         values = {
-            self.ident(value, f"{where} value"): self.text(sentence, f"{where} value {value!r}")
+            self.ident(value, f"{where} value"): self.role_text(sentence, f"{where} value {value!r}")
             for value, sentence in self.mapping(item["values"], f"{where} values").items()
         }
         default = self.ident(item["default"], f"{where} default")
@@ -212,7 +277,7 @@ class _Parser(DocumentChecker):
             number,
             scene_id,
             self.text(item["title"], f"{where} title"),
-            self.text(item["narration"], f"{where} narration"),
+            self.role_text(item["narration"], f"{where} narration"),
             reflect,
             lines,
             after,
@@ -230,7 +295,7 @@ class _Parser(DocumentChecker):
                 raise self.fail(where, f"unknown flag or value {flag}={value}")
             if flag not in set_before:
                 raise self.fail(where, f"flag {flag!r} is not set by any earlier scene")
-        return Reflection(MappingProxyType(when), self.text(item["text"], where))
+        return Reflection(MappingProxyType(when), self.role_text(item["text"], where))
 
     def lines(self, raw: object, where: str, number: int) -> tuple[StoryLine, ...]:
         found: list[StoryLine] = []
@@ -257,21 +322,38 @@ class _Parser(DocumentChecker):
             raise self.fail(where, f"needs 2 to 4 options, has {len(options)}")
         if len({option.id for option in options}) != len(options):
             raise self.fail(where, "duplicate option id")
-        if len({option.label for option in options}) != len(options):
-            raise self.fail(where, "duplicate option label")
-        return Decision(self.text(item["prompt"], f"{where} prompt"), options)
+        if options[0].roles != set(ROLES):
+            raise self.fail(where, "the first option (what happens if nobody decides) must be offered to every role")
+        for role in ROLES:
+            offered = [option.label.told_to(role) for option in options if role in option.roles]
+            if len(offered) < 2:
+                raise self.fail(where, f"needs at least 2 options for the {role} role")
+            if len(set(offered)) != len(offered):
+                raise self.fail(where, f"duplicate option label for the {role} role")
+        return Decision(self.role_text(item["prompt"], f"{where} prompt"), options)
 
     def option(self, raw: object, where: str, flags: Mapping[str, Flag]) -> Option:
-        item = self.mapping(raw, f"{where} option", {"id", "label", "outcome", "sets"})
+        item = self.mapping(raw, f"{where} option")
+        required = {"id", "label", "outcome", "sets"}
+        self.mapping(raw, f"{where} option", required | ({"for"} & item.keys()))
         option_id = self.ident(item["id"], f"{where} option id")
         where = f"{where} option {option_id!r}"
-        label = self.text(item["label"], f"{where} label")
-        if len(label) > MAX_LABEL:
+        label = self.role_text(item["label"], f"{where} label")
+        if any(len(text) > MAX_LABEL for text in label.every()):
             raise self.fail(where, f"label longer than {MAX_LABEL} characters")
+        roles = frozenset(ROLES)
+        if "for" in item:
+            roles = frozenset(self.text(role, f"{where} for") for role in self.seq(item["for"], f"{where} for"))
+            if not roles or not roles <= set(ROLES):
+                raise self.fail(where, f"'for' must name roles of {ROLES}")
         sets = {key: self.text(value, where) for key, value in self.mapping(item["sets"], f"{where} sets").items()}
         if not sets:
             raise self.fail(where, "sets no flag")
         for flag, value in sets.items():
-            if flag not in flags or value not in flags[flag].values:
+            if flag not in flags:
                 raise self.fail(where, f"unknown flag or value {flag}={value}")
-        return Option(option_id, label, self.text(item["outcome"], f"{where} outcome"), MappingProxyType(sets))
+            wanted = roles if value == SELF else {value}
+            if missing := sorted(wanted - flags[flag].values.keys()):
+                raise self.fail(where, f"unknown flag or value {flag}={missing[0]}")
+        outcome = self.role_text(item["outcome"], f"{where} outcome")
+        return Option(option_id, label, outcome, MappingProxyType(sets), roles)

@@ -338,3 +338,36 @@ async def test_two_sessions_in_two_channels_at_once_and_in_a_thread(
     assert a.state["flags"]["lookout"] == "freeway" and b.state["flags"]["lookout"] == "hospital"
     thread = next(c for c in twin.world.channels.values() if c.is_thread)
     assert components(twin.history(thread.id)[-1])["start"].startswith("t2:story:")
+
+
+async def test_a_player_who_chose_john_is_never_told_of_john_in_the_third_person(
+    twin: DiscordTwin, world: dict[str, Any], run_bot: RunBot
+) -> None:
+    """Every narrated post, button and outcome after the start speaks to Ann as John ("you"), never of "John"."""
+    from tests.test_story_data import third_person
+
+    channel = world["general"].id
+    ann = world["ann"].id
+    async with run_bot():
+        lobby_id, lobby = await open_lobby(twin, channel, ann, turn_order="list")
+        await click(twin, channel, ann, lobby_id, lobby["john"])
+        await click(twin, channel, ann, lobby_id, lobby["start"])
+        last = 0
+        for scene in range(1, 9):
+            last, buttons = await prompt(twin, channel, "choose", scene, after=last)
+            chosen = list(buttons)[scene % len(buttons)]
+            assert "Your choice is made." == await click(twin, channel, ann, last, buttons[chosen])
+        await twin.wait_until(lambda: titled(twin, channel, "Epilogue"), 10.0, what="the epilogue")
+    read: list[str] = []
+    for message in twin.history(channel):
+        if int(message["id"]) <= lobby_id or message.get("webhook_id"):
+            continue  # the lobby names the roles; persona lines are the personas' own speech
+        texts = [message.get("content") or ""]
+        texts += [
+            part for embed in message["embeds"] for part in (embed.get("title"), embed.get("description")) if part
+        ]
+        texts += [button.get("label", "") for row in message.get("components") or [] for button in row["components"]]
+        read += [line for text in texts for line in text.splitlines() if not line.startswith("- Ann (John Connor)")]
+    assert len([text for text in read if text.startswith("Scene ")]) == 8
+    assert [text for text in read if third_person(text, "john")] == []
+    assert any("you" in text.lower() for text in read if "Ann chose" not in text)

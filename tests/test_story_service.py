@@ -50,8 +50,13 @@ def service(sessions: async_sessionmaker[AsyncSession], clock: FakeClock) -> Sto
     return make_service(sessions, clock, turn_seconds=60, pause_seconds=600)[0]
 
 
-def options(scene: int) -> list[str]:
-    return [option.id for option in STORY.scene(scene).decision.options]
+def options(scene: int, role: str = "fighter") -> list[str]:
+    """The ids of the options a scene offers when it is told to ``role``."""
+    return [option.id for option in STORY.scene(scene).decision.options_for(role)]
+
+
+def label(scene: int, option_id: str, role: str) -> str:
+    return STORY.scene(scene).decision.option(option_id).label.told_to(role)
 
 
 async def lobby(service: StoryService, order: str, *players: tuple[str, str], scope: str = "channel:1") -> int:
@@ -85,8 +90,15 @@ async def test_a_vote_session_with_three_players_reaches_the_epilogue(
     assert not epilogue.text.lower().startswith("epilogue")  # said once, as the title
     for name in ("host (Sarah Connor)", "ann (John Connor)", "bob (resistance fighter)"):
         assert name in epilogue.text
-    assert "Stay close to John" in epilogue.text and "Look for the T-1000's trail" in epilogue.text
-    assert STORY.flags["carry"].values["weapons"] in epilogue.text
+    # The arrival addresses John: it was told to ann, and everyone voted on ann's options, as her buttons said them.
+    assert "told to ann (John Connor)" in started.posts[0].title
+    assert f"ann (John Connor): {STORY.scene(1).title}: {label(1, options(1)[0], 'john')};" in epilogue.text
+    assert f"host (Sarah Connor): {STORY.scene(1).title}: {label(1, options(1)[1], 'john')};" in epilogue.text
+    # The state is told to each reader: Sarah's player reads of her own weapons as hers.
+    weapons = STORY.flags["carry"].values["weapons"]
+    assert weapons.told_to("sarah") != weapons.told_to("john")
+    assert f"host: {weapons.told_to('sarah')}" in epilogue.text
+    assert f"ann, bob: {weapons.told_to('john')}" in epilogue.text
     async with AsyncSession(migrated_engine) as session:
         row = (await session.scalars(select(StorySession))).one()
     assert row.status == "ended" and row.active_scope is None and row.scene == 8
@@ -300,11 +312,11 @@ async def test_recap_and_free_questions_never_reveal_later_scenes(
 async def test_the_recap_tells_the_choices_in_the_narrators_words(service: StoryService) -> None:
     sid = await lobby(service, "list", ("u:kyle", "john"), ("u:Ann", "fighter"))
     await service.begin(sid, "u:host")
-    await service.choose(sid, 1, "u:kyle", options(1)[0])
-    await service.choose(sid, 2, "u:Ann", options(2)[1])
+    await service.choose(sid, 1, "u:kyle", options(1, "john")[0])
+    await service.choose(sid, 2, "u:Ann", options(2, "fighter")[1])
     [post] = (await service.recap("channel:1")).posts
-    first = STORY.scene(1).decision.options[0].label
-    second = STORY.scene(2).decision.options[1].label
+    first = label(1, options(1, "john")[0], "john")  # as kyle's buttons said it
+    second = label(2, options(2, "fighter")[1], "fighter")
     assert f"kyle chose to {first[0].lower()}{first[1:]}." in post.text  # the name as it was typed
     assert f"Then Ann chose to {second[0].lower()}{second[1:]}." in post.text
     assert "chose:" not in post.text
@@ -315,3 +327,74 @@ async def test_every_persona_played_gets_a_notice(service: StoryService) -> None
     context = await service.chat_context("channel:1", "t800, who are you?", None, "u:eve")
     assert context is not None and context.persona is None and context.notice is not None
     assert await service.chat_context("channel:9", "hi", None, "u:eve") is None
+
+
+def narrated(posts: Any) -> list[str]:
+    """What the narrator posted (persona lines are the personas' own speech), without the epilogue's cast lines."""
+    return [
+        line for post in posts if post.persona is None for line in post.text.splitlines() if not line.startswith("- ")
+    ]
+
+
+@pytest.mark.parametrize("role", ["john", "sarah", "t800", "fighter"])
+async def test_a_solo_player_is_told_the_story_as_their_role(service: StoryService, role: str) -> None:
+    """Narration, buttons, outcomes and epilogue speak to the player's role as "you", never by its name."""
+    from tests.test_story_data import third_person
+
+    sid = await lobby(service, "list", ("u:ann", role))
+    outcome = await service.begin(sid, "u:host")
+    read = narrated(outcome.posts)
+    for scene in range(1, 9):
+        prompt = outcome.posts[-1].prompt
+        assert prompt is not None and [option for option, _ in prompt.options] == options(scene, role)
+        read += [text for _, text in prompt.options]
+        chosen = options(scene, role)[scene % len(options(scene, role))]
+        outcome = await service.choose(sid, scene, "u:ann", chosen)
+        read += narrated(outcome.posts)
+    assert outcome.posts[-1].title == "Epilogue"
+    assert [text for text in read if third_person(text, role)] == []
+    assert sum("you" in text.lower() for text in read) >= 8
+
+
+async def test_a_wound_taken_by_whoever_chose_it_is_theirs(service: StoryService) -> None:
+    """An option that hurts the one who chose it hurts that player's role: John slowing the T-1000 down is hurt."""
+    sid = await lobby(service, "list", ("u:ann", "john"))
+    await service.begin(sid, "u:host")
+    await service.choose(sid, 1, "u:ann", options(1, "john")[0])
+    slowed = next(option.id for option in STORY.scene(2).decision.options if option.sets.get("hurt") == "self")
+    done = await service.choose(sid, 2, "u:ann", slowed)
+    row = await service.session_in("channel:1")
+    assert row is not None and row.state["flags"]["hurt"] == "john"
+    assert STORY.scene(2).decision.option(slowed).outcome.told_to("john") in [post.text for post in done.posts]
+
+
+async def test_nobody_is_offered_to_act_on_their_own_role(service: StoryService) -> None:
+    """An option that is not offered to the role the scene is told to is refused, like an unknown one."""
+    sid = await lobby(service, "list", ("u:ann", "john"))
+    await service.begin(sid, "u:host")
+    for scene in range(1, 6):
+        await service.choose(sid, scene, "u:ann", options(scene, "john")[0])
+    withheld = [option.id for option in STORY.scene(6).decision.options if "john" not in option.roles]
+    assert withheld
+    with pytest.raises(StoryRefusal, match="not one of the options"):
+        await service.choose(sid, 6, "u:ann", withheld[0])
+
+
+async def test_in_a_group_each_scene_is_told_to_whoever_decides_it(service: StoryService) -> None:
+    """List order: every scene's narration, buttons and outcome speak to the player whose turn it is."""
+    from tests.test_story_data import third_person
+
+    players = (("u:ann", "john"), ("u:bob", "t800"), ("u:cid", "sarah"), ("u:dee", "fighter"))
+    sid = await lobby(service, "list", *players)
+    posts = list((await service.begin(sid, "u:host")).posts)
+    for scene in range(1, 9):
+        user, role = players[(scene - 1) % len(players)]
+        assert f"told to {user[2:]} (" in (posts[0].title or "")  # several roles: the title says whom
+        prompt = posts[-1].prompt
+        assert prompt is not None and [option for option, _ in prompt.options] == options(scene, role)
+        outcome = await service.choose(sid, scene, user, options(scene, role)[-1])
+        after = [i for i, post in enumerate(outcome.posts) if (post.title or "").startswith(f"Scene {scene + 1}:")]
+        split = after[0] if after else len(outcome.posts) - 1  # the next scene's opening, or the epilogue
+        read = narrated(posts) + [text for _, text in prompt.options] + narrated(outcome.posts[:split])
+        assert [text for text in read if third_person(text, role)] == [], (scene, role)
+        posts = list(outcome.posts[split:])

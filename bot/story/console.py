@@ -11,7 +11,7 @@ from bot.app import App, build_app
 from bot.config import Settings
 from bot.console_input import ReadLine, read_terminal_line
 from bot.story.model import Post, StoryRefusal
-from bot.story.turns import active_players
+from bot.story.turns import active_players, told_role
 from personas.roster import PERSONAS
 from personas.story import ROLES
 
@@ -74,7 +74,10 @@ class StoryConsole:
         self.console.print("[bold]A story of Terminator 2[/bold]. " + HELP, style="dim")
         await self.setup(order)
         while (row := await story.session_in(SCOPE)) is not None:
-            scene = story.story.scene(row.scene)
+            decision = story.story.scene(row.scene).decision
+            offered = decision.options_for(told_role(row, row.scene))
+            if row.phase == "tiebreak":  # the numbers are those of the tied options the host was shown
+                offered = tuple(decision.option(option_id) for option_id in row.state.get("tied", []))
             if row.phase == "tiebreak":
                 waiting = [(HOST, "the host")]
             elif row.turn_order == "vote":
@@ -90,10 +93,10 @@ class StoryConsole:
                 if answer.startswith("/"):
                     await self._command(answer)
                     continue
-                if not answer.isdigit() or not 1 <= int(answer) <= len(scene.decision.options):
+                if not answer.isdigit() or not 1 <= int(answer) <= len(offered):
                     self.console.print(HELP, style="dim")
                     continue
-                option = scene.decision.options[int(answer) - 1].id
+                option = offered[int(answer) - 1].id
                 outcome = await story.choose(row.id, row.scene, user, option)
                 self.console.print(outcome.reply, style="dim")
                 self.show(outcome.posts)

@@ -82,6 +82,8 @@ class Turn:
     scene: int
     user: str | None
     name: str
+    options: tuple[str, ...] = ()
+    """The ids of the options offered to that player, as on their buttons."""
 
 
 @dataclass(frozen=True, slots=True)

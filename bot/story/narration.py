@@ -11,7 +11,7 @@ from bot.story.model import ChatContext, Outcome, Post, StoryRefusal, Turn
 from bot.story.rules import Rules
 from bot.story.store import SessionStore
 from bot.story.telling import player_label, recap
-from bot.story.turns import active_players, host_of, name_of, played_personas
+from bot.story.turns import active_players, host_of, name_of, played_personas, told_role
 from db.story_repository import SessionRow
 from personas.factbase import PERSONA_IDS
 from personas.understanding.address import split_addressee
@@ -78,7 +78,8 @@ class Narrator:
         actor = next((p for p in row.players if p.id == row.actor_id), None)
         if row.status != PLAYING or actor is None:
             return None
-        return Turn(row.scene, actor.user, actor.name)
+        offered = self._rules.story.scene(row.scene).decision.options_for(told_role(row, row.scene))
+        return Turn(row.scene, actor.user, actor.name, tuple(option.id for option in offered))
 
     async def recap(self, scope: str) -> Outcome:
         """A persona nobody plays retells the session so far, from its stored transcript."""
@@ -87,7 +88,10 @@ class Narrator:
             raise StoryRefusal("There is no story under way here.")
         events = await self._store.events(row.id)
         rules = self._rules
-        persona, text, fact_ids = recap(rules.story, rules.base, events, row.players, row.scene, played_personas(row))
+        told = row.state.get("told", {})
+        persona, text, fact_ids = recap(
+            rules.story, rules.base, events, row.players, row.scene, played_personas(row), told
+        )
         return Outcome(row.id, row.scope, "Here is the story so far.", (Post(text, persona, "Recap", None, fact_ids),))
 
     async def transcript(self, scope: str) -> dict[str, Any]:

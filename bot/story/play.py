@@ -9,7 +9,7 @@ from bot.story.clocks import Clocks
 from bot.story.model import Outcome, StoryRefusal
 from bot.story.rules import Rules, check_turn
 from bot.story.store import SessionStore
-from bot.story.turns import active_players, can_run
+from bot.story.turns import active_players, can_run, told_role
 
 __all__ = ["Play"]
 
@@ -32,7 +32,8 @@ class Play:
             if row.status != PLAYING or scene != row.scene:
                 raise StoryRefusal("That decision is already made.")
             story_scene = self._rules.story.scene(row.scene)
-            if option_id not in {option.id for option in story_scene.decision.options}:
+            role = told_role(row, row.scene)
+            if option_id not in {option.id for option in story_scene.decision.options_for(role)}:
                 raise StoryRefusal("That is not one of the options.")
             now = self._now_ms()
             change = Change(row, now)
@@ -56,7 +57,7 @@ class Play:
                 return Outcome(row.id, row.scope, "Your choice is made." + resumed, tuple(change.posts))
             voters = len(active_players(row))
             voted = self._rules.vote(change, player, option_id)
-            label = story_scene.decision.option(option_id).label
+            label = story_scene.decision.option(option_id).label.told_to(role)
             reply = f"Your vote: {label} ({voted} of {voters} voted)." + resumed
             await store.commit(change)
         return Outcome(row.id, row.scope, reply, tuple(change.posts))

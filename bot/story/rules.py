@@ -6,21 +6,22 @@ from collections.abc import Sequence
 
 from bot.story.change import ENDED, LOBBY, PLAYING, Change
 from bot.story.model import Prompt, StoryRefusal
-from bot.story.telling import epilogue, scene_opening, spoken_lines
+from bot.story.telling import epilogue, player_label, scene_opening, spoken_lines
 from bot.story.turns import (
     active_players,
     everyone_voted,
     find_player,
     host_of,
+    lead_of,
     name_of,
-    pick_actor,
     played_personas,
     tally,
+    told_role,
 )
 from db.models import utcnow
 from db.story_repository import PlayerRow, SessionRow
 from personas.factbase import FactBase
-from personas.story import Story, StoryLine, StoryScene
+from personas.story import FIGHTER, Story, StoryLine, StoryScene
 
 __all__ = ["Rules", "check_turn"]
 
@@ -39,6 +40,18 @@ def check_turn(row: SessionRow, user: str, option_id: str) -> PlayerRow | None:
     if row.turn_order != "vote" and row.actor_id != player.id:
         raise StoryRefusal(f"Not your turn: it is {name_of(row, row.actor_id)}'s call.")
     return player
+
+
+def _several_roles(row: SessionRow) -> bool:
+    """Whether the players play more than one role, so that a scene is told to one of them."""
+    return len({player.role for player in active_players(row)}) > 1
+
+
+def _tell_to(row: SessionRow, player: PlayerRow | None) -> str:
+    """Remember whom the current scene is told to (its options and outcome say "you" to that role)."""
+    role = player.role if player is not None else FIGHTER
+    row.state.setdefault("told", {})[str(row.scene)] = role
+    return role
 
 
 def _pick(row: SessionRow, player_id: int, option_id: str) -> None:
@@ -63,7 +76,12 @@ class Rules:
         row = change.row
         scene = self.story.scene(row.scene)
         flags: dict[str, str] = row.state["flags"]
-        change.say("narration", scene_opening(scene, flags), title=f"Scene {scene.number}: {scene.title}")
+        lead = lead_of(row, scene)
+        role = _tell_to(row, lead)
+        title = f"Scene {scene.number}: {scene.title}"
+        if lead is not None and _several_roles(row):
+            title += f", told to {player_label(lead)}"
+        change.say("narration", scene_opening(scene, flags, role), title=title)
         self._speak(change, scene.lines, f"{row.id}|{row.scene}")
         row.phase = "deciding"
         row.skips = 0
@@ -73,36 +91,42 @@ class Rules:
     def arm(self, change: Change, scene: StoryScene) -> None:
         """Set who acts and until when, and post the decision with its buttons."""
         row = change.row
-        options = tuple((option.id, option.label) for option in scene.decision.options)
+        lead = lead_of(row, scene)
+        role = _tell_to(row, lead)
+        options = tuple((option.id, option.label.told_to(role)) for option in scene.decision.options_for(role))
+        asked = scene.decision.prompt.told_to(role)
         if row.turn_order == "vote":
             row.actor_id = None
             row.deadline_ms = change.now_ms + row.vote_seconds * 1000
             prompt = Prompt(row.id, row.scene, "vote", options)
             voters = len(active_players(row))
-            text = f"{scene.decision.prompt}\nEveryone votes ({voters} voters, {row.vote_seconds} s)."
+            text = f"{asked}\nEveryone votes ({voters} voters, {row.vote_seconds} s)."
+            if lead is not None and _several_roles(row):
+                text += f" The scene is told to {player_label(lead)}: you vote on what {lead.name} does."
             change.post(text + " The majority wins; the host breaks ties.", prompt)
             return
-        actor = pick_actor(row, scene)
-        row.actor_id = actor.id if actor is not None else None
+        row.actor_id = lead.id if lead is not None else None
         row.deadline_ms = change.now_ms + row.turn_seconds * 1000
         prompt = Prompt(row.id, row.scene, "choose", options)
-        who = actor.name if actor is not None else "someone"
-        change.post(f"{scene.decision.prompt}\n{who}, it is your call ({row.turn_seconds} s).", prompt)
+        who = lead.name if lead is not None else "someone"
+        change.post(f"{asked}\n{who}, it is your call ({row.turn_seconds} s).", prompt)
 
     def decide(self, change: Change, option_id: str, decider: PlayerRow | None, how: str) -> None:
         """Apply a decision: flags, outcome, the lines after it, then the next scene or the epilogue."""
         row = change.row
         scene = self.story.scene(row.scene)
         option = scene.decision.option(option_id)
-        row.state["flags"].update(option.sets)
+        role = told_role(row, row.scene)
+        label = option.label.told_to(role)
+        row.state["flags"].update(option.sets_for(role))
         row.state["decided"] = [*row.state.get("decided", []), row.scene]
         if decider is not None:
-            change.event("choice", option.label, player_id=decider.id, option=option.id)
+            change.event("choice", label, player_id=decider.id, option=option.id)
             _pick(row, decider.id, option.id)
         change.event("decision", how, player_id=decider.id if decider else None, option=option.id)
         who = decider.name if decider is not None else "The group"
-        change.post(f"{how}{who} chose: {option.label}.")
-        change.say("narration", option.outcome)
+        change.post(f"{how}{who} chose: {label}.")
+        change.say("narration", option.outcome.told_to(role))
         self._speak(change, scene.after, f"{row.id}|{row.scene}|after")
         row.state["votes"] = {}
         row.skips = 0
@@ -124,7 +148,8 @@ class Rules:
         row.ended_at = utcnow()
         if ending:
             decided = row.state.get("decided", range(1, row.scene))
-            text = epilogue(self.story, row.players, row.state["flags"], row.state["picks"], decided)
+            told = row.state.get("told", {})
+            text = epilogue(self.story, row.players, row.state["flags"], row.state["picks"], decided, told)
             change.say("epilogue", text, title="Epilogue")
 
     def vote(self, change: Change, player: PlayerRow, option_id: str) -> int:
@@ -143,13 +168,14 @@ class Rules:
         """Decide by the votes cast, or open a tie-break for the host."""
         row = change.row
         scene = self.story.scene(row.scene)
-        options = [option.id for option in scene.decision.options]
+        role = told_role(row, row.scene)
+        options = [option.id for option in scene.decision.options_for(role)]
         votes: dict[str, str] = row.state["votes"]
         host = host_of(row)
         host_vote = votes.get(str(host.id)) if host is not None else None
         winner, tied = tally(votes, options, host_vote)
         counts = ", ".join(
-            f"{scene.decision.option(o).label}: {sum(1 for v in votes.values() if v == o)}"
+            f"{scene.decision.option(o).label.told_to(role)}: {sum(1 for v in votes.values() if v == o)}"
             for o in options
             if o in votes.values()
         )
@@ -166,7 +192,7 @@ class Rules:
         row.phase = "tiebreak"
         row.state["tied"] = tied
         row.deadline_ms = change.now_ms + row.vote_seconds * 1000
-        labels = tuple((o, scene.decision.option(o).label) for o in tied)
+        labels = tuple((o, scene.decision.option(o).label.told_to(role)) for o in tied)
         prompt = Prompt(row.id, row.scene, "tiebreak", labels)
         text = f"A tie ({counts}). The host breaks it ({row.vote_seconds} s)."
         change.event("tie", ",".join(tied))

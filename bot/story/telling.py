@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from db.story_repository import EventRow, PlayerRow
 from personas.factbase import FactBase
 from personas.roster import PERSONAS
-from personas.story import Story, StoryLine, StoryScene
+from personas.story import FIGHTER, FIGHTER_LABEL, RoleText, Story, StoryLine, StoryScene
 
 __all__ = [
     "RECAP_ORDER",
@@ -23,6 +23,7 @@ __all__ = [
     "role_label",
     "scene_opening",
     "spoken_lines",
+    "told_to_each",
 ]
 
 RECAP_ORDER = ("john", "sarah", "t800")
@@ -48,7 +49,7 @@ def clean_name(name: str, limit: int = 32) -> str:
 def role_label(player: PlayerRow) -> str:
     """ "John Connor", "T-800" or "resistance fighter"."""
     persona = PERSONAS.get(player.role)
-    return persona.display_name if persona is not None else "resistance fighter"
+    return persona.display_name if persona is not None else FIGHTER_LABEL
 
 
 def player_label(player: PlayerRow) -> str:
@@ -68,10 +69,21 @@ def spoken_lines(base: FactBase, lines: Sequence[StoryLine], played: Collection[
     return [line_for(base, line, seed) for line in lines if line.persona not in played]
 
 
-def scene_opening(scene: StoryScene, flags: Mapping[str, str]) -> str:
-    """The scene's narration followed by what earlier choices changed."""
+def scene_opening(scene: StoryScene, flags: Mapping[str, str], role: str) -> str:
+    """The scene's narration followed by what earlier choices changed, as told to a player of ``role``."""
     parts = [scene.narration] + [reflection.text for reflection in scene.reflect if reflection.applies(flags)]
-    return " ".join(parts)
+    return " ".join(text.told_to(role) for text in parts)
+
+
+def told_to_each(text: RoleText, players: Sequence[PlayerRow]) -> list[str]:
+    """A text for a post everyone reads: once if it reads the same for every role played, else once per reading,
+    each led by the names of the players it is told to ("ann: You carry ...")."""
+    readers: dict[str, list[str]] = {}
+    for player in sorted(players, key=lambda p: p.seat):
+        readers.setdefault(text.told_to(player.role), []).append(player.name)
+    if len(readers) <= 1:
+        return [next(iter(readers), text.told_to(FIGHTER))]
+    return [f"{', '.join(names)}: {reading}" for reading, names in readers.items()]
 
 
 def epilogue(
@@ -80,16 +92,21 @@ def epilogue(
     flags: Mapping[str, str],
     picks: Mapping[str, Mapping[str, str]],
     decided: Collection[int],
+    told: Mapping[str, str],
 ) -> str:
     """Each player's choices (or last votes), what the decided scenes made of the story state, the closing line.
 
-    A story ended early says nothing of the flags that only undecided scenes could set.
+    A choice reads as its button did (told to the role the scene was told to, ``told``: scene -> role); the state
+    and the closing line are told to each player's role. A story ended early says nothing of the flags that only
+    undecided scenes could set.
     """
     lines: list[str] = []  # the post is titled "Epilogue": the text does not say it again
+    active = [player for player in players if player.active] or list(players)
     for player in sorted(players, key=lambda p: p.seat):
         chosen = picks.get(str(player.id), {})
         summary = "; ".join(
-            f"{scene.title}: {scene.decision.option(chosen[str(scene.number)]).label}"
+            f"{scene.title}: "
+            + scene.decision.option(chosen[str(scene.number)]).label.told_to(told.get(str(scene.number), player.role))
             for scene in story.scenes
             if str(scene.number) in chosen
         )
@@ -103,8 +120,8 @@ def epilogue(
     }
     for flag in story.flags.values():
         if flag.id in touched:
-            lines.append(flag.values[flags.get(flag.id, flag.default)])
-    lines.append(story.closing)
+            lines += told_to_each(flag.values[flags.get(flag.id, flag.default)], active)
+    lines += told_to_each(story.closing, active)
     return "\n".join(lines)
 
 
@@ -132,13 +149,17 @@ def recap(
     players: Sequence[PlayerRow],
     at_scene: int,
     played: Collection[str],
+    told: Mapping[str, str],
 ) -> tuple[str | None, str, tuple[str, ...]]:
-    """A retelling of the session so far from its stored transcript: (persona or None for narrator, text, facts)."""
+    """A retelling of the session so far from its stored transcript: (persona or None for narrator, text, facts).
+
+    Each choice is retold with the label its button had (``told``: scene -> the role the scene was told to).
+    """
     persona = next((candidate for candidate in RECAP_ORDER if candidate not in played), None)
     by_id = {player.id: player for player in players}
     parts: list[str] = []
     used: list[str] = []
-    told: list[str] = []
+    retold: list[str] = []
     for scene in story.scenes[:at_scene]:
         said = [e for e in events if e.scene == scene.number and e.kind == "line"]
         facts = [fact_id for e in said for fact_id in e.fact_ids]
@@ -151,11 +172,11 @@ def recap(
             parts.append(f"{scene.title}.")
         for event in events:
             if event.scene == scene.number and event.kind == "decision" and event.option:
-                label = scene.decision.option(event.option).label
+                label = scene.decision.option(event.option).label.told_to(told.get(str(scene.number), FIGHTER))
                 decider = by_id.get(event.player_id) if event.player_id is not None else None
                 who = decider.name if decider is not None else "the group"
-                parts.append(_told(len(told), who, label))
-                told.append(label)
+                parts.append(_told(len(retold), who, label))
+                retold.append(label)
     if not parts:
         return persona, "Nothing has happened yet.", ()
     return persona, " ".join(parts), tuple(dict.fromkeys(used))

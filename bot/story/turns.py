@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 
 from db.story_repository import PlayerRow, SessionRow
 from personas.factbase import PERSONA_IDS
-from personas.story import StoryScene
+from personas.story import FIGHTER, StoryScene
 
 __all__ = [
     "active_players",
@@ -15,11 +15,13 @@ __all__ = [
     "everyone_voted",
     "find_player",
     "host_of",
+    "lead_of",
     "name_of",
     "natural_order",
     "pick_actor",
     "played_personas",
     "tally",
+    "told_role",
 ]
 
 
@@ -91,3 +93,17 @@ def tally(votes: Mapping[str, str], options: Sequence[str], host_vote: str | Non
     if host_vote in tied:
         return host_vote, tied
     return None, tied
+
+
+def lead_of(row: SessionRow, scene: StoryScene) -> PlayerRow | None:
+    """The player a scene is told to: who decides (list, natural), or in a vote the one the scene addresses first."""
+    players = active_players(row)
+    if row.turn_order != "vote":
+        return pick_actor(row, scene)
+    return natural_order(players, scene.addresses)[0] if players else None
+
+
+def told_role(row: SessionRow, scene: int) -> str:
+    """The role the session's scene was told to (what its options and outcome say "you" to)."""
+    told: Mapping[str, str] = row.state.get("told", {})
+    return told.get(str(scene), FIGHTER)  # a scene nobody was there for is told as to a resistance fighter
