@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     chat_turns_per_user: int = Field(default=5, ge=1, description="chat turns one user may take per period")
     chat_turn_period_s: float = Field(default=10.0, gt=0, description="the period of chat_turns_per_user")
     message_content_intent: bool = Field(default=True, description="ask Discord for message content")
+    chat_cache_size: int = Field(
+        default=20_000, ge=1, description="conversations kept in memory; the least recently used are reloaded"
+    )
 
     @field_validator("log_level", mode="before")
     @classmethod
