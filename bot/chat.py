@@ -81,6 +81,10 @@ class ChatService:
         """How many conversations are in memory now."""
         return len(self._cache)
 
+    def is_cached(self, user: str, scope: str, persona: str) -> bool:
+        """Whether this conversation's memory is in memory now (without counting as a use)."""
+        return (user, scope, persona) in self._cache
+
     def personas(self) -> list[Persona]:
         """The personas one can talk to, in roster order."""
         return list(self._personas.values())

@@ -31,6 +31,10 @@ class ChannelDirectory:
         self._sessions = sessions
         self._cache: LRUCache[int, ChannelInfo] = LRUCache(maxsize=max_channels)
 
+    def is_cached(self, channel_id: int) -> bool:
+        """Whether the channel's settings are in memory now (without counting as a use)."""
+        return channel_id in self._cache
+
     async def get(self, channel_id: int) -> ChannelInfo:
         """The channel's settings (defaults when none are stored)."""
         info = self._cache.get(channel_id)
