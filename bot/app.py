@@ -106,7 +106,7 @@ async def build_app(settings: Settings, *, run_migrations: bool = True, clock: C
         knowledge = Knowledge(load_fact_base())
         writer = TurnWriter(sessions)
         responder = GroundedEngine(knowledge, PERSONAS, cache_dir=model_cache_dir(settings.data_dir()))
-        chat = ChatService(engine, sessions, responder, writer, PERSONAS)
+        chat = ChatService(engine, sessions, responder, writer, PERSONAS, cache_size=settings.chat_cache_size)
         story = StoryService(
             sessions,
             writer.write_lock,

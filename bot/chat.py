@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from cachetools import LRUCache
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from db.repositories import ConversationRepository, ConversationState, TurnRecord, UserRepository, load_user_in_scope
+from bot.keyed import KeyedLocks
+from db.repositories import ConversationRepository, ConversationState, TurnRecord, UserRepository
 from db.turn_writer import TurnWriter
 from personas.engine import GroundedEngine, MemoryState
 from personas.factbase import Fact
@@ -18,10 +18,15 @@ from personas.persona import Persona
 from personas.roster import find_persona
 from personas.understanding.address import split_addressee
 
-__all__ = ["ChatReply", "ChatService", "UnknownPersonaError"]
+__all__ = ["DEFAULT_CACHE_SIZE", "ChatReply", "ChatService", "UnknownPersonaError"]
 
 DEFAULT_PERSONA = "john"
 MAX_STORED_CHARS = 4000
+DEFAULT_CACHE_SIZE = 20_000
+"""Conversations (and users' default personas) kept in memory; the least recently used beyond it are reloaded."""
+
+ConversationKey = tuple[str, str, str]
+"""(user, scope, persona)"""
 
 
 class UnknownPersonaError(ValueError):
@@ -47,9 +52,10 @@ class _Conversation:
 class ChatService:
     """Turns of conversation with the personas, stored before they are answered.
 
-    Conversation memory is cached per process (bounded) and written through on every turn: the
-    database always holds the latest state, so a restart loses nothing. Turns of one conversation
-    run one at a time; turns of different conversations run concurrently and share commits.
+    Conversation memory is cached per process in an LRU of ``cache_size`` conversations and written
+    through on every turn: the database always holds the latest state, so neither a restart nor an
+    eviction loses anything (an evicted conversation is read back on its next turn). Turns of one
+    conversation run one at a time; turns of different conversations run concurrently and share commits.
     """
 
     def __init__(
@@ -60,17 +66,24 @@ class ChatService:
         writer: TurnWriter,
         personas: Mapping[str, Persona],
         *,
-        cache_size: int = 20_000,
+        cache_size: int = DEFAULT_CACHE_SIZE,
     ) -> None:
         self._database = database
         self._sessions = sessions
         self._responder = responder
         self._writer = writer
         self._personas = personas
-        self._cache: OrderedDict[tuple[str, str, str], _Conversation] = OrderedDict()
-        self._cache_size = cache_size
-        self._locks: dict[tuple[str, str, str], asyncio.Lock] = {}
-        self._defaults: OrderedDict[str, str] = OrderedDict()
+        self._cache: LRUCache[ConversationKey, _Conversation] = LRUCache(maxsize=cache_size)
+        self._locks: KeyedLocks[ConversationKey] = KeyedLocks()
+        self._defaults: LRUCache[str, str] = LRUCache(maxsize=cache_size)
+
+    def cached(self) -> int:
+        """How many conversations are in memory now."""
+        return len(self._cache)
+
+    def is_cached(self, user: str, scope: str, persona: str) -> bool:
+        """Whether this conversation's memory is in memory now (without counting as a use)."""
+        return (user, scope, persona) in self._cache
 
     def personas(self) -> list[Persona]:
         """The personas one can talk to, in roster order."""
@@ -102,58 +115,42 @@ class ChatService:
         ``reply_channel_id``: the reply is to be posted there; it is stored in the outbox with the turn.
         """
         addressed, text = split_addressee(text)
-        persona_id = addressed or (self.persona(persona).id if persona else self._defaults.get(user))
-        if persona_id is None or (user, scope, persona_id) not in self._cache:
-            await self._load_user(user, scope)
-            persona_id = persona_id or self._defaults[user]
+        persona_id = addressed or (self.persona(persona).id if persona else await self.default_persona(user))
         key = (user, scope, persona_id)
-        lock = self._locks.setdefault(key, asyncio.Lock())
-        try:
-            async with lock:
-                conversation = self._cache.get(key) or self._remember(key, await self._writer.open_conversation(key))
-                result = self._responder.respond(
-                    persona_id, text, conversation.memory, seed_key=f"{user}|{scope}", at_scene=at_scene
+        async with self._locks.hold(key):
+            # Filled only under the key's lock: no turn of this conversation is between its commit and its
+            # cache update, so what the database holds is the latest memory.
+            conversation = self._cache.get(key)
+            if conversation is None:
+                conversation = self._remember(key, await self._writer.open_conversation(key))
+            result = self._responder.respond(
+                persona_id, text, conversation.memory, seed_key=f"{user}|{scope}", at_scene=at_scene
+            )
+            await self._writer.write(
+                TurnRecord(
+                    conversation_id=conversation.conversation_id,
+                    persona=persona_id,
+                    user_text=text[:MAX_STORED_CHARS],
+                    reply_text=result.text,
+                    fact_ids=result.fact_ids,
+                    turn=result.memory.turn,
+                    memory=result.memory.to_data(),
+                    discord_message_id=discord_message_id,
+                    reply_channel_id=reply_channel_id,
                 )
-                await self._writer.write(
-                    TurnRecord(
-                        conversation_id=conversation.conversation_id,
-                        persona=persona_id,
-                        user_text=text[:MAX_STORED_CHARS],
-                        reply_text=result.text,
-                        fact_ids=result.fact_ids,
-                        turn=result.memory.turn,
-                        memory=result.memory.to_data(),
-                        discord_message_id=discord_message_id,
-                        reply_channel_id=reply_channel_id,
-                    )
-                )
-                conversation.memory = result.memory
-        finally:
-            if not lock.locked() and self._locks.get(key) is lock:
-                del self._locks[key]
+            )
+            conversation.memory = result.memory
         return ChatReply(self._personas[persona_id], result.text, result.fact_ids, result.kind)
 
-    async def _load_user(self, user: str, scope: str) -> None:
-        """Read the user's default persona and conversations here in one query, into the caches."""
-        async with self._database.connect() as connection:
-            found = await load_user_in_scope(connection, user, scope)
-        chosen = found.default_persona
-        self._remember_default(user, chosen if chosen is not None and chosen in self._personas else DEFAULT_PERSONA)
-        for persona_id, state in found.conversations.items():
-            self._remember((user, scope, persona_id), state)
-
-    def _remember(self, key: tuple[str, str, str], state: ConversationState) -> _Conversation:
+    def _remember(self, key: ConversationKey, state: ConversationState) -> _Conversation:
         conversation = _Conversation(state.conversation_id, MemoryState.from_data(state.memory, state.turn))
         self._cache[key] = conversation
-        if len(self._cache) > self._cache_size:
-            self._cache.popitem(last=False)
         return conversation
 
     async def default_persona(self, user: str) -> str:
         """The user's chosen default persona, or John."""
         cached = self._defaults.get(user)
         if cached is not None:
-            self._defaults.move_to_end(user)
             return cached
         async with self._sessions() as session:
             chosen = await UserRepository(session).default_persona(user)
@@ -163,9 +160,6 @@ class ChatService:
 
     def _remember_default(self, user: str, persona: str) -> None:
         self._defaults[user] = persona
-        self._defaults.move_to_end(user)
-        if len(self._defaults) > self._cache_size:
-            self._defaults.popitem(last=False)
 
     async def set_default_persona(self, user: str, name: str) -> Persona:
         """Make ``name`` the user's default persona."""

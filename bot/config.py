@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     outbox_max_age_s: float = Field(
         default=900.0, gt=0, description="a post still unsent after this long is given up and logged, not sent late"
     )
+    chat_cache_size: int = Field(
+        default=20_000, ge=1, description="conversations kept in memory; the least recently used are reloaded"
+    )
 
     @field_validator("log_level", mode="before")
     @classmethod

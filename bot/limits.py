@@ -62,7 +62,11 @@ class TokenBuckets:
 
 
 class SlidingWindow:
-    """At most ``limit`` events per ``period`` seconds per key; ``wait`` sleeps until one is allowed."""
+    """At most ``limit`` events per ``period`` seconds per key; ``wait`` sleeps until one is allowed.
+
+    A key is forgotten once its last event is ``period`` old (it no longer limits anything), so memory follows
+    the keys active in the last period; ``max_keys`` caps even that, dropping the key least recently active.
+    """
 
     def __init__(
         self,
@@ -71,19 +75,26 @@ class SlidingWindow:
         *,
         clock: Clock = time.monotonic,
         sleep: Callable[[float], object] = asyncio.sleep,
+        max_keys: int = 50_000,
     ) -> None:
         self.limit = limit
         self.period = period
         self._clock = clock
         self._sleep = sleep
-        self._events: dict[object, deque[float]] = {}
+        self._max_keys = max_keys
+        self._events: OrderedDict[object, deque[float]] = OrderedDict()
+        """Oldest last event first: expired keys are at the front."""
+
+    def __len__(self) -> int:
+        return len(self._events)
 
     def delay(self, key: object) -> float:
         """Seconds to wait before the next event for ``key`` is allowed (0 when it is allowed now)."""
+        now = self._clock()
+        self._expire(now)
         events = self._events.get(key)
         if events is None:
             return 0.0
-        now = self._clock()
         while events and now - events[0] >= self.period:
             events.popleft()
         if len(events) < self.limit:
@@ -96,4 +107,20 @@ class SlidingWindow:
             result = self._sleep(pause)
             if asyncio.iscoroutine(result):
                 await result
-        self._events.setdefault(key, deque()).append(self._clock())
+        now = self._clock()
+        events = self._events.get(key)
+        if events is None:
+            events = self._events[key] = deque(maxlen=self.limit)
+            if len(self._events) > self._max_keys:
+                self._events.popitem(last=False)
+        else:
+            self._events.move_to_end(key)
+        events.append(now)
+
+    def _expire(self, now: float) -> None:
+        """Forget the keys whose last event is a whole period old."""
+        while self._events:
+            events = next(iter(self._events.values()))
+            if events and now - events[-1] < self.period:
+                return
+            self._events.popitem(last=False)

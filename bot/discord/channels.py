@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from cachetools import LRUCache
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.repositories import ChannelRepository
@@ -21,12 +22,18 @@ class ChannelInfo:
 
 
 class ChannelDirectory:
-    """Reads each channel's settings once, then serves them from memory; every change is stored first."""
+    """Reads each channel's settings once, then serves them from memory; every change is stored first.
+
+    At most ``max_channels`` channels are kept, the least recently used going first (read again when needed).
+    """
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], *, max_channels: int = 100_000) -> None:
         self._sessions = sessions
-        self._cache: dict[int, ChannelInfo] = {}
-        self._max_channels = max_channels
+        self._cache: LRUCache[int, ChannelInfo] = LRUCache(maxsize=max_channels)
+
+    def is_cached(self, channel_id: int) -> bool:
+        """Whether the channel's settings are in memory now (without counting as a use)."""
+        return channel_id in self._cache
 
     async def get(self, channel_id: int) -> ChannelInfo:
         """The channel's settings (defaults when none are stored)."""
@@ -35,8 +42,6 @@ class ChannelDirectory:
             async with self._sessions() as session:
                 row = await ChannelRepository(session).get(channel_id)
             info = ChannelInfo(row.auto_persona, row.webhook_id, row.webhook_token) if row else ChannelInfo()
-            if len(self._cache) >= self._max_channels:
-                self._cache.pop(next(iter(self._cache)))
             self._cache[channel_id] = info
         return info
 

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
 
 import discord
+from cachetools import LRUCache, TTLCache
 
 from bot.discord.channels import ChannelDirectory
+from bot.keyed import KeyedLocks
 from bot.limits import SlidingWindow
 from bot.splitting import split_message
 from personas.persona import Persona
@@ -23,6 +24,8 @@ WEBHOOK_NAME = "T2 Companion"
 TOO_MANY_WEBHOOKS = 30007
 UNAVAILABLE_RETRY_S = 600.0
 """After Discord refuses a webhook (no permission, too many), try again after this long."""
+WEBHOOKS_KEPT = 10_000
+"""Channels whose webhook is kept in memory; one used less recently is read back from the database."""
 
 PostTarget = discord.TextChannel | discord.Thread | discord.DMChannel | discord.abc.Messageable
 
@@ -37,13 +40,22 @@ def persona_embed(persona: Persona, text: str) -> discord.Embed:
 class PersonaPoster:
     """Posts persona messages, paced to Discord's 5 messages per 5 seconds per channel."""
 
-    def __init__(self, client: discord.Client, channels: ChannelDirectory, *, pacer: SlidingWindow | None = None):
+    def __init__(
+        self,
+        client: discord.Client,
+        channels: ChannelDirectory,
+        *,
+        pacer: SlidingWindow | None = None,
+        max_channels: int = WEBHOOKS_KEPT,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self._client = client
         self._channels = channels
         self._pacer = pacer or SlidingWindow(5, 5.0)
-        self._locks: dict[int, asyncio.Lock] = {}
-        self._webhooks: dict[int, discord.Webhook] = {}
-        self._unavailable: dict[int, float] = {}
+        self._locks: KeyedLocks[int] = KeyedLocks()
+        self._webhooks: LRUCache[int, discord.Webhook] = LRUCache(maxsize=max_channels)
+        self._unavailable: TTLCache[int, bool] = TTLCache(maxsize=max_channels, ttl=UNAVAILABLE_RETRY_S, timer=clock)
+        """Channels where Discord refused a webhook lately: each is tried again once its entry expires."""
 
     async def post(
         self,
@@ -104,13 +116,12 @@ class PersonaPoster:
         cached = self._webhooks.get(channel.id)
         if cached is not None:
             return cached
-        if time.monotonic() < self._unavailable.get(channel.id, 0.0):
+        if channel.id in self._unavailable:
             return None
         if not channel.permissions_for(channel.guild.me).manage_webhooks:
             self._mark_unavailable(channel.id)
             return None
-        lock = self._locks.setdefault(channel.id, asyncio.Lock())
-        async with lock:
+        async with self._locks.hold(channel.id):
             if channel.id in self._webhooks:
                 return self._webhooks[channel.id]
             info = await self._channels.get(channel.id)
@@ -137,4 +148,4 @@ class PersonaPoster:
         await self._channels.set_webhook(channel.id, channel.guild.id, None, None)
 
     def _mark_unavailable(self, channel_id: int) -> None:
-        self._unavailable[channel_id] = time.monotonic() + UNAVAILABLE_RETRY_S
+        self._unavailable[channel_id] = True

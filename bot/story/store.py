@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.keyed import KeyedLocks
 from bot.story.change import ENDED, Change, Write, clone, with_player
 from bot.story.model import StoryRefusal
 from db.batching import Batcher
@@ -25,7 +27,11 @@ Op = Callable[[StoryRepository], Awaitable[Any]]
 
 
 class SessionStore:
-    """Running sessions, one per place: their in-memory copies, their locks and their writes."""
+    """Running sessions, one per place: their in-memory copies, their locks and their writes.
+
+    Only sessions that have not ended are kept (at most one per place); an ended one is dropped as it ends.
+    A session's lock exists only while a change of that session runs or waits, so locks never outlive use.
+    """
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], write_lock: asyncio.Lock) -> None:
         self._sessions = sessions
@@ -33,8 +39,8 @@ class SessionStore:
         self._writes: Batcher[Op | Write, Any] = Batcher(self._run_ops, name="story-writer")
         self._live: dict[int, SessionRow] = {}
         self._by_scope: dict[str, int] = {}
-        self._locks: dict[int, asyncio.Lock] = {}
-        self._scope_locks: dict[str, asyncio.Lock] = {}
+        self._locks: KeyedLocks[int] = KeyedLocks()
+        self._scope_locks: KeyedLocks[str] = KeyedLocks()
         self._loaded = False
         self._load_lock = asyncio.Lock()
 
@@ -80,7 +86,6 @@ class SessionStore:
             self._live.pop(row.id, None)
             if self._by_scope.get(row.scope) == row.id:
                 del self._by_scope[row.scope]
-            self._locks.pop(row.id, None)
             return
         self._live[row.id] = row
         self._by_scope[row.scope] = row.id
@@ -108,13 +113,17 @@ class SessionStore:
         """Finish pending writes."""
         await self._writes.close()
 
-    def lock(self, session_id: int) -> asyncio.Lock:
-        """The lock every change of this session holds."""
-        return self._locks.setdefault(session_id, asyncio.Lock())
+    def lock(self, session_id: int) -> AbstractAsyncContextManager[None]:
+        """The lock every change of this session holds: ``async with store.lock(session_id):``."""
+        return self._locks.hold(session_id)
 
-    def scope_lock(self, scope: str) -> asyncio.Lock:
+    def scope_lock(self, scope: str) -> AbstractAsyncContextManager[None]:
         """The lock held while a session is opened in this place."""
-        return self._scope_locks.setdefault(scope, asyncio.Lock())
+        return self._scope_locks.hold(scope)
+
+    def held_locks(self) -> int:
+        """How many session and place locks exist now (each only while held or awaited)."""
+        return len(self._locks) + len(self._scope_locks)
 
     def running(self, scope: str) -> int | None:
         """The id of the running session of this place, if any (once loaded)."""

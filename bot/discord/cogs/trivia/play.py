@@ -14,6 +14,7 @@ from bot.discord.client import CompanionBot
 from bot.discord.cogs.chat.listener import user_key
 from bot.discord.cogs.trivia.buttons import choice_view
 from bot.discord.personas_out import NO_MENTIONS, persona_embed
+from bot.keyed import KeyedLocks
 from bot.trivia.options import Announcement
 from bot.trivia.service import TriviaService
 from personas.roster import PERSONAS
@@ -33,7 +34,8 @@ class TriviaPlay(commands.Cog, name="TriviaPlay"):
         self.bot = bot
         self.tick_s = TICK_S
         self._ticker: asyncio.Task[None] | None = None
-        self._order: dict[int, asyncio.Lock] = {}
+        self._order: KeyedLocks[int] = KeyedLocks()
+        """Per channel, held while its announcements are posted; gone once nobody posts there."""
 
     @property
     def service(self) -> TriviaService:
@@ -75,8 +77,7 @@ class TriviaPlay(commands.Cog, name="TriviaPlay"):
             await asyncio.gather(*(self._post_all(channel, items) for channel, items in by_channel.items()))
 
     async def _post_all(self, channel_id: int, announcements: list[Announcement]) -> None:
-        lock = self._order.setdefault(channel_id, asyncio.Lock())
-        async with lock:
+        async with self._order.hold(channel_id):
             try:
                 channel = self.bot.get_channel(channel_id) or await self.bot.fetch_channel(channel_id)
             except discord.HTTPException:
