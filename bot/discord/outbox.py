@@ -1,10 +1,12 @@
-"""Sending what the outbox holds: every stored reply is posted once, also after a stop, and never twice.
+"""Sending what the outbox holds: every stored post goes out once, also after a stop, and never twice.
 
-A chat reply is stored in the outbox in the transaction of its turn. The turn's handler posts it and then settles
-it (removes it). Whatever is left (the process stopped in between, or Discord failed) is posted by a loop that runs
-at start and then every ``OUTBOX_POLL_S``. Before posting such a leftover, the channel's messages since it was
-written are read, so that parts Discord had already accepted are not posted again; parts posted as the bot also
-carry a nonce, which Discord enforces. A post older than ``OUTBOX_MAX_AGE_S`` is given up and logged.
+A post (a chat reply, a story post) is stored in the outbox in the transaction of the change that caused it. The
+handler that made the change posts it at once and then settles it (removes it). Whatever is left (the process
+stopped in between, or Discord failed) is posted by a loop that runs at start and then every ``OUTBOX_POLL_S``.
+Posts made as the bot carry the post's key as a nonce, which Discord enforces, so a retry returns the message that
+already went out. Before a persona's leftover post goes out through a webhook (which takes no nonce), the channel's
+messages since it was written are read, so that parts Discord had already accepted are not posted again. A post
+older than ``OUTBOX_MAX_AGE_S`` is given up and logged.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 
 import discord
@@ -25,7 +27,7 @@ from db.batching import Batcher
 from db.repositories import OutboxEntry, OutboxRepository
 from personas.persona import Persona
 
-__all__ = ["OutboxSender", "reply_nonce"]
+__all__ = ["OutboxSender", "Progress", "Renderer"]
 
 log = logging.getLogger(__name__)
 
@@ -35,11 +37,12 @@ GRACE_S = 2.0
 """A post younger than this is left to the handler that stored it."""
 HISTORY_LIMIT = 100
 """How many of a channel's messages since a post was written are read to see what of it went out."""
+_TRANSIENT = (discord.HTTPException, OSError, TimeoutError)
 
-
-def reply_nonce(source_message_id: int) -> str:
-    """The nonce of the reply to a message (Discord allows 25 characters; a part number is added)."""
-    return f"r{source_message_id}"
+Progress = Callable[[int], Awaitable[None]]
+"""Told how many parts of a post in several Discord has accepted so far."""
+Renderer = Callable[[PostTarget, OutboxEntry, Progress], Awaitable[None]]
+"""Posts a leftover of one kind in its channel (from ``entry.parts_sent`` on)."""
 
 
 class OutboxSender:
@@ -63,40 +66,50 @@ class OutboxSender:
         self._personas = personas
         self._poll_s = poll_s
         self._max_age_s = max_age_s
-        self._in_flight: set[int] = set()
-        """The messages whose replies this process is posting now."""
-        self._settled: Batcher[int, None] = Batcher(self._settle_replies, name="outbox-settler")
+        self._renderers: dict[str, Renderer] = {"chat": self._render_persona_post}
+        self._in_flight: set[str] = set()
+        """The keys of the posts this process is posting now."""
+        self._settled: Batcher[str, None] = Batcher(self._settle_batch, name="outbox-settler")
+
+    def register(self, kind: str, renderer: Renderer) -> None:
+        """Say how leftovers of ``kind`` are posted (each front-end feature registers its own)."""
+        self._renderers[kind] = renderer
 
     # ----------------------------------------------------------------------------------------- the usual path
-    async def send_reply(self, channel: PostTarget, persona: Persona, text: str, source_message_id: int) -> None:
-        """Post the reply to ``source_message_id`` just stored with its turn, then settle it."""
-        if source_message_id in self._in_flight:
-            return
-        self._in_flight.add(source_message_id)
+    async def send_now(self, key: str, send: Callable[[], Awaitable[object]]) -> bool:
+        """Post the stored post ``key`` at once with ``send``, then settle it; False when it was left waiting
+        (Discord failed, or this process is already posting it, or is stopping)."""
+        if key in self._in_flight:
+            return False
+        self._in_flight.add(key)
         try:
-            await self._poster.post(channel, persona, text, nonce=reply_nonce(source_message_id))
-        except (discord.HTTPException, OSError, TimeoutError) as exc:
-            log.warning(
-                "Discord did not take the reply to message %s (%s); it is sent from the outbox", source_message_id, exc
-            )
-            return
+            await send()
+        except _TRANSIENT as exc:
+            log.warning("Discord did not take post %s (%s); it is sent from the outbox", key, exc)
+            return False
         except RuntimeError:
             if not self._client.is_closed():
                 raise
-            log.info("the bot stopped while posting the reply to message %s; it is sent later", source_message_id)
-            return
+            log.info("the bot stopped while posting %s; it is sent at the next start", key)
+            return False
         finally:
-            self._in_flight.discard(source_message_id)
-        await self._settled.submit(source_message_id)
+            self._in_flight.discard(key)
+        await self._settled.submit(key)
+        return True
 
-    async def send_waiting_reply(self, source_message_id: int) -> bool:
-        """A message came again (a replayed gateway event): post its stored reply if it is still waiting."""
+    async def send_waiting(self, key: str) -> bool:
+        """Post ``key`` now if it is still waiting (a replayed gateway event whose reply is stored)."""
         async with self._sessions() as session:
-            entry = await OutboxRepository(session).for_message(source_message_id)
+            entry = await OutboxRepository(session).by_key(key)
         if entry is None:
             return False
         await self._deliver(entry)
         return True
+
+    async def depth(self) -> int:
+        """How many posts are waiting."""
+        async with self._sessions() as session:
+            return await OutboxRepository(session).count()
 
     # ------------------------------------------------------------------------------------------- leftovers
     async def run(self) -> None:
@@ -105,29 +118,29 @@ class OutboxSender:
         while not self._client.is_closed():
             try:
                 await self.drain()
-            except (discord.HTTPException, OSError, TimeoutError) as exc:
+            except _TRANSIENT as exc:
                 log.warning("could not post waiting posts now (%s); trying again in %.0f s", exc, self._poll_s)
             except Exception:
                 log.exception("posting waiting posts failed")
             await asyncio.sleep(self._poll_s)
 
     async def drain(self) -> int:
-        """Post (or give up) the waiting posts older than a moment; returns how many were handled."""
+        """Post (or give up) the waiting posts older than a moment, oldest first; returns how many were handled."""
         now_ms = int(time.time() * 1000)
         async with self._sessions() as session:
             entries = await OutboxRepository(session).waiting(BATCH, created_before_ms=now_ms - int(GRACE_S * 1000))
         handled = 0
         for entry in entries:
-            if entry.source_message_id in self._in_flight:
+            if entry.key in self._in_flight:
                 continue
             if now_ms - entry.created_at_ms > self._max_age_s * 1000:
+                await self._settle([entry.key])
                 log.warning(
                     "gave up a post to channel %s written %.0f s ago (older than %.0f s)",
                     entry.channel_id,
                     (now_ms - entry.created_at_ms) / 1000,
                     self._max_age_s,
                 )
-                await self._settle([entry.id])
             else:
                 await self._deliver(entry)
             handled += 1
@@ -138,35 +151,39 @@ class OutboxSender:
         await self._settled.close()
 
     async def _deliver(self, entry: OutboxEntry) -> None:
-        key = entry.source_message_id
-        if key is not None:
-            if key in self._in_flight:
-                return
-            self._in_flight.add(key)
+        if entry.key in self._in_flight:
+            return
+        self._in_flight.add(entry.key)
         try:
             channel = await self._channel(entry.channel_id)
-            if channel is None:
-                log.warning("gave up a post to channel %s: the channel is gone or closed to the bot", entry.channel_id)
-                await self._settle([entry.id])
+            renderer = self._renderers.get(entry.kind)
+            if channel is None or renderer is None:
+                why = "the channel is gone or closed to the bot" if channel is None else f"nothing posts {entry.kind}"
+                log.warning("gave up a post to channel %s: %s", entry.channel_id, why)
+                await self._settle([entry.key])
                 return
-            persona = self._personas(entry.persona or "")
-            parts = split_message(entry.text)
-            first = max(entry.parts_sent, await self._parts_out(channel, entry, persona, parts))
 
             async def progress(parts_sent: int) -> None:
                 async with self._write_lock, self._sessions.begin() as session:
                     await OutboxRepository(session).progress(entry.id, parts_sent)
 
-            if first < len(parts):
-                nonce = reply_nonce(key) if key is not None else f"p{entry.id}"
-                await self._poster.post(channel, persona, entry.text, nonce=nonce, first_part=first, on_part=progress)
-            await self._settle([entry.id])
-            log.info(
-                "posted a waiting post to channel %s (%d of %d parts were out)", entry.channel_id, first, len(parts)
-            )
+            await renderer(channel, entry, progress)
+            await self._settle([entry.key])
+            log.info("posted a waiting %s post to channel %s", entry.kind, entry.channel_id)
         finally:
-            if key is not None:
-                self._in_flight.discard(key)
+            self._in_flight.discard(entry.key)
+
+    async def _render_persona_post(self, channel: PostTarget, entry: OutboxEntry, progress: Progress) -> None:
+        await self.post_persona_leftover(channel, entry, self._personas(entry.persona or ""), progress)
+
+    async def post_persona_leftover(
+        self, channel: PostTarget, entry: OutboxEntry, persona: Persona, progress: Progress
+    ) -> None:
+        """Post what of a persona's post the channel does not show yet."""
+        parts = split_message(entry.text)
+        first = max(entry.parts_sent, await self._parts_out(channel, entry, persona, parts))
+        if first < len(parts):
+            await self._poster.post(channel, persona, entry.text, nonce=entry.key, first_part=first, on_part=progress)
 
     async def _channel(self, channel_id: int) -> PostTarget | None:
         channel = self._client.get_channel(channel_id)
@@ -194,11 +211,10 @@ class OutboxSender:
             out += 1
         return out
 
-    async def _settle(self, post_ids: Sequence[int]) -> None:
+    async def _settle(self, keys: Sequence[str]) -> None:
         async with self._write_lock, self._sessions.begin() as session:
-            await OutboxRepository(session).settle(post_ids)
+            await OutboxRepository(session).settle(keys)
 
-    async def _settle_replies(self, source_message_ids: Sequence[int]) -> list[None]:
-        async with self._write_lock, self._sessions.begin() as session:
-            await OutboxRepository(session).settle_replies(source_message_ids)
-        return [None] * len(source_message_ids)
+    async def _settle_batch(self, keys: Sequence[str]) -> list[None]:
+        await self._settle(keys)
+        return [None] * len(keys)

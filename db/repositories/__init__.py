@@ -12,7 +12,7 @@ from db.repositories.common import (
     storable,
 )
 from db.repositories.conversations import ConversationRepository, UserInScope, load_user_in_scope
-from db.repositories.outbox import OutboxEntry, OutboxRepository
+from db.repositories.outbox import NewPost, OutboxEntry, OutboxRepository, reply_key
 from db.repositories.users import UserRepository
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "ConversationRepository",
     "ConversationState",
     "DuplicateMessageError",
+    "NewPost",
     "OutboxEntry",
     "OutboxRepository",
     "StorageError",
@@ -30,5 +31,6 @@ __all__ = [
     "UserRepository",
     "insert_for",
     "load_user_in_scope",
+    "reply_key",
     "storable",
 ]

@@ -11,7 +11,7 @@ from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import Conversation, Memory, Message, OutboxPost, User, utcnow
+from db.models import Conversation, Memory, Message, User, utcnow
 
 __all__ = [
     "ConversationKey",
@@ -91,7 +91,6 @@ USERS = cast(Table, User.__table__)
 CONVERSATIONS = cast(Table, Conversation.__table__)
 MESSAGES = cast(Table, Message.__table__)
 MEMORIES = cast(Table, Memory.__table__)
-OUTBOX = cast(Table, OutboxPost.__table__)
 
 
 def stored(row: Message) -> StoredMessage:

@@ -16,7 +16,6 @@ from db.repositories.common import (
     CONVERSATIONS,
     MEMORIES,
     MESSAGES,
-    OUTBOX,
     USERS,
     ConversationKey,
     ConversationState,
@@ -29,6 +28,7 @@ from db.repositories.common import (
     storable,
     stored,
 )
+from db.repositories.outbox import NewPost, OutboxRepository, reply_key
 
 __all__ = ["ConversationRepository", "UserInScope", "load_user_in_scope"]
 
@@ -148,21 +148,20 @@ class ConversationRepository(Repository):
             for turn in turns
         ]
         posts = [
-            {
-                "channel_id": turn.reply_channel_id,
-                "persona": turn.persona,
-                "text": storable(turn.reply_text),
-                "source_message_id": turn.discord_message_id,
-                "created_at_ms": int(turn.at.replace(tzinfo=UTC).timestamp() * 1000),
-                "parts_sent": 0,
-            }
+            NewPost(
+                reply_key(turn.discord_message_id),
+                "chat",
+                turn.reply_channel_id,
+                turn.reply_text,
+                persona=turn.persona,
+                created_at_ms=int(turn.at.replace(tzinfo=UTC).timestamp() * 1000),
+            )
             for turn in turns
-            if turn.reply_channel_id is not None
+            if turn.reply_channel_id is not None and turn.discord_message_id is not None
         ]
         try:
             await self.session.execute(MESSAGES.insert(), messages)
-            if posts:
-                await self.session.execute(OUTBOX.insert(), posts)
+            await OutboxRepository(self.session).add(posts)
             table = MEMORIES
             await self.session.execute(
                 update(table)

@@ -2,15 +2,37 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any, cast
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Table, delete, func, select, update
 
 from db.models import OutboxPost
-from db.repositories.common import Repository
+from db.repositories.common import Repository, storable
 
-__all__ = ["OutboxEntry", "OutboxRepository"]
+__all__ = ["OUTBOX", "NewPost", "OutboxEntry", "OutboxRepository", "outbox_rows", "reply_key"]
+
+OUTBOX = cast(Table, OutboxPost.__table__)
+
+
+def reply_key(source_message_id: int) -> str:
+    """The outbox key (and Discord nonce) of the reply to a message."""
+    return f"r{source_message_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class NewPost:
+    """A post to store in the outbox."""
+
+    key: str
+    kind: str
+    channel_id: int
+    text: str
+    persona: str | None = None
+    payload: dict[str, Any] | None = None
+    created_at_ms: int = field(default_factory=lambda: int(time.time() * 1000))
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,22 +40,46 @@ class OutboxEntry:
     """A post waiting to be sent."""
 
     id: int
+    key: str
+    kind: str
     channel_id: int
     persona: str | None
     text: str
-    source_message_id: int | None
+    payload: dict[str, Any] | None
     created_at_ms: int
     parts_sent: int
 
 
+def outbox_rows(posts: Sequence[NewPost]) -> list[dict[str, Any]]:
+    """The rows of ``posts`` for a bulk insert into ``OUTBOX``."""
+    return [
+        {
+            "key": post.key,
+            "kind": post.kind,
+            "channel_id": post.channel_id,
+            "persona": post.persona,
+            "text": storable(post.text),
+            "payload": post.payload,
+            "created_at_ms": post.created_at_ms,
+            "parts_sent": 0,
+        }
+        for post in posts
+    ]
+
+
 def _entry(row: OutboxPost) -> OutboxEntry:
     return OutboxEntry(
-        row.id, row.channel_id, row.persona, row.text, row.source_message_id, row.created_at_ms, row.parts_sent
+        row.id, row.key, row.kind, row.channel_id, row.persona, row.text, row.payload, row.created_at_ms, row.parts_sent
     )
 
 
 class OutboxRepository(Repository):
-    """Reads and settles the posts waiting to be sent."""
+    """Stores, reads and settles the posts waiting to be sent."""
+
+    async def add(self, posts: Sequence[NewPost]) -> None:
+        """Store posts in the caller's transaction (that of the change they announce)."""
+        if posts:
+            await self.session.execute(OUTBOX.insert(), outbox_rows(posts))
 
     async def waiting(self, limit: int, *, created_before_ms: int | None = None) -> list[OutboxEntry]:
         """The oldest posts still waiting (those created before ``created_before_ms`` when given)."""
@@ -42,9 +88,9 @@ class OutboxRepository(Repository):
             query = query.where(OutboxPost.created_at_ms < created_before_ms)
         return [_entry(row) for row in await self.session.scalars(query)]
 
-    async def for_message(self, source_message_id: int) -> OutboxEntry | None:
-        """The waiting reply to a Discord message, if it is still waiting."""
-        row = await self.session.scalar(select(OutboxPost).where(OutboxPost.source_message_id == source_message_id))
+    async def by_key(self, key: str) -> OutboxEntry | None:
+        """The waiting post with this key, if it is still waiting."""
+        row = await self.session.scalar(select(OutboxPost).where(OutboxPost.key == key))
         return _entry(row) if row is not None else None
 
     async def count(self) -> int:
@@ -55,12 +101,7 @@ class OutboxRepository(Repository):
         """Discord has accepted the first ``parts_sent`` parts of a post split in several."""
         await self.session.execute(update(OutboxPost).where(OutboxPost.id == post_id).values(parts_sent=parts_sent))
 
-    async def settle(self, post_ids: Sequence[int]) -> None:
+    async def settle(self, keys: Sequence[str]) -> None:
         """Remove posts that were sent (or given up)."""
-        if post_ids:
-            await self.session.execute(delete(OutboxPost).where(OutboxPost.id.in_(post_ids)))
-
-    async def settle_replies(self, source_message_ids: Sequence[int]) -> None:
-        """Remove the replies to these messages: they were sent."""
-        if source_message_ids:
-            await self.session.execute(delete(OutboxPost).where(OutboxPost.source_message_id.in_(source_message_ids)))
+        if keys:
+            await self.session.execute(delete(OutboxPost).where(OutboxPost.key.in_(keys)))

@@ -1,4 +1,4 @@
-"""outbox: every chat reply is stored with its turn and removed once posted, so a stop in between loses nothing
+"""outbox: every post is stored with the change that caused it and removed once posted, so a stop loses none
 
 Revision ID: 0007
 Revises: 0006
@@ -24,14 +24,16 @@ def upgrade() -> None:
     op.create_table(
         "outbox",
         sa.Column("id", _ID, autoincrement=True, nullable=False),
+        sa.Column("key", sa.String(length=40), nullable=False),
+        sa.Column("kind", sa.String(length=8), nullable=False),
         sa.Column("channel_id", sa.BigInteger(), nullable=False),
         sa.Column("persona", sa.String(length=16), nullable=True),
         sa.Column("text", sa.Text(), nullable=False),
-        sa.Column("source_message_id", sa.BigInteger(), nullable=True),
+        sa.Column("payload", sa.JSON(), nullable=True),
         sa.Column("created_at_ms", sa.BigInteger(), nullable=False),
         sa.Column("parts_sent", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_outbox")),
-        sa.UniqueConstraint("source_message_id", name=op.f("uq_outbox_source_message_id")),
+        sa.UniqueConstraint("key", name=op.f("uq_outbox_key")),
     )
 
 

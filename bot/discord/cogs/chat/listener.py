@@ -14,7 +14,7 @@ from discord.ext import commands
 
 from bot.discord.client import APOLOGY, CompanionBot
 from bot.discord.personas_out import NO_MENTIONS
-from db.repositories import DuplicateMessageError
+from db.repositories import DuplicateMessageError, reply_key
 from personas.roster import find_persona
 
 __all__ = ["ChatListener", "scope_of", "user_key"]
@@ -151,12 +151,15 @@ class ChatListener(commands.Cog):
                     reply_channel_id=message.channel.id,
                 )
         except DuplicateMessageError:  # a replayed event: its reply is stored, and may not have been posted yet
-            if await self.bot.outbox.send_waiting_reply(message.id):
+            if await self.bot.outbox.send_waiting(reply_key(message.id)):
                 log.info("posted the stored reply to message %s, which came again", message.id)
             else:
                 log.info("message %s was already answered", message.id)
             return
-        await self.bot.outbox.send_reply(message.channel, reply.persona, reply.text, message.id)
+        key = reply_key(message.id)
+        await self.bot.outbox.send_now(
+            key, lambda: self.bot.poster.post(message.channel, reply.persona, reply.text, nonce=key)
+        )
 
 
 def _strip_mention(content: str, bot_id: int) -> str:
