@@ -458,6 +458,48 @@ async def test_the_runner_falls_back_without_message_content_and_stops_cleanly_o
     assert not identifies[-1].d["intents"] & discord.Intents(message_content=True).value
 
 
+async def test_a_burst_in_one_channel_is_paced_under_discords_limits_and_answered_in_order(
+    twin: DiscordTwin, world: dict[str, Any], run_bot: RunBot
+) -> None:
+    channel = world["general"].id
+    addressed = ["sarah", "t800", "john", "t800", "sarah", "john", "sarah", "t800", "john", "sarah"]
+    names = {"john": "John Connor", "sarah": "Sarah Connor", "t800": "T-800"}
+    async with run_bot():
+        for n, persona in enumerate(addressed):  # two users, five messages each: within the per-user limit
+            author = world["alice"] if n % 2 == 0 else world["bob"]
+            await twin.send_message(channel, author.id, f"{mention(twin)} {persona}, what is skynet?")
+        replies = await twin.wait_for_messages(channel, len(addressed), timeout=15.0)
+    assert [reply["raw"]["username"] for reply in replies] == [names[p] for p in addressed]
+    assert twin.rate_limited == []
+    posts = [r for r in twin.requests if r.method == "POST" and r.path.startswith("/webhooks/")]
+    assert [r.status for r in posts] == [200] * len(addressed)
+
+
+async def test_missed_heartbeat_acks_make_the_bot_resume_and_answer_once(
+    twin: DiscordTwin, world: dict[str, Any], settings: Settings, engine: AsyncEngine
+) -> None:
+    channel = world["general"].id
+    twin.heartbeat_interval = 100  # ms: the client heartbeats, and checks on the connection, ten times a second
+    async with run_client(twin, CompanionBot(settings), heartbeat_timeout=1.0):
+        mark = len(twin.gateway_frames)
+        async with twin.missing_heartbeat_acks() as [session]:
+            await twin.send_message(channel, world["alice"].id, f"{mention(twin)} who is dyson?")
+            await asyncio.sleep(0.3)
+            assert twin.messages[channel] == [], "a zombied connection delivers nothing"
+        [reply] = await twin.wait_for_messages(channel, 1)
+        await asyncio.sleep(0.3)
+    assert len(twin.messages[channel]) == 1 and "Dyson" in reply["content"]
+    frames = twin.gateway_frames[mark:]
+    resume = next(n for n, f in enumerate(frames) if f.direction == "in" and f.op == 6)
+    assert frames[resume].d["session_id"] == session.id and frames[resume].d["seq"] < session.seq
+    unanswered = [f for f in frames[:resume] if f.direction == "in" and f.op == 1]
+    assert len(unanswered) >= 5, "heartbeats went unanswered until the client gave up"
+    assert not any(f.direction == "in" and f.op == 2 for f in frames), "resumed, not identified again"
+    replayed = [f for f in frames if f.t == "MESSAGE_CREATE" and f.direction == "out"]
+    assert replayed and all(n > resume for n, f in enumerate(frames) if f in replayed)
+    assert await rows(engine, Message, Message.role == "user") == 1
+
+
 # --- the outbox: a stored reply is posted once, whatever fails in between ---------------------------------
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from bot.limits import SlidingWindow, TokenBuckets
+from bot.ordering import InOrder
 from bot.splitting import split_message
 from tests.clock import FakeClock
 
@@ -64,3 +67,33 @@ def test_split_keeps_short_text_whole_and_cuts_long_text_at_sentences() -> None:
 def test_split_cuts_an_endless_word() -> None:
     parts = split_message("a" * 4500)
     assert [len(part) for part in parts] == [2000, 2000, 500]
+
+
+async def test_in_order_lets_work_finish_in_the_order_it_started() -> None:
+    order = InOrder()
+    done: list[str] = []
+
+    async def work(name: str, delay: float, *, answer: bool = True) -> None:
+        ticket = order.ticket("channel")
+        try:
+            await asyncio.sleep(delay)
+            if answer:
+                await ticket.wait()
+                done.append(name)
+        finally:
+            ticket.release()
+
+    await asyncio.gather(work("slow", 0.03), work("quiet", 0.0, answer=False), work("fast", 0.0), work("other", 0.01))
+    assert done == ["slow", "fast", "other"], "one that gives up early does not let later ones overtake"
+    assert len(order) == 0, "nothing is kept once every ticket is released"
+
+
+async def test_in_order_never_waits_forever_for_a_stuck_turn() -> None:
+    order = InOrder(max_wait_s=0.01)
+    stuck = order.ticket("channel")
+    later = order.ticket("channel")
+    await later.wait()
+    later.release()
+    stuck.release()
+    await asyncio.sleep(0)  # the later ticket finishes in a callback of the earlier one
+    assert len(order) == 0

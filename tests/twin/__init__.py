@@ -16,7 +16,7 @@ Quick start (pytest, ``asyncio_mode=auto``)::
 
 ``DiscordTwin(*, token="twin-token", bot_user_id=None, application_id=None, bot_name="TwinBot",
 bot_permissions=DEFAULT_BOT_PERMISSIONS, privileged_intents=True, heartbeat_interval=41250,
-callback_deadline=3.0)``
+callback_deadline=3.0, rate_limits=True, clock=time.time)``
 
 Lifecycle
     ``await start(port=0)``, ``await stop()`` (or ``async with DiscordTwin() as twin``);
@@ -62,6 +62,8 @@ Recording and waiting
     ``interaction_responses: dict[interaction_id, list[dict]]`` - entries ``{kind: callback |
     followup | edit_original | delete_original | edit_followup | delete_followup, type, data,
     flags, ephemeral, message, time}``, ``gateway_frames: list[GatewayFrame]`` (both directions),
+    ``rate_limited`` (requests the twin answered 429 on its own, with ``rate_limit_scope``; each
+    request also keeps its ``response_headers``),
     ``client_errors`` (ERROR logs of discord.py collected by ``run_client``), ``server_errors``
     (exceptions in the twin's own handlers; answered 400 code -1, and the ``twin`` fixture fails).
     ``wait_until(predicate, timeout)``, ``wait_for_request(predicate=None, timeout=5.0, *,
@@ -70,16 +72,28 @@ Recording and waiting
     ``wait_for_ready()``. Timeouts raise ``TwinTimeout`` with a report (``describe()``); if the
     watched ``client.start()`` task dies they raise ``ClientCrashed``.
 
+Rate limits (``ratelimits``; on unless ``rate_limits=False``)
+    Discord's per-route buckets (5 messages per 5 s per channel, 5 per 2 s per webhook and token, reactions 1 per
+    0.25 s per channel ...; keyed by route and channel/guild/webhook id) and the global limit (50 requests per second
+    per token; interaction endpoints are exempt), with the real ``X-RateLimit-*`` headers; over a limit: 429 with
+    ``retry_after`` and ``global``. Counted on ``clock`` (a ``tests.clock.FakeClock`` makes windows step only when
+    the test advances it). The autouse fixture ``no_rate_limited_requests`` fails a test whose twins answered
+    429 on their own, unless the test is marked ``@pytest.mark.allow_429``; ``fail_next`` 429s never count.
+
 Faults
     ``fail_next(count=1, *, status=429, retry_after=0.05, path_contains=None, method=None,
     is_global=False, code=None, message=None)``; ``await drop_connection(code=4000, *,
     replay_last=0, wait=True)`` (client RESUMEs, unseen dispatches are replayed; ``replay_last``
     re-delivers already-seen ones); ``async with disconnected(): ...`` (events sent inside are
-    buffered until the client resumes); ``request_reconnect()``; ``invalidate_session(resumable=False)``.
+    buffered until the client resumes); ``request_reconnect()``; ``invalidate_session(resumable=False)``;
+    ``async with missing_heartbeat_acks(): ...`` (a zombied connection: no HEARTBEAT_ACK and nothing written; the
+    client closes it after ``run_client(heartbeat_timeout=)`` seconds of silence and RESUMEs, and what it missed is
+    replayed; set ``twin.heartbeat_interval`` low before the client connects).
 
 Modules: ``server`` (DiscordTwin), ``state`` (world model, permissions), ``payloads`` (Discord
 JSON shapes), ``rest`` (router, recording, faults, validation), ``gateway`` (sessions, sequence
-numbers, RESUME), ``messages`` / ``interactions`` (shared machinery), ``fixtures`` (pytest).
+numbers, RESUME), ``ratelimits`` (buckets, global limit), ``messages`` / ``interactions`` (shared machinery),
+``fixtures`` (pytest).
 
 Behaviour worth knowing: responses are ``Content-Type: application/json`` exactly; the
 bot's own messages come back as MESSAGE_CREATE like on Discord; without the MESSAGE_CONTENT

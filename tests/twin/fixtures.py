@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import TypeVar
 
 import discord
@@ -29,6 +29,32 @@ import pytest
 from .server import DiscordTwin
 
 ClientT = TypeVar("ClientT", bound=discord.Client)
+
+
+ALLOW_429 = "allow_429"
+"""The marker (registered in pyproject.toml) of a test that expects the twin to answer 429 on its own."""
+
+
+@pytest.fixture(autouse=True)
+def no_rate_limited_requests(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail the test at teardown if any twin it built answered 429 on its own, unless marked ``allow_429``.
+
+    Discord's limits are on in every twin, so each Discord test also checks that the bot never exceeds them in
+    normal use. 429s injected with ``fail_next`` are expected by construction and not counted.
+    """
+    DiscordTwin.created.clear()
+    yield
+    twins, DiscordTwin.created[:] = list(DiscordTwin.created), []
+    if request.node.get_closest_marker(ALLOW_429) is not None:
+        return
+    limited = [r for t in twins for r in t.rate_limited]
+    if limited:
+        lines = [
+            f"  {r.method} {r.path} -> 429 scope={r.rate_limit_scope} "
+            f"bucket={r.response_headers.get('X-RateLimit-Bucket')} retry_after={(r.response or {}).get('retry_after')}"
+            for r in limited
+        ]
+        pytest.fail("the twin rate limited the client (mark the test allow_429 if expected):\n" + "\n".join(lines))
 
 
 @pytest.fixture
@@ -67,6 +93,7 @@ async def run_client(
     timeout: float = 10.0,
     fast_ready: bool = True,
     fail_on_logged_errors: bool = True,
+    heartbeat_timeout: float | None = None,
 ) -> AsyncIterator[ClientT]:
     """Patch discord.py to the twin, start ``client`` and yield it once it is ready; close it at the end.
 
@@ -80,6 +107,8 @@ async def run_client(
       ``... in command`` / ``... in view``: how discord.py reports handler errors) are collected
       into ``twin.client_errors``, shown in wait timeouts, and with ``fail_on_logged_errors``
       make the block fail at exit.
+    * ``heartbeat_timeout`` sets discord.py's ``Client(heartbeat_timeout=)`` (default 60s): how long the client
+      goes without hearing from the gateway before it closes the socket and RESUMEs.
     """
     collector = _ErrorCollector(twin.client_errors)
     logger = logging.getLogger("discord")
@@ -90,6 +119,8 @@ async def run_client(
                 state = client._connection
                 if fast_ready and state.guild_ready_timeout == 2.0:
                     state.guild_ready_timeout = 0.05
+                if heartbeat_timeout is not None:
+                    state.heartbeat_timeout = heartbeat_timeout
                 start = asyncio.create_task(client.start(token or twin.token), name="twin-client-start")
                 ready = asyncio.create_task(client.wait_until_ready(), name="twin-client-ready")
                 try:

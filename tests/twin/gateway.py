@@ -8,6 +8,8 @@ Protocol as discord.py 2.x speaks it (discord/gateway.py):
 * RESUME -> every dispatch the session produced after the client's ``seq`` is replayed,
   then RESUMED; an unknown session gets INVALID_SESSION (op 9, ``d: false``);
 * REQUEST_GUILD_MEMBERS (op 8) -> one GUILD_MEMBERS_CHUNK.
+* a *zombied* connection (``stop_heartbeat_acks``) answers no HEARTBEAT and writes nothing; discord.py closes it
+  after ``heartbeat_timeout`` seconds without a frame and RESUMEs, and the frames it missed are replayed.
 
 Frames are plain JSON text frames. discord.py asks for ``compress=zlib-stream`` (or
 ``zstd-stream``) in the query string, but ``DiscordWebSocket.received_message`` only
@@ -107,6 +109,11 @@ class Connection:
         # (frame, future) pairs; a ``None`` frame is a barrier (see Gateway.flush), a bare None stops the writer.
         self.outbox: asyncio.Queue[tuple[dict[str, Any] | None, asyncio.Future[None] | None] | None] = asyncio.Queue()
         self.server_closed = False
+        #: A zombied connection: heartbeats are not acknowledged and nothing is written (frames stay in the
+        #: session history for RESUME). Set by ``Gateway.stop_heartbeat_acks``.
+        self.zombie = False
+        #: HEARTBEATs this connection received and left unanswered
+        self.missed_acks = 0
         self.writer = asyncio.create_task(self._write_loop())
 
     def send(self, frame: dict[str, Any] | None, future: asyncio.Future[None] | None = None) -> None:
@@ -119,7 +126,7 @@ class Connection:
                 break
             frame, future = item
             try:
-                if frame is not None and not self.ws.closed:
+                if frame is not None and not self.ws.closed and not self.zombie:
                     await self.ws.send_str(json.dumps(frame))
                     self.gateway._log("out", frame, self.session)
             except Exception:  # connection went away; the session history keeps the frame
@@ -231,6 +238,18 @@ class Gateway:
             await conn.close(code)
         return dropped
 
+    def stop_heartbeat_acks(self) -> list[Session]:
+        """Turn every connected socket into a zombie (no HEARTBEAT_ACK, nothing written); returns their sessions.
+
+        The client notices the silence, closes the socket and RESUMEs on a new one, which is served normally.
+        """
+        zombies = []
+        for session in self.sessions.values():
+            if session.conn is not None:
+                session.conn.zombie = True
+                zombies.append(session)
+        return zombies
+
     async def send_op(self, op: int, d: Any) -> None:
         for session in list(self.sessions.values()):
             if session.conn is not None:
@@ -277,7 +296,10 @@ class Gateway:
         op = frame.get("op")
         d = frame.get("d")
         if op == HEARTBEAT:
-            conn.send({"op": HEARTBEAT_ACK})
+            if conn.zombie:
+                conn.missed_acks += 1
+            else:
+                conn.send({"op": HEARTBEAT_ACK})
         elif op == IDENTIFY:
             await self._identify(conn, d or {})
         elif op == RESUME:

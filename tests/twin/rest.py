@@ -19,6 +19,7 @@ from aiohttp import BodyPartReader, hdrs, web
 
 from . import payloads as p
 from .gateway import GUILD_WEBHOOKS
+from .ratelimits import Decision
 from .state import Channel, InteractionRecord, Webhook, permission_value
 
 if TYPE_CHECKING:
@@ -57,10 +58,14 @@ class RecordedRequest:
     response: Any = None
     route: str | None = None
     injected: bool = False
+    #: ``"user"`` or ``"global"`` when the twin's own rate limits answered 429 (``injected`` ones are not counted)
+    rate_limit_scope: str | None = None
+    #: the headers of the answer (rate-limit headers included)
+    response_headers: dict[str, str] = field(default_factory=dict)
 
     @property
     def unhandled(self) -> bool:
-        return self.route is None and not self.injected
+        return self.route is None and not self.injected and self.rate_limit_scope is None
 
 
 @dataclass
@@ -310,10 +315,25 @@ class RestApi:
         if request.path.startswith("/cdn/attachments/"):
             return self._serve_attachment(request)
         req = await self._record(request)
+        limits: dict[str, str] = {}
         try:
-            return self._respond(req, await self._dispatch(req))
+            fault = next((f for f in self.twin._faults if f.matches(req)), None)
+            if fault is not None:
+                fault.count -= 1
+                req.injected = True
+                return self._respond(req, self._fault_reply(fault, req))
+            matched = self._match(req)
+            if not isinstance(matched, list):
+                req.route = f"{matched[0].method} {matched[0].template}"
+            if self.twin.rate_limits:
+                decision = self._limit(request, req, matched)
+                limits = decision.headers
+                if decision.limited:
+                    req.rate_limit_scope = decision.scope
+                    return self._respond(req, Reply(429, decision.body(), limits))
+            return self._respond(req, await self._dispatch(req, matched), limits)
         except ApiError as exc:
-            return self._respond(req, Reply(exc.status, exc.body()))
+            return self._respond(req, Reply(exc.status, exc.body()), limits)
         except Exception as exc:  # a twin bug: answer 400 (discord.py retries 5xx for up to ~25s)
             self.twin.server_errors.append(exc)
             return self._respond(req, Reply(400, {"message": f"twin internal error: {exc!r}", "code": -1}))
@@ -364,20 +384,18 @@ class RestApi:
             time=time.monotonic(),
         )
 
-    def _respond(self, req: RecordedRequest, reply: Reply) -> web.Response:
+    def _respond(self, req: RecordedRequest, reply: Reply, limits: dict[str, str] | None = None) -> web.Response:
         req.status = reply.status
         req.response = reply.body
-        return json_response(reply.body, reply.status, reply.headers)
+        headers = {**(limits or {}), **reply.headers}
+        req.response_headers = headers
+        return json_response(reply.body, reply.status, headers)
 
-    async def _dispatch(self, req: RecordedRequest) -> Reply:
-        fault = next((f for f in self.twin._faults if f.matches(req)), None)
-        if fault is not None:
-            fault.count -= 1
-            req.injected = True
-            return self._fault_reply(fault, req)
-        if not req.path.startswith("/"):
-            raise ApiError(404, 0, "404: Not Found")
+    def _match(self, req: RecordedRequest) -> tuple[_Route, dict[str, str]] | list[str]:
+        """The route and path parameters of a request, or the methods the path allows (none: unknown path)."""
         allowed: list[str] = []
+        if not req.path.startswith("/"):
+            return allowed
         for route in self.routes:
             m = route.regex.match(req.path)
             if m is None:
@@ -385,18 +403,39 @@ class RestApi:
             if route.method != req.method:
                 allowed.append(route.method)
                 continue
-            req.route = f"{route.method} {route.template}"
-            if route.auth and req.headers.get("Authorization") != f"Bot {self.twin.token}":
-                raise ApiError(401, 0, "401: Unauthorized")
-            result = await route.handler(req, **m.groupdict())
-            if isinstance(result, Reply):
-                return result
-            if result is None:
-                return Reply(204)
-            return Reply(200, result)
-        if allowed:
-            raise ApiError(405, 0, "405: Method Not Allowed")
-        raise ApiError(404, 0, "404: Not Found")
+            return route, m.groupdict()
+        return allowed
+
+    def _limit(
+        self, request: web.Request, req: RecordedRequest, matched: tuple[_Route, dict[str, str]] | list[str]
+    ) -> Decision:
+        auth = req.headers.get("Authorization")
+        caller = auth if auth else f"address:{request.remote}"
+        if isinstance(matched, list):
+            return self.twin.rate_limiter.check(None, {}, caller=caller)
+        route, params = matched
+        interaction = route.template.startswith("/interactions/") or (
+            route.template.startswith("/webhooks/{webhook_id}/{token}")
+            and int(params["webhook_id"]) == self.world.application_id
+        )
+        return self.twin.rate_limiter.check(
+            f"{route.method} {route.template}", params, caller=caller, interaction=interaction
+        )
+
+    async def _dispatch(self, req: RecordedRequest, matched: tuple[_Route, dict[str, str]] | list[str]) -> Reply:
+        if isinstance(matched, list):
+            if matched:
+                raise ApiError(405, 0, "405: Method Not Allowed")
+            raise ApiError(404, 0, "404: Not Found")
+        route, params = matched
+        if route.auth and req.headers.get("Authorization") != f"Bot {self.twin.token}":
+            raise ApiError(401, 0, "401: Unauthorized")
+        result = await route.handler(req, **params)
+        if isinstance(result, Reply):
+            return result
+        if result is None:
+            return Reply(204)
+        return Reply(200, result)
 
     def _fault_reply(self, fault: Fault, req: RecordedRequest) -> Reply:
         if fault.status == 429:

@@ -12,9 +12,10 @@ import asyncio
 import contextlib
 import logging
 import re
+import time
 import traceback
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import discord
 import discord.gateway
@@ -42,6 +43,7 @@ from .interactions import (
     walk_components,
 )
 from .messages import MessageOps
+from .ratelimits import RateLimiter
 from .rest import ApiError, Fault, RecordedFile, RecordedRequest, RestApi
 from .state import (
     CONVENIENCE_ROLES,
@@ -81,6 +83,9 @@ class DiscordTwin:
     ``requests``, ``messages``, ``interaction_responses`` and ``gateway_frames``.
     """
 
+    #: Every twin built since the last test began (the ``allow_429`` check in ``fixtures.py`` empties it).
+    created: ClassVar[list[DiscordTwin]] = []
+
     def __init__(
         self,
         *,
@@ -92,6 +97,8 @@ class DiscordTwin:
         privileged_intents: bool = True,
         heartbeat_interval: int = 41250,
         callback_deadline: float = 3.0,
+        rate_limits: bool = True,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         ids = p.Snowflakes()
         bot_user = User(id=bot_user_id or ids.next(), username=bot_name, bot=True)
@@ -106,6 +113,11 @@ class DiscordTwin:
         #: Seconds after which an interaction callback answers 404 "Unknown interaction" (Discord: 3s).
         self.callback_deadline = callback_deadline
         self.app_owner = self._new_user("twin-app-owner")
+        #: Whether REST requests are held to Discord's rate limits (``ratelimits.py``); a 429 the twin sends on
+        #: its own is recorded (``rate_limited``) and fails the test unless it is marked ``allow_429``.
+        self.rate_limits = rate_limits
+        #: Buckets and the global limit, counted on ``clock`` (epoch seconds; pass a ``FakeClock`` to step it).
+        self.rate_limiter = RateLimiter(clock=clock)
 
         self._changed = asyncio.Event()
         self.gateway = Gateway(self)
@@ -127,6 +139,7 @@ class DiscordTwin:
         self._watched: list[asyncio.Task[Any]] = []
         self._runner: web.AppRunner | None = None
         self.port = 0
+        DiscordTwin.created.append(self)
 
     # ================================================================== lifecycle
     async def start(self, port: int = 0) -> None:
@@ -613,6 +626,11 @@ class DiscordTwin:
         return self.gateway.live_sessions[-1]
 
     @property
+    def rate_limited(self) -> list[RecordedRequest]:
+        """Requests the twin answered 429 on its own (over a bucket or the global limit); ``fail_next`` ones are not."""
+        return [r for r in self.requests if r.rate_limit_scope is not None]
+
+    @property
     def unhandled_requests(self) -> list[RecordedRequest]:
         """Requests that fell through to the 404 catch-all."""
         return [r for r in self.requests if r.unhandled]
@@ -671,6 +689,22 @@ class DiscordTwin:
             yield
         finally:
             self.gateway.hold.set()
+        await self._wait_resumed(sessions, mark, timeout)
+
+    @contextlib.asynccontextmanager
+    async def missing_heartbeat_acks(self, *, timeout: float = 10.0) -> AsyncIterator[list[Session]]:
+        """Stop acknowledging heartbeats on the connected sockets: a zombied connection.
+
+        Inside the block nothing reaches the client (events sent there are kept for RESUME). discord.py closes
+        the socket once it has heard nothing for its ``heartbeat_timeout`` (``run_client(heartbeat_timeout=)``;
+        set ``heartbeat_interval`` low before the client connects so it looks often), reconnects and RESUMEs
+        on a new socket, which is served normally. On exit waits (up to ``timeout``) until RESUMED was written.
+        """
+        mark = len(self.gateway.frames)
+        sessions = self.gateway.stop_heartbeat_acks()
+        if not sessions:
+            raise RuntimeError("no connected gateway session to stop acknowledging")
+        yield sessions
         await self._wait_resumed(sessions, mark, timeout)
 
     async def _wait_resumed(self, sessions: list[Session], mark: int, timeout: float) -> None:

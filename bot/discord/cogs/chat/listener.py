@@ -14,6 +14,7 @@ from discord.ext import commands
 
 from bot.discord.client import APOLOGY, CompanionBot
 from bot.discord.personas_out import NO_MENTIONS
+from bot.ordering import InOrder, Ticket
 from db.repositories import DuplicateMessageError, reply_key
 from personas.roster import find_persona
 
@@ -65,22 +66,27 @@ class ChatListener(commands.Cog):
     def __init__(self, bot: CompanionBot) -> None:
         self.bot = bot
         self._seen: OrderedDict[int, None] = OrderedDict()
+        self._order = InOrder()
 
     @commands.Cog.listener()
     async def on_message(self, message: discord.Message) -> None:
         """Decide whether a message is for us and, if so, answer it once."""
         if message.author.bot or message.webhook_id is not None or not self.bot.accepting:
             return
+        ticket = self._order.ticket(message.channel.id)  # before any await: replies keep the order of messages
         try:
             route = await self._route(message)
             if route is None or not self._first_time(message.id):
                 return
             text, persona = route
-            await self.bot.track(self._answer(message, text, persona))
+            await self.bot.track(self._answer(message, text, persona, ticket))
         except Exception:
             log.exception("could not answer message %s in channel %s", message.id, message.channel.id)
             with contextlib.suppress(discord.HTTPException):
+                await ticket.wait()
                 await message.channel.send(APOLOGY, allowed_mentions=NO_MENTIONS)
+        finally:
+            ticket.release()
 
     async def _route(self, message: discord.Message) -> tuple[str, str | None] | None:
         """The text to answer and the persona to answer as (None: the user's default), or None to stay quiet."""
@@ -125,7 +131,7 @@ class ChatListener(commands.Cog):
             self._seen.popitem(last=False)
         return True
 
-    async def _answer(self, message: discord.Message, text: str, persona: str | None) -> None:
+    async def _answer(self, message: discord.Message, text: str, persona: str | None, ticket: Ticket) -> None:
         author = message.author
         if not self.bot.user_limits.take(author.id):
             if self.bot.user_limits.should_warn(author.id):
@@ -136,6 +142,7 @@ class ChatListener(commands.Cog):
         story = await self.bot.app.story.chat_context(scope, text, persona, user_key(author))
         if story is not None:  # a story session here: spoiler-safe, and never as a persona a player plays
             if story.notice is not None:
+                await ticket.wait()
                 await message.channel.send(story.notice, allowed_mentions=NO_MENTIONS)
                 return
             text, persona, at_scene = story.text, story.persona, story.at_scene
@@ -156,6 +163,7 @@ class ChatListener(commands.Cog):
             else:
                 log.info("message %s was already answered", message.id)
             return
+        await ticket.wait()  # the replies to earlier messages in this channel go first
         key = reply_key(message.id)
         await self.bot.outbox.send_now(
             key, lambda: self.bot.poster.post(message.channel, reply.persona, reply.text, nonce=key)

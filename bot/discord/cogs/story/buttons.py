@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 import discord
 
 from bot.story import Post, Prompt
 
-__all__ = ["StoryButton", "prompt_view", "story_embeds"]
+__all__ = ["Narration", "StoryButton", "narration_messages", "prompt_view", "story_embeds"]
 
 NARRATOR_COLOUR = 0x8B0000
+MAX_EMBEDS = 10
+MAX_EMBED_CHARS = 6000
+"""Discord's limits for one message: 10 embeds, 6,000 characters of text in them all."""
 _STYLES = {"start": discord.ButtonStyle.success, "leave": discord.ButtonStyle.secondary}
 
 
@@ -66,3 +70,39 @@ def story_embeds(post: Post) -> list[discord.Embed]:
             embed.title = post.title
         embeds.append(embed)
     return embeds
+
+
+Narration = tuple[list[discord.Embed], Prompt | None]
+
+
+def _size(embed: discord.Embed) -> int:
+    return len(embed.title or "") + len(embed.description or "")
+
+
+def narration_messages(posts: Sequence[Post]) -> list[Post | Narration]:
+    """The posts as messages, in order: a persona's line alone, consecutive narration together in one message.
+
+    Discord lets a bot post 5 messages per 5 seconds in a channel, so a scene's narration, reflections and prompt
+    go out as the embeds of as few messages as Discord's size limits allow. A prompt's buttons end its message.
+    """
+    messages: list[Post | Narration] = []
+    embeds: list[discord.Embed] = []
+    for post in posts:
+        if post.persona is not None:
+            if embeds:
+                messages.append((embeds, None))
+                embeds = []
+            messages.append(post)
+            continue
+        more = story_embeds(post)
+        too_many = len(embeds) + len(more) > MAX_EMBEDS
+        if embeds and (too_many or sum(map(_size, embeds + more)) > MAX_EMBED_CHARS):
+            messages.append((embeds, None))
+            embeds = []
+        embeds = embeds + more
+        if post.prompt is not None:
+            messages.append((embeds, post.prompt))
+            embeds = []
+    if embeds:
+        messages.append((embeds, None))
+    return messages

@@ -16,7 +16,7 @@ from discord.ext import commands
 from bot.discord.checks import is_moderator
 from bot.discord.client import CompanionBot, Refusal, send_ephemeral
 from bot.discord.cogs.chat.listener import scope_of, user_key
-from bot.discord.cogs.story.buttons import StoryButton, prompt_view, story_embeds
+from bot.discord.cogs.story.buttons import StoryButton, narration_messages, prompt_view, story_embeds
 from bot.discord.personas_out import NO_MENTIONS
 from bot.story import TURN_ORDERS, Post, StoryRefusal
 from personas.roster import PERSONAS
@@ -95,12 +95,13 @@ class StoryCog(commands.Cog, name="StoryCog"):
             log.warning("could not post %d story message(s) in channel %s", len(posts), getattr(channel, "id", 0))
 
     async def _publish(self, channel: Place, posts: Sequence[Post]) -> None:
-        for post in posts:
-            if post.persona is not None:
-                await self.bot.poster.post(channel, PERSONAS[post.persona], post.text)
+        for message in narration_messages(posts):
+            if isinstance(message, Post):
+                assert message.persona is not None
+                await self.bot.poster.post(channel, PERSONAS[message.persona], message.text)
                 continue
-            view = prompt_view(post.prompt)
-            embeds = story_embeds(post)
+            embeds, prompt = message
+            view = prompt_view(prompt)
             if view is not None:
                 await channel.send(embeds=embeds, view=view, allowed_mentions=NO_MENTIONS)
             else:
