@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from datetime import UTC, datetime
 
 import discord
@@ -76,12 +76,23 @@ class OutboxSender:
         self._renderers[kind] = renderer
 
     # ----------------------------------------------------------------------------------------- the usual path
-    async def send_now(self, key: str, send: Callable[[], Awaitable[object]]) -> bool:
-        """Post the stored post ``key`` at once with ``send``, then settle it; False when it was left waiting
-        (Discord failed, or this process is already posting it, or is stopping)."""
+    @contextlib.contextmanager
+    def claim(self, key: str) -> Iterator[bool]:
+        """Hold ``key`` for the handler that is storing and posting it, from before the change is stored until
+        the post is settled, so the leftover loop leaves it alone however long the post waits its turn. Yields
+        False when this process already holds it (then the caller must not post it)."""
         if key in self._in_flight:
-            return False
+            yield False
+            return
         self._in_flight.add(key)
+        try:
+            yield True
+        finally:
+            self._in_flight.discard(key)
+
+    async def send_now(self, key: str, send: Callable[[], Awaitable[object]]) -> bool:
+        """Post the stored post ``key`` (claimed by the caller) with ``send``, then settle it; False when it was
+        left waiting (Discord failed, or this process is stopping)."""
         try:
             await send()
         except _TRANSIENT as exc:
@@ -92,8 +103,6 @@ class OutboxSender:
                 raise
             log.info("the bot stopped while posting %s; it is sent at the next start", key)
             return False
-        finally:
-            self._in_flight.discard(key)
         await self._settled.submit(key)
         return True
 

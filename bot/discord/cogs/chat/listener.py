@@ -146,28 +146,32 @@ class ChatListener(commands.Cog):
                 await message.channel.send(story.notice, allowed_mentions=NO_MENTIONS)
                 return
             text, persona, at_scene = story.text, story.persona, story.at_scene
-        try:
-            async with typing_if_slow(message.channel):
-                reply = await self.bot.app.chat.reply(
-                    user_key(author),
-                    scope,
-                    text,
-                    persona=persona,
-                    discord_message_id=message.id,
-                    at_scene=at_scene,
-                    reply_channel_id=message.channel.id,
-                )
-        except DuplicateMessageError:  # a replayed event: its reply is stored, and may not have been posted yet
-            if await self.bot.outbox.send_waiting(reply_key(message.id)):
-                log.info("posted the stored reply to message %s, which came again", message.id)
-            else:
-                log.info("message %s was already answered", message.id)
-            return
-        await ticket.wait()  # the replies to earlier messages in this channel go first
         key = reply_key(message.id)
-        await self.bot.outbox.send_now(
-            key, lambda: self.bot.poster.post(message.channel, reply.persona, reply.text, nonce=key)
-        )
+        with self.bot.outbox.claim(key) as mine:
+            if not mine:
+                return
+            try:
+                async with typing_if_slow(message.channel):
+                    reply = await self.bot.app.chat.reply(
+                        user_key(author),
+                        scope,
+                        text,
+                        persona=persona,
+                        discord_message_id=message.id,
+                        at_scene=at_scene,
+                        reply_channel_id=message.channel.id,
+                    )
+            except DuplicateMessageError:
+                reply = None  # a replayed event: its reply is stored, and may not have been posted yet
+            if reply is None:
+                log.info("message %s came again", message.id)
+            else:
+                await ticket.wait()  # the replies to earlier messages in this channel go first
+                await self.bot.outbox.send_now(
+                    key, lambda: self.bot.poster.post(message.channel, reply.persona, reply.text, nonce=key)
+                )
+                return
+        await self.bot.outbox.send_waiting(key)
 
 
 def _strip_mention(content: str, bot_id: int) -> str:
