@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from bot.config import ConfigError, Settings, load_settings
 from bot.console import cli as trivia_cli
 from bot.console.input import run_interactive
-from db.repositories import StorageError
+from db.common import StorageError
 
 __all__ = ["main"]
 

@@ -20,7 +20,7 @@ from bot.app import App, build_app
 from bot.chat import UnknownPersonaError
 from bot.config import Settings
 from bot.console.chat import ConsoleChat
-from db.models import Conversation, Memory, Message, User
+from db.chat.models import Conversation, Memory, Message, User
 from personas.factbase import load_fact_base
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.trivia.judge import Accepted, prepare
-from db.trivia_models import TriviaGame
+from db.trivia.models import TriviaGame
 
 __all__ = ["GAP_MS", "HINTS", "HINT_COST", "POINTS", "LiveGame", "LiveGames", "live_game", "unpause"]
 

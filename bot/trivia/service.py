@@ -34,8 +34,8 @@ from bot.trivia.questions import draw
 from bot.trivia.records import TriviaRecords
 from bot.trivia.rounds import Rounds
 from bot.trivia.variety import RECENT_GAMES, in_order, recent
-from db.trivia_repository import GameRunningError, TriviaRepository
-from db.trivia_stats import TriviaStatsRepository
+from db.trivia.repository import GameRunningError, TriviaRepository
+from db.trivia.stats import TriviaStatsRepository
 from personas.factbase import FactBase
 
 __all__ = [

@@ -14,7 +14,7 @@ from discord.ext import commands
 
 from bot.discord.client import APOLOGY, CompanionBot
 from bot.discord.personas_out import NO_MENTIONS
-from db.repositories import DuplicateMessageError
+from db.chat import DuplicateMessageError
 from personas.roster import find_persona
 
 __all__ = ["ChatListener", "scope_of", "user_key"]

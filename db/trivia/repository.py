@@ -1,6 +1,6 @@
 """The queries trivia needs: games and their state, choice answers, lists, settings, forgetting a user.
 
-Scores, stats and boards are ``db.trivia_stats``.
+Scores, stats and boards are ``db.trivia.stats``.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db.common import StorageError, insert_for
 from db.models import utcnow
-from db.repositories import StorageError, insert_for
-from db.trivia_models import TriviaChoice, TriviaGame, TriviaGuildSettings, TriviaList, TriviaScore, TriviaStats
+from db.trivia.models import TriviaChoice, TriviaGame, TriviaGuildSettings, TriviaList, TriviaScore, TriviaStats
 
 __all__ = ["GameRunningError", "Standing", "TriviaRepository"]
 

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import delete, func, select, update
 
-from db.models import OutboxPost
-from db.repositories.common import Repository
+from db.chat.models import OutboxPost
+from db.common import Repository
 
 __all__ = ["OutboxEntry", "OutboxRepository"]
 

@@ -1,0 +1,16 @@
+"""Trivia's storage: its tables (``models``), games, lists and settings (``repository``), scores and boards
+(``stats``)."""
+
+from db.trivia.repository import GameRunningError, Standing, TriviaRepository
+from db.trivia.stats import BOARD_METRICS, BoardRow, PlayerStats, Scoring, TriviaStatsRepository
+
+__all__ = [
+    "BOARD_METRICS",
+    "BoardRow",
+    "GameRunningError",
+    "PlayerStats",
+    "Scoring",
+    "Standing",
+    "TriviaRepository",
+    "TriviaStatsRepository",
+]
