@@ -1,12 +1,25 @@
-"""The layout's import rules: the game services stand alone, and the two front ends do not lean on each other."""
+"""The layout's import rules: the game services stand alone, and the two front ends do not lean on each other.
+
+The services also never hold an ORM object: they import no models module nor a mapped class, and the repositories
+they use hand back plain dataclasses.
+"""
 
 from __future__ import annotations
 
 import ast
+import importlib
+import inspect
+import re
+import typing
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from db.models import Base
+from db.story.repository import StoryRepository
+from db.trivia.repository import TriviaRepository
+from db.trivia.stats import TriviaStatsRepository
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -82,3 +95,65 @@ def test_game_services_import_no_app_and_no_front_end(forbidden: str) -> None:
 def test_front_ends_do_not_import_each_other() -> None:
     assert offending(("bot/console",), ("bot.discord", "discord")) == []
     assert offending(("bot/discord",), ("bot.console",)) == []
+
+
+MODELS = re.compile(r"^db(\.\w+)*\.models$")
+"""A feature's ORM models module (``db.trivia.models``); ``db.models`` itself only holds the base and ``utcnow``."""
+
+
+def orm_imports(folders: tuple[str, ...], root: Path = ROOT) -> list[str]:
+    """``file:line name`` for each import of a feature's models module or of a mapped class (or the base)."""
+    found = []
+    for folder in folders:
+        for path in modules(folder, root):
+            for line, module, name in imports(path, root):
+                if not within(module, ("db",)):
+                    continue
+                imported = importlib.import_module(module)
+                target = getattr(imported, name) if name else imported
+                dotted = f"{module}.{name}" if name and inspect.ismodule(target) else module
+                if MODELS.match(dotted) and dotted != "db.models":
+                    found.append(f"{path.relative_to(root)}:{line} {dotted}")
+                elif isinstance(target, type) and issubclass(target, Base):
+                    found.append(f"{path.relative_to(root)}:{line} {module}.{name}")
+    return found
+
+
+def test_game_services_import_no_orm_model() -> None:
+    assert orm_imports(SERVICES) == []
+
+
+def test_the_orm_check_sees_models_and_mapped_classes(tmp_path: Path) -> None:
+    (tmp_path / "bot" / "story").mkdir(parents=True)
+    (tmp_path / "bot" / "story" / "probe.py").write_text(
+        "from db.models import utcnow\n"
+        "from db.story.repository import SessionRow\n"
+        "from db.trivia import models\n"
+        "import db.story.models\n"
+        "from db.chat.channels import ChannelSettings\n"
+        "from db.models import Base\n",
+        encoding="utf-8",
+    )
+    assert orm_imports(("bot/story",), tmp_path) == [
+        "bot/story/probe.py:3 db.trivia.models",
+        "bot/story/probe.py:4 db.story.models",
+        "bot/story/probe.py:5 db.chat.channels.ChannelSettings",
+        "bot/story/probe.py:6 db.models.Base",
+    ]
+
+
+def mentioned_types(hint: object) -> Iterator[object]:
+    """``hint`` and every type inside it (``list[GameRow] | None`` gives list, GameRow, None...)."""
+    yield hint
+    for argument in typing.get_args(hint):
+        yield from mentioned_types(argument)
+
+
+@pytest.mark.parametrize("repository", [TriviaRepository, TriviaStatsRepository, StoryRepository])
+def test_repositories_hand_the_services_plain_objects(repository: type) -> None:
+    for name, method in inspect.getmembers(repository, inspect.isfunction):
+        if name.startswith("_"):
+            continue
+        returned = typing.get_type_hints(method)["return"]
+        mapped = [t for t in mentioned_types(returned) if isinstance(t, type) and issubclass(t, Base)]
+        assert mapped == [], f"{repository.__name__}.{name} returns {mapped}"
