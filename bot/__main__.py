@@ -10,9 +10,9 @@ import sys
 from collections.abc import Sequence
 
 from bot.config import ConfigError, Settings, load_settings
-from bot.console_input import run_interactive
-from bot.trivia import cli as trivia_cli
-from db.repositories import StorageError
+from bot.console import cli as trivia_cli
+from bot.console.input import run_interactive
+from db.common import StorageError
 
 __all__ = ["main"]
 
@@ -70,7 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return run_discord(settings)
         if command in ("run", "console"):
-            from bot.console import run_console
+            from bot.console.chat import run_console
 
             return run_interactive(run_console(settings, user=getattr(args, "user", "local")))
         if command == "ask":
@@ -81,7 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if command == "export":
             return asyncio.run(_export(settings, args.user))
         if command == "story":
-            from bot.story.console import run_story
+            from bot.console.story import run_story
 
             return run_interactive(run_story(settings, args.order)) if args.story == "play" else 2
         if command == "trivia":

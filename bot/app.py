@@ -15,8 +15,8 @@ from bot.config import Settings
 from bot.story.service import Clock, StoryService
 from bot.trivia.service import TriviaService
 from db import migrate
+from db.chat import UserRepository
 from db.engine import create_engine, create_session_factory
-from db.repositories import UserRepository
 from db.turn_writer import TurnWriter
 from personas.engine import GroundedEngine
 from personas.factbase import load_fact_base

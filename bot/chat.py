@@ -10,7 +10,7 @@ from cachetools import LRUCache
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.keyed import KeyedLocks
-from db.repositories import ConversationRepository, ConversationState, TurnRecord, UserRepository
+from db.chat import ConversationRepository, ConversationState, TurnRecord, UserRepository
 from db.turn_writer import TurnWriter
 from personas.engine import GroundedEngine, MemoryState
 from personas.factbase import Fact

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
-from db.repositories import StorageError
+from db.common import StorageError
 
 __all__ = ["Batcher"]
 

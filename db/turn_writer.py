@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.batching import Batcher
-from db.repositories import ConversationKey, ConversationRepository, ConversationState, TurnRecord
+from db.chat import ConversationKey, ConversationRepository, ConversationState, TurnRecord
 
 __all__ = ["TurnWriter"]
 

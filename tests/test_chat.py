@@ -19,8 +19,8 @@ from sqlalchemy import func, select
 from bot.app import App, build_app
 from bot.chat import UnknownPersonaError
 from bot.config import Settings
-from bot.console import ConsoleChat
-from db.models import Conversation, Memory, Message, User
+from bot.console.chat import ConsoleChat
+from db.chat.models import Conversation, Memory, Message, User
 from personas.factbase import load_fact_base
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -18,8 +18,8 @@ from sqlalchemy import select
 
 from bot.app import build_app
 from bot.config import Settings
-from bot.console import run_console
-from db.trivia_models import TriviaGame
+from bot.console.chat import run_console
+from db.trivia.models import TriviaGame
 
 ROOT = Path(__file__).resolve().parent.parent
 

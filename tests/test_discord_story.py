@@ -18,8 +18,8 @@ from bot.config import Settings
 from bot.discord.client import CompanionBot
 from bot.discord.personas_out import PersonaPoster
 from bot.limits import SlidingWindow
-from db.models import Message
-from db.story_models import StoryEvent, StoryPlayer, StorySession
+from db.chat.models import Message
+from db.story.models import StoryEvent, StoryPlayer, StorySession
 from personas.factbase import load_fact_base
 from personas.story import load_story
 from tests.clock import FakeClock

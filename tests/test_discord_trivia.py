@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.config import Settings
 from bot.discord.client import CompanionBot
-from db.trivia_models import TriviaGame, TriviaScore, TriviaStats
+from db.trivia.models import TriviaGame, TriviaScore, TriviaStats
 from tests.clock import FakeClock
 from tests.twin import DiscordTwin, Upload, run_client
 

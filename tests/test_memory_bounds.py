@@ -22,7 +22,7 @@ from bot.keyed import KeyedLocks
 from bot.limits import SlidingWindow, TokenBuckets
 from bot.story import StoryService
 from bot.trivia.service import GameOptions, TriviaService
-from db.models import Memory
+from db.chat.models import Memory
 from personas.factbase import load_fact_base
 from personas.story import load_story
 from tests.clock import FakeClock

@@ -15,6 +15,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from db import migrate
+from db.chat import ChannelRepository, ConversationRepository, TurnRecord, UserRepository
+from db.chat.models import GuildSettings
 from db.engine import create_engine, create_session_factory
 from db.migrate import (
     alembic_config,
@@ -25,8 +27,6 @@ from db.migrate import (
     upgrade,
     upgrade_if_needed,
 )
-from db.models import GuildSettings
-from db.repositories import ChannelRepository, ConversationRepository, TurnRecord, UserRepository
 from db.schema import metadata
 
 MODEL_TABLES = set(metadata.tables)

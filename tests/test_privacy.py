@@ -12,7 +12,7 @@ from sqlalchemy import text
 
 from bot.app import App, build_app
 from bot.config import Settings
-from bot.console import ConsoleChat
+from bot.console.chat import ConsoleChat
 
 USER = "local:ann"
 

@@ -11,16 +11,16 @@ import pytest
 from sqlalchemy import event, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from db.engine import create_engine, create_session_factory
-from db.models import ChannelSettings, Conversation, Memory, Message, User
-from db.repositories import (
+from db.chat import (
     ChannelRepository,
     ConversationRepository,
     DuplicateMessageError,
-    StorageError,
     TurnRecord,
     UserRepository,
 )
+from db.chat.models import ChannelSettings, Conversation, Memory, Message, User
+from db.common import StorageError
+from db.engine import create_engine, create_session_factory
 from db.turn_writer import TurnWriter
 
 SNOWFLAKE = 1_234_567_890_123_456_789

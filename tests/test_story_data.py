@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from bot.story.telling import epilogue, scene_opening
-from db.story_repository import PlayerRow
+from db.story.repository import PlayerRow
 from personas.factbase import PERSONA_IDS, SUMMARY_PATH, load_fact_base
 from personas.story import MAX_LABEL, ROLES, STORY_PATH, Story, StoryError, load_story, parse_story, role_names
 

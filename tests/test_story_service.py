@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.chat import ChatService
 from bot.story import StoryConfig, StoryRefusal, StoryService
-from db.story_models import StoryEvent, StoryPlayer, StorySession
+from db.story.models import StoryEvent, StoryPlayer, StorySession
 from db.turn_writer import TurnWriter
 from personas.engine import GroundedEngine
 from personas.factbase import load_fact_base

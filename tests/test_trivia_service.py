@@ -23,7 +23,7 @@ from bot.trivia.service import GameOptions, NotAllowedError, TriviaError, Trivia
 from bot.trivia.variety import RECENT_GAMES
 from db.engine import create_engine, create_session_factory
 from db.migrate import upgrade_if_needed
-from db.trivia_models import TriviaChoice, TriviaGame, TriviaScore, TriviaStats
+from db.trivia.models import TriviaChoice, TriviaGame, TriviaScore, TriviaStats
 from personas.factbase import load_fact_base
 from tests.clock import FakeClock
 

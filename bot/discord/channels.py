@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from cachetools import LRUCache
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from db.repositories import ChannelRepository
+from db.chat import ChannelRepository
 
 __all__ = ["ChannelDirectory", "ChannelInfo"]
 

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.discord.personas_out import PersonaPoster, PostTarget
 from bot.splitting import split_message
 from db.batching import Batcher
-from db.repositories import OutboxEntry, OutboxRepository
+from db.chat import OutboxEntry, OutboxRepository
 from personas.persona import Persona
 
 __all__ = ["OutboxSender", "Progress", "Renderer"]

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.story.model import Post, Prompt
-from db.story_repository import EventRow, PlayerRow, SessionRow
+from db.story.repository import EventRow, PlayerRow, SessionRow
 
 __all__ = ["ENDED", "LOBBY", "NEW_PLAYER", "PLAYING", "Change", "Write", "clone", "with_player"]
 

@@ -10,7 +10,7 @@ from bot.story.model import StoryConfig, Tick
 from bot.story.rules import Rules
 from bot.story.store import SessionStore
 from bot.story.turns import active_players
-from db.story_repository import SessionRow
+from db.story.repository import SessionRow
 
 __all__ = ["Clocks", "pause"]
 

@@ -14,7 +14,7 @@ from bot.story.rules import Rules
 from bot.story.store import SessionStore
 from bot.story.telling import clean_name, player_label, role_label
 from bot.story.turns import active_players, can_run, find_player
-from db.story_repository import FORMER_PLAYER, EventRow, PlayerRow, ScopeTakenError, SessionRow, StoryRepository
+from db.story.repository import FORMER_PLAYER, EventRow, PlayerRow, ScopeTakenError, SessionRow, StoryRepository
 from personas.factbase import PERSONA_IDS
 from personas.roster import PERSONAS
 from personas.story import ROLES

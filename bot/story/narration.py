@@ -12,7 +12,7 @@ from bot.story.rules import Rules
 from bot.story.store import SessionStore
 from bot.story.telling import player_label, recap
 from bot.story.turns import active_players, host_of, name_of, played_personas, told_role
-from db.story_repository import SessionRow
+from db.story.repository import SessionRow
 from personas.factbase import PERSONA_IDS
 from personas.understanding.address import split_addressee
 

@@ -19,7 +19,7 @@ from bot.story.turns import (
     told_role,
 )
 from db.models import utcnow
-from db.story_repository import PlayerRow, SessionRow
+from db.story.repository import PlayerRow, SessionRow
 from personas.factbase import FactBase
 from personas.story import FIGHTER, Story, StoryLine, StoryScene
 

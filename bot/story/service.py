@@ -22,7 +22,7 @@ from bot.story.narration import Narrator
 from bot.story.play import Play
 from bot.story.rules import Rules
 from bot.story.store import SessionStore
-from db.story_repository import SessionRow
+from db.story.repository import SessionRow
 from personas.factbase import FactBase
 from personas.story import Story
 

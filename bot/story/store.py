@@ -18,7 +18,7 @@ from bot.keyed import KeyedLocks
 from bot.story.change import ENDED, Change, Write, clone, with_player
 from bot.story.model import StoryRefusal
 from db.batching import Batcher
-from db.story_repository import EventRow, PlayerRow, SessionRow, StoryRepository
+from db.story.repository import EventRow, PlayerRow, SessionRow, StoryRepository
 
 __all__ = ["Op", "SessionStore"]
 

@@ -7,7 +7,7 @@ import zlib
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
-from db.story_repository import EventRow, PlayerRow
+from db.story.repository import EventRow, PlayerRow
 from personas.factbase import FactBase
 from personas.roster import PERSONAS
 from personas.story import FIGHTER, FIGHTER_LABEL, RoleText, Story, StoryLine, StoryScene

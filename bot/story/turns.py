@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 
-from db.story_repository import PlayerRow, SessionRow
+from db.story.repository import PlayerRow, SessionRow
 from personas.factbase import PERSONA_IDS
 from personas.story import FIGHTER, StoryScene
 

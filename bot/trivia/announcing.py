@@ -10,7 +10,7 @@ from bot.trivia.judge import reveal
 from bot.trivia.live import HINTS, LiveGame
 from bot.trivia.options import Announcement
 from bot.trivia.questions import CHOICE_LETTERS
-from db.trivia_repository import Standing
+from db.trivia.repository import Standing
 
 __all__ = ["asking", "closing", "correct", "ending", "hint", "opening"]
 

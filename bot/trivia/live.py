@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bot.trivia.judge import Accepted, prepare
-from db.trivia_models import TriviaGame
+from db.trivia.repository import GameRow
 
 __all__ = ["GAP_MS", "HINTS", "HINT_COST", "POINTS", "LiveGame", "LiveGames", "live_game", "unpause"]
 
@@ -100,7 +100,7 @@ class LiveGame:
         self.phase, self.deadline = "pause", now + GAP_MS
 
 
-def live_game(row: TriviaGame) -> LiveGame:
+def live_game(row: GameRow) -> LiveGame:
     """The live state of a stored game, its current question's answers prepared."""
     live = LiveGame(
         id=row.id,
@@ -125,15 +125,21 @@ def live_game(row: TriviaGame) -> LiveGame:
     return live
 
 
-def unpause(row: TriviaGame, now: int) -> None:
-    """A game suspended at a clean shutdown gets back the time it had left: its times move on by the pause."""
+def unpause(row: GameRow, now: int) -> GameRow:
+    """A game suspended at a clean shutdown gets back the time it had left: its times move on by the pause.
+
+    Returns the game as it is to be stored again (``row`` itself when it was not paused).
+    """
     if row.paused_at_ms is None:
-        return
+        return row
     shift = max(0, now - row.paused_at_ms)
-    row.asked_at_ms += shift
-    row.deadline_ms += shift
-    row.last_activity_ms += shift
-    row.paused_at_ms = None
+    return replace(
+        row,
+        asked_at_ms=row.asked_at_ms + shift,
+        deadline_ms=row.deadline_ms + shift,
+        last_activity_ms=row.last_activity_ms + shift,
+        paused_at_ms=None,
+    )
 
 
 class LiveGames:

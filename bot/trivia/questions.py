@@ -10,7 +10,7 @@ from typing import Any
 from bot.trivia.judge import judge, prepare
 from bot.trivia.normalise import normalise
 from bot.trivia.options import PLOT_LIST, TriviaError
-from db.trivia_repository import TriviaRepository
+from db.trivia.repository import TriviaRepository
 from personas.factbase import FactBase
 
 __all__ = ["CHOICE_LETTERS", "QuestionPools", "answer_entity", "draw", "with_choices"]

@@ -10,8 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.trivia.options import PLOT_LIST, GameOptions, ListInfo, TriviaError, check_options, merge_options
 from bot.trivia.questions import QuestionPools
 from bot.trivia.red_lists import RedList, list_name, parse_red_list
-from db.trivia_repository import TriviaRepository
-from db.trivia_stats import BOARD_METRICS, BoardRow, PlayerStats, TriviaStatsRepository
+from db.trivia.repository import TriviaRepository
+from db.trivia.stats import BOARD_METRICS, BoardRow, PlayerStats, TriviaStatsRepository
 from personas.factbase import FactBase
 
 __all__ = ["TriviaRecords"]

@@ -19,8 +19,8 @@ from bot.trivia.live import GAP_MS, LiveGame, LiveGames
 from bot.trivia.options import Announcement, ChoiceResult
 from bot.trivia.questions import CHOICE_LETTERS
 from bot.trivia.writes import GameWriter, Step
-from db.trivia_repository import TriviaRepository
-from db.trivia_stats import TriviaStatsRepository
+from db.trivia.repository import TriviaRepository
+from db.trivia.stats import TriviaStatsRepository
 
 __all__ = ["Rounds"]
 

@@ -34,8 +34,8 @@ from bot.trivia.questions import draw
 from bot.trivia.records import TriviaRecords
 from bot.trivia.rounds import Rounds
 from bot.trivia.variety import RECENT_GAMES, in_order, recent
-from db.trivia_repository import GameRunningError, TriviaRepository
-from db.trivia_stats import TriviaStatsRepository
+from db.trivia.repository import GameRunningError, TriviaRepository
+from db.trivia.stats import TriviaStatsRepository
 from personas.factbase import FactBase
 
 __all__ = [
@@ -270,10 +270,18 @@ class TriviaService(TriviaRecords):
         out: list[Announcement] = []
         async with self._write_lock, self._sessions.begin() as session:
             repo = TriviaRepository(session)
-            for row in await repo.running_games():
-                if self._games.get(row.id) is not None:
+            for stored in await repo.running_games():
+                if self._games.get(stored.id) is not None:
                     continue
-                unpause(row, now)
+                row = unpause(stored, now)
+                if row is not stored:
+                    await repo.update_game(
+                        row.id,
+                        asked_at_ms=row.asked_at_ms,
+                        deadline_ms=row.deadline_ms,
+                        last_activity_ms=row.last_activity_ms,
+                        paused_at_ms=None,
+                    )
                 live = live_game(row)
                 live.points = await repo.points(live.id)
                 if live.mode == "choice":

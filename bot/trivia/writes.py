@@ -15,8 +15,8 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.batching import Batcher
-from db.trivia_repository import Standing, TriviaRepository
-from db.trivia_stats import Scoring, TriviaStatsRepository
+from db.trivia.repository import Standing, TriviaRepository
+from db.trivia.stats import Scoring, TriviaStatsRepository
 
 __all__ = ["GameWriter", "Step"]
 

@@ -15,7 +15,7 @@ from bot.discord.personas_out import NO_MENTIONS, persona_embed
 from bot.trivia.options import Announcement, GameOptions, TriviaError
 from bot.trivia.red_lists import MAX_LIST_BYTES, RedListError
 from bot.trivia.service import TriviaService
-from db.trivia_stats import BOARD_METRICS, BoardRow
+from db.trivia.stats import BOARD_METRICS, BoardRow
 from personas.roster import PERSONAS
 
 __all__ = ["TriviaCommands"]

@@ -11,8 +11,9 @@ from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from db.models import Conversation, Memory, Message, User, utcnow
-from db.repositories.common import (
+from db.chat.models import Conversation, Memory, Message, User
+from db.chat.outbox import NewPost, OutboxRepository, reply_key
+from db.chat.records import (
     CONVERSATIONS,
     MEMORIES,
     MESSAGES,
@@ -20,15 +21,12 @@ from db.repositories.common import (
     ConversationKey,
     ConversationState,
     DuplicateMessageError,
-    Repository,
-    StorageError,
     StoredMessage,
     TurnRecord,
-    insert_for,
-    storable,
     stored,
 )
-from db.repositories.outbox import NewPost, OutboxRepository, reply_key
+from db.common import Repository, StorageError, insert_for, storable
+from db.models import utcnow
 
 __all__ = ["ConversationRepository", "UserInScope", "load_user_in_scope"]
 

@@ -1,6 +1,8 @@
 """The queries trivia needs: games and their state, choice answers, lists, settings, forgetting a user.
 
-Scores, stats and boards are ``db.trivia_stats``.
+What it reads back is plain frozen dataclasses (``GameRow``, ``ChoiceRow``, ``ListRow``, ``SettingsRow``), never
+ORM objects: the service changes stored state only through these methods. Scores, stats and boards are
+``db.trivia.stats``.
 """
 
 from __future__ import annotations
@@ -13,11 +15,11 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db.common import StorageError, insert_for
 from db.models import utcnow
-from db.repositories import StorageError, insert_for
-from db.trivia_models import TriviaChoice, TriviaGame, TriviaGuildSettings, TriviaList, TriviaScore, TriviaStats
+from db.trivia.models import TriviaChoice, TriviaGame, TriviaGuildSettings, TriviaList, TriviaScore, TriviaStats
 
-__all__ = ["GameRunningError", "Standing", "TriviaRepository"]
+__all__ = ["ChoiceRow", "GameRow", "GameRunningError", "ListRow", "SettingsRow", "Standing", "TriviaRepository"]
 
 
 class GameRunningError(StorageError):
@@ -34,6 +36,88 @@ class Standing:
     correct: int
 
 
+@dataclass(frozen=True, slots=True)
+class GameRow:
+    """A stored game: where it runs, its options, its questions and where it stands (times in epoch ms)."""
+
+    id: int
+    guild_id: int | None
+    channel_id: int
+    starter: str | None
+    solo: bool
+    host: str
+    mode: str
+    seconds: int
+    target_score: int | None
+    idle_s: int
+    questions: list[dict[str, Any]]
+    question_index: int
+    phase: str
+    asked_at_ms: int
+    deadline_ms: int
+    hints: int
+    last_activity_ms: int
+    paused_at_ms: int | None
+    """Set while a clean shutdown has the game paused."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChoiceRow:
+    """A player's one answer to a multiple-choice question."""
+
+    user: str
+    choice: int
+    correct: bool
+    points: int
+    at_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class ListRow:
+    """A list imported into a guild, with its questions as parsed."""
+
+    name: str
+    author: str | None
+    description: str | None
+    config: dict[str, Any]
+    questions: list[dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class SettingsRow:
+    """A guild's stored trivia defaults (None: the built-in default)."""
+
+    questions: int | None
+    target_score: int | None
+    seconds: int | None
+    mode: str | None
+    host: str | None
+    lists: list[str] | None
+
+
+def _game(row: TriviaGame) -> GameRow:
+    return GameRow(
+        id=row.id,
+        guild_id=row.guild_id,
+        channel_id=row.channel_id,
+        starter=row.starter,
+        solo=row.solo,
+        host=row.host,
+        mode=row.mode,
+        seconds=row.seconds,
+        target_score=row.target_score,
+        idle_s=row.idle_s,
+        questions=list(row.questions),
+        question_index=row.question_index,
+        phase=row.phase,
+        asked_at_ms=row.asked_at_ms,
+        deadline_ms=row.deadline_ms,
+        hints=row.hints,
+        last_activity_ms=row.last_activity_ms,
+        paused_at_ms=row.paused_at_ms,
+    )
+
+
 class TriviaRepository:
     """Trivia storage on the session it is given; the caller owns the transaction."""
 
@@ -42,7 +126,7 @@ class TriviaRepository:
 
     # games -------------------------------------------------------------------------------------------------
 
-    async def create_game(self, values: Mapping[str, Any]) -> TriviaGame:
+    async def create_game(self, values: Mapping[str, Any]) -> GameRow:
         """Store a new running game; GameRunningError when its channel already has one."""
         game = TriviaGame(**values, created_at=utcnow())
         self.session.add(game)
@@ -50,11 +134,12 @@ class TriviaRepository:
             await self.session.flush()
         except IntegrityError as exc:
             raise GameRunningError("a game is already running in this channel") from exc
-        return game
+        return _game(game)
 
-    async def running_games(self) -> list[TriviaGame]:
+    async def running_games(self) -> list[GameRow]:
         """Every running game, as stored now."""
-        return list((await self.session.scalars(select(TriviaGame).where(TriviaGame.status == "running"))).all())
+        rows = await self.session.scalars(select(TriviaGame).where(TriviaGame.status == "running"))
+        return [_game(row) for row in rows]
 
     async def recent_games(self, channel_id: int, limit: int) -> list[tuple[list[dict[str, Any]], int]]:
         """The questions and last asked index of the channel's latest ``limit`` games, newest first."""
@@ -132,14 +217,15 @@ class TriviaRepository:
         )
         return bool(getattr(result, "rowcount", 0))
 
-    async def choices(self, game_id: int, question_index: int) -> list[TriviaChoice]:
+    async def choices(self, game_id: int, question_index: int) -> list[ChoiceRow]:
         """The answers given to one multiple-choice question, fastest first."""
+        choice = TriviaChoice
         query = (
-            select(TriviaChoice)
+            select(choice.user, choice.choice, choice.correct, choice.points, choice.at_ms)
             .where(TriviaChoice.game_id == game_id, TriviaChoice.question_index == question_index)
             .order_by(TriviaChoice.at_ms)
         )
-        return list((await self.session.scalars(query)).all())
+        return [ChoiceRow(*row) for row in (await self.session.execute(query)).all()]
 
     async def players(self, game_id: int) -> dict[str, str]:
         """Everyone who has played in a game: user -> name."""
@@ -170,14 +256,21 @@ class TriviaRepository:
         self.session.add(TriviaList(guild_id=guild_key, name=name, created_at=utcnow(), **values))
         return False
 
-    async def lists(self, guild_key: int) -> list[TriviaList]:
+    async def lists(self, guild_key: int) -> list[ListRow]:
         """A guild's imported lists, by name."""
-        query = select(TriviaList).where(TriviaList.guild_id == guild_key).order_by(TriviaList.name)
-        return list((await self.session.scalars(query)).all())
+        query = (
+            select(TriviaList.name, TriviaList.author, TriviaList.description, TriviaList.config, TriviaList.questions)
+            .where(TriviaList.guild_id == guild_key)
+            .order_by(TriviaList.name)
+        )
+        return [ListRow(*row) for row in (await self.session.execute(query)).all()]
 
-    async def settings(self, guild_key: int) -> TriviaGuildSettings | None:
+    async def settings(self, guild_key: int) -> SettingsRow | None:
         """A guild's stored defaults, if any."""
-        return await self.session.get(TriviaGuildSettings, guild_key, populate_existing=True)
+        row = await self.session.get(TriviaGuildSettings, guild_key, populate_existing=True)
+        if row is None:
+            return None
+        return SettingsRow(row.questions, row.target_score, row.seconds, row.mode, row.host, row.lists)
 
     async def save_settings(self, guild_key: int, values: Mapping[str, Any]) -> None:
         """Store a guild's defaults (only the keys given change)."""

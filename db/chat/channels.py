@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from db.models import ChannelSettings, utcnow
-from db.repositories.common import Repository, insert_for
+from db.chat.models import ChannelSettings
+from db.common import Repository, insert_for
+from db.models import utcnow
 
 __all__ = ["ChannelRepository"]
 

@@ -1,4 +1,4 @@
-"""The local front end: the same services in a terminal."""
+"""The console chat (``python -m bot console``): pick a persona and talk; /trivia and /story play the games."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from rich.table import Table
 from bot.app import App, build_app
 from bot.chat import UnknownPersonaError
 from bot.config import Settings
-from bot.console_input import LineReader, ReadLine, read_terminal_line
-from bot.story.console import SCOPE as CONSOLE_SCOPE
-from bot.story.console import StoryConsole
-from bot.trivia.console import CONSOLE_CHANNEL, TriviaConsole
+from bot.console.input import LineReader, ReadLine, read_terminal_line
+from bot.console.story import SCOPE as CONSOLE_SCOPE
+from bot.console.story import StoryConsole
+from bot.console.trivia import CONSOLE_CHANNEL, TriviaConsole
 from bot.trivia.options import GameOptions, TriviaError
 
 __all__ = ["ConsoleChat", "run_console"]

@@ -9,9 +9,9 @@ from typing import Any
 from sqlalchemy import Table, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db.common import insert_for
 from db.models import utcnow
-from db.repositories import insert_for
-from db.trivia_models import TriviaScore, TriviaStats
+from db.trivia.models import TriviaScore, TriviaStats
 
 __all__ = ["BOARD_METRICS", "BoardRow", "PlayerStats", "Scoring", "TriviaStatsRepository"]
 

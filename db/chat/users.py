@@ -6,9 +6,10 @@ from typing import Any
 
 from sqlalchemy import delete, func, select, update
 
-from db.models import Conversation, ForgetRequest, Memory, Message, User, utcnow
-from db.repositories.common import Repository, insert_for
-from db.repositories.conversations import ConversationRepository
+from db.chat.conversations import ConversationRepository
+from db.chat.models import Conversation, ForgetRequest, Memory, Message, User
+from db.common import Repository, insert_for
+from db.models import utcnow
 
 __all__ = ["UserRepository"]
 

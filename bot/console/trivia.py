@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from bot.app import App
-from bot.console_input import LineReader
+from bot.console.input import LineReader
 from bot.trivia.options import DEFAULTS, Announcement, GameOptions, TriviaError
 from bot.trivia.questions import CHOICE_LETTERS
 

@@ -1,4 +1,4 @@
-"""What every repository shares: errors, the records they exchange, and dialect-aware helpers."""
+"""What the chat's repositories exchange: conversation state, turn records, stored messages; and their tables."""
 
 from __future__ import annotations
 
@@ -8,26 +8,18 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Table
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import Conversation, Memory, Message, User, utcnow
+from db.chat.models import Conversation, Memory, Message, User
+from db.common import StorageError
+from db.models import utcnow
 
 __all__ = [
     "ConversationKey",
     "ConversationState",
     "DuplicateMessageError",
-    "Repository",
-    "StorageError",
     "StoredMessage",
     "TurnRecord",
-    "insert_for",
-    "storable",
 ]
-
-
-class StorageError(Exception):
-    """The database could not do what was asked; the message says what."""
 
 
 class DuplicateMessageError(StorageError):
@@ -75,18 +67,6 @@ class StoredMessage:
     created_at: datetime
 
 
-def storable(text: str) -> str:
-    """Text as every backend can store it: PostgreSQL text cannot hold U+0000, so it becomes U+FFFD everywhere."""
-    return text.replace("\x00", "\ufffd")
-
-
-def insert_for(session: AsyncSession, table: Any) -> sqlite.Insert | postgresql.Insert:
-    """An INSERT that can be told to ignore conflicts, in the dialect of the session's database."""
-    if session.get_bind().dialect.name == "postgresql":
-        return postgresql.insert(table)
-    return sqlite.insert(table)
-
-
 USERS = cast(Table, User.__table__)
 CONVERSATIONS = cast(Table, Conversation.__table__)
 MESSAGES = cast(Table, Message.__table__)
@@ -96,10 +76,3 @@ MEMORIES = cast(Table, Memory.__table__)
 def stored(row: Message) -> StoredMessage:
     """A message row as the front ends show it."""
     return StoredMessage(row.role, row.persona, row.text, list(row.fact_ids or []), row.created_at)
-
-
-class Repository:
-    """A repository works inside the session it is given; the caller owns the transaction."""
-
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session

@@ -9,8 +9,8 @@ from typing import Any, cast
 
 from sqlalchemy import Table, delete, func, select, update
 
-from db.models import OutboxPost
-from db.repositories.common import Repository, storable
+from db.chat.models import OutboxPost
+from db.common import Repository, storable
 
 __all__ = ["OUTBOX", "NewPost", "OutboxEntry", "OutboxRepository", "outbox_rows", "reply_key"]
 

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from bot.config import Settings
-from bot.console_input import run_interactive
+from bot.console.input import run_interactive
 
 __all__ = ["add_arguments", "run"]
 
@@ -49,8 +49,8 @@ async def _play(settings: Settings, args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from bot.app import build_app
-    from bot.console_input import LineReader, read_terminal_line
-    from bot.trivia.console import TriviaConsole
+    from bot.console.input import LineReader, read_terminal_line
+    from bot.console.trivia import TriviaConsole
     from bot.trivia.options import GameOptions
 
     app = await build_app(settings)

@@ -9,7 +9,7 @@ from rich.markup import escape
 
 from bot.app import App, build_app
 from bot.config import Settings
-from bot.console_input import ReadLine, read_terminal_line
+from bot.console.input import ReadLine, read_terminal_line
 from bot.story.model import Post, StoryRefusal
 from bot.story.turns import active_players, told_role
 from personas.roster import PERSONAS

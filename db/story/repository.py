@@ -11,9 +11,9 @@ from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db.common import StorageError, storable
 from db.models import utcnow
-from db.repositories import StorageError, storable
-from db.story_models import StoryEvent, StoryPlayer, StorySession
+from db.story.models import StoryEvent, StoryPlayer, StorySession
 
 __all__ = [
     "FORMER_PLAYER",
