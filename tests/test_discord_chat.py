@@ -20,7 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.config import Settings
 from bot.discord.client import CompanionBot
 from bot.discord.runner import serve
-from db.chat.models import ChannelSettings, Conversation, Memory, Message, OutboxPost, User
+from db.chat.models import ChannelSettings, Conversation, Memory, Message, User
+from db.outbox.models import OutboxPost
 from personas.roster import PERSONAS
 from tests.twin import DiscordTwin, run_client
 

@@ -19,6 +19,7 @@ from bot.discord.client import CompanionBot
 from bot.discord.personas_out import PersonaPoster
 from bot.limits import SlidingWindow
 from db.chat.models import Message
+from db.outbox.models import OutboxPost
 from db.story.models import StoryEvent, StoryPlayer, StorySession
 from personas.factbase import load_fact_base
 from personas.story import load_story
@@ -371,3 +372,29 @@ async def test_a_player_who_chose_john_is_never_told_of_john_in_the_third_person
     assert len([text for text in read if text.startswith("Scene ")]) == 8
     assert [text for text in read if third_person(text, "john")] == []
     assert any("you" in text.lower() for text in read if "Ann chose" not in text)
+
+
+async def test_narration_discord_refused_is_posted_from_the_outbox_once_and_in_order(
+    twin: DiscordTwin, world: dict[str, Any], settings: Settings, clock: FakeClock, engine: AsyncEngine
+) -> None:
+    channel, ann = world["general"].id, world["ann"].id
+    bot = CompanionBot(settings.model_copy(update={"outbox_poll_s": 0.1}), clock=clock)
+    async with run_client(twin, bot):
+        bot.poster = PersonaPoster(bot, bot.channels, pacer=SlidingWindow(100_000, 1.0))
+        lobby_id, lobby = await open_lobby(twin, channel, ann, turn_order="list")
+        await click(twin, channel, ann, lobby_id, lobby["sarah"])
+        await click(twin, channel, ann, lobby_id, lobby["start"])
+        message_id, buttons = await prompt(twin, channel, "choose", 1)
+        before = len(twin.history(channel))
+        twin.fail_next(1, status=503, path_contains=f"/channels/{channel}/messages", method="POST")
+        assert "Your choice is made." == await click(twin, channel, ann, message_id, next(iter(buttons.values())))
+        await prompt(twin, channel, "choose", 2, after=message_id)  # posted from the outbox, after the failure
+        await asyncio.sleep(0.5)  # more passes of the outbox: nothing is posted twice
+    after = twin.history(channel)[before:]
+    said = [(m["content"], str(m["embeds"])) for m in after]
+    assert len(said) == len(set(said)), "a message of the scene was posted twice"
+    assert sum(1 for m in after if any(":2:choose:" in c for c in components(m).values())) == 1
+    refused = [r for r in twin.requests if r.status == 503]
+    assert len(refused) == 1 and refused[0].json.get("nonce"), "narration carries its outbox key as a nonce"
+    async with engine.connect() as connection:
+        assert await connection.scalar(select(func.count()).select_from(OutboxPost)) == 0

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.discord.personas_out import PersonaPoster, PostTarget
 from bot.splitting import split_message
 from db.batching import Batcher
-from db.chat import OutboxEntry, OutboxRepository
+from db.outbox import OutboxEntry, OutboxRepository
 from personas.persona import Persona
 
 __all__ = ["OutboxSender", "Progress", "Renderer"]
@@ -190,7 +190,7 @@ class OutboxSender:
     ) -> None:
         """Post what of a persona's post the channel does not show yet."""
         parts = split_message(entry.text)
-        first = max(entry.parts_sent, await self._parts_out(channel, entry, persona, parts))
+        first = max(entry.parts_sent, await self.parts_out(channel, entry.created_at_ms, persona, parts))
         if first < len(parts):
             await self._poster.post(channel, persona, entry.text, nonce=entry.key, first_part=first, on_part=progress)
 
@@ -203,9 +203,10 @@ class OutboxSender:
                 return None
         return channel if isinstance(channel, discord.abc.Messageable) else None
 
-    async def _parts_out(self, channel: PostTarget, entry: OutboxEntry, persona: Persona, parts: Sequence[str]) -> int:
-        """How many of ``parts`` (from the first) the channel already shows as ours since the post was written."""
-        since = datetime.fromtimestamp(entry.created_at_ms / 1000 - 1, tz=UTC)
+    async def parts_out(self, channel: PostTarget, since_ms: int, persona: Persona, parts: Sequence[str]) -> int:
+        """How many of ``parts`` (from the first) the channel shows as posted by ``persona`` (or the bot) since
+        ``since_ms``: what of a leftover went out before the process stopped."""
+        since = datetime.fromtimestamp(since_ms / 1000 - 1, tz=UTC)
         me = self._client.user
         ours: list[str] = []
         with contextlib.suppress(discord.Forbidden, discord.NotFound):

@@ -25,6 +25,9 @@ class Write:
     events: tuple[EventRow, ...]
     new_player: PlayerRow | None = None
     """A player joining for the first time: inserted, given its id, which events marked NEW_PLAYER get."""
+    posts: tuple[Post, ...] = ()
+    outbox_key: str | None = None
+    """Set when the posts are to be stored in the outbox with the change (a session played on Discord)."""
 
 
 def _plain(value: Any) -> Any:
@@ -60,6 +63,8 @@ class Change:
         self.events: list[EventRow] = []
         self.posts: list[Post] = []
         self.players: list[PlayerRow] = []
+        self.outbox_key: str | None = None
+        """The outbox key the posts were stored under when the change was committed, if they were."""
 
     def event(
         self,

@@ -127,7 +127,7 @@ class Clocks:
                 except Exception:
                     log.exception("could not store the timeout of story session %s", session_id)
                     continue
-            ticks.append(Tick(row.id, row.scope, tuple(change.posts)))
+            ticks.append(Tick(row.id, row.scope, tuple(change.posts), change.outbox_key))
         return ticks
 
     async def suspend(self) -> int:

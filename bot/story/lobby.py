@@ -135,10 +135,11 @@ class Lobby:
                 change.event("join", role, player_id=me.id)
                 player = me
                 await self._store.commit(change)
-        text = f"{player.name} joins as {role_label(player)}."
-        posts = (*change.posts, Post(text))
+        # The join line is said where the join came from (a command), not stored: the lobby shows who plays.
+        posts = (*change.posts, Post(f"{player.name} joins as {role_label(player)}."))
         lobby = self.post(row) if row.status == LOBBY else None
-        return Outcome(row.id, row.scope, f"You play {role_label(player)}." + resumed, posts, lobby)
+        reply = f"You play {role_label(player)}." + resumed
+        return Outcome(row.id, row.scope, reply, posts, lobby, outbox_key=change.outbox_key)
 
     async def begin(self, session_id: int, user: str, *, can_moderate: bool) -> Outcome:
         """The host starts the story: scene 1 is told and its decision opened."""
@@ -158,7 +159,9 @@ class Lobby:
             change.event("start", "the story begins")
             self._rules.open_scene(change)
             await self._store.commit(change)
-        return Outcome(row.id, row.scope, "The story begins.", tuple(change.posts), self.closed(row))
+        return Outcome(
+            row.id, row.scope, "The story begins.", tuple(change.posts), self.closed(row), outbox_key=change.outbox_key
+        )
 
     async def leave(self, scope: str, user: str) -> Outcome:
         """Leave the session of this place; the story goes on without you."""
@@ -172,7 +175,9 @@ class Lobby:
             self._rules.remove(change, player, f"{player.name} leaves the story.")
             await self._store.commit(change)
         lobby = self.post(row) if row.status == LOBBY else None
-        return Outcome(row.id, row.scope, "You left the story.", tuple(change.posts), lobby)
+        return Outcome(
+            row.id, row.scope, "You left the story.", tuple(change.posts), lobby, outbox_key=change.outbox_key
+        )
 
     async def leave_session(self, session_id: int, user: str) -> Outcome:
         """Leave from the lobby's Leave button."""

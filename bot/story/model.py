@@ -18,6 +18,8 @@ class StoryRefusal(Exception):
     def __init__(self, message: str, posts: tuple[Post, ...] = ()) -> None:
         super().__init__(message)
         self.posts = posts
+        self.outbox_key: str | None = None
+        """As ``Outcome.outbox_key``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +66,8 @@ class Outcome:
     posts: tuple[Post, ...] = ()
     lobby: Post | None = None
     """The lobby message as it should now read, when the action changed it."""
+    outbox_key: str | None = None
+    """The outbox entry holding ``posts`` (stored with the change), for the front end to settle once posted."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +77,8 @@ class Tick:
     session_id: int
     scope: str
     posts: tuple[Post, ...]
+    outbox_key: str | None = None
+    """As ``Outcome.outbox_key``."""
 
 
 @dataclass(frozen=True, slots=True)

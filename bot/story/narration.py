@@ -67,7 +67,9 @@ class Narrator:
             resumed = self._clocks.resume(change)
             if resumed:
                 await store.commit(change)
-        return Outcome(row.id, row.scope, self.describe(row, change.now_ms), tuple(change.posts))
+        return Outcome(
+            row.id, row.scope, self.describe(row, change.now_ms), tuple(change.posts), outbox_key=change.outbox_key
+        )
 
     async def whose_turn(self, session_id: int) -> Turn | None:
         """Whose call it is in a running session (list and natural order); None in vote order or when over."""

@@ -43,24 +43,32 @@ class Play:
             except StoryRefusal as refusal:
                 if resumed:
                     await store.commit(change)
-                    refusal.posts = tuple(change.posts)
+                    refusal.posts, refusal.outbox_key = tuple(change.posts), change.outbox_key
                 raise
             row.last_activity_ms = now
             if row.phase == "tiebreak":
                 self._rules.decide(change, option_id, None, "The host broke the tie. ")
                 await store.commit(change)
-                return Outcome(row.id, row.scope, "You broke the tie." + resumed, tuple(change.posts))
+                return Outcome(
+                    row.id, row.scope, "You broke the tie." + resumed, tuple(change.posts), outbox_key=change.outbox_key
+                )
             assert player is not None
             if row.turn_order != "vote":
                 self._rules.decide(change, option_id, player, "")
                 await store.commit(change)
-                return Outcome(row.id, row.scope, "Your choice is made." + resumed, tuple(change.posts))
+                return Outcome(
+                    row.id,
+                    row.scope,
+                    "Your choice is made." + resumed,
+                    tuple(change.posts),
+                    outbox_key=change.outbox_key,
+                )
             voters = len(active_players(row))
             voted = self._rules.vote(change, player, option_id)
             label = story_scene.decision.option(option_id).label.told_to(role)
             reply = f"Your vote: {label} ({voted} of {voters} voted)." + resumed
             await store.commit(change)
-        return Outcome(row.id, row.scope, reply, tuple(change.posts))
+        return Outcome(row.id, row.scope, reply, tuple(change.posts), outbox_key=change.outbox_key)
 
     async def skip(self, scope: str, user: str, *, can_moderate: bool) -> Outcome:
         """Host or moderator: skip the current player (list, natural) or close the vote now (vote)."""
@@ -76,7 +84,7 @@ class Play:
             row.last_activity_ms = change.now_ms
             self._clocks.expire(change, by_host=True)
             await self._store.commit(change)
-        return Outcome(row.id, row.scope, "Skipped." + resumed, tuple(change.posts))
+        return Outcome(row.id, row.scope, "Skipped." + resumed, tuple(change.posts), outbox_key=change.outbox_key)
 
     async def end(self, scope: str, user: str, *, can_moderate: bool) -> Outcome:
         """Host or moderator: end the story now, with an epilogue of the choices so far."""
@@ -90,4 +98,4 @@ class Play:
             self._rules.finish(change, ending=row.status == PLAYING)
             change.post("The story ends here.")
             await self._store.commit(change)
-        return Outcome(row.id, row.scope, "The story is over.", tuple(change.posts))
+        return Outcome(row.id, row.scope, "The story is over.", tuple(change.posts), outbox_key=change.outbox_key)

@@ -8,6 +8,7 @@ read back and go on at the same point.
 from __future__ import annotations
 
 import asyncio
+import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any
@@ -17,7 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.keyed import KeyedLocks
 from bot.story.change import ENDED, Change, Write, clone, with_player
 from bot.story.model import StoryRefusal
+from bot.story.outbox import discord_channel, posts_payload, story_text
 from db.batching import Batcher
+from db.outbox import NewPost, OutboxRepository
 from db.story.repository import EventRow, PlayerRow, SessionRow, StoryRepository
 
 __all__ = ["Op", "SessionStore"]
@@ -66,6 +69,15 @@ class SessionStore:
             [player for write in writes for player in write.players],
             [(write.row.id, with_player(event, write.new_player)) for write in writes for event in write.events],
         )
+        await OutboxRepository(repo.session).add(
+            [
+                NewPost(
+                    write.outbox_key, "story", channel_id, story_text(write.posts), payload=posts_payload(write.posts)
+                )
+                for write in writes
+                if write.outbox_key is not None and (channel_id := discord_channel(write.row.scope)) is not None
+            ]
+        )
 
     async def load(self) -> None:
         """Read every running session into memory (once); later calls do nothing."""
@@ -95,8 +107,18 @@ class SessionStore:
         return await self._writes.submit(op)
 
     async def commit(self, change: Change, new_player: PlayerRow | None = None) -> None:
-        """Store a change (and a player joining for the first time), then keep its session."""
-        await self._writes.submit(Write(change.row, tuple(change.players), tuple(change.events), new_player))
+        """Store a change (and a player joining for the first time), then keep its session.
+
+        The posts of a session played in a Discord channel go into the outbox in the same transaction, under the
+        key set on ``change.outbox_key``: the front end posts them and settles the key, and what a stop leaves
+        unsent is posted at the next start.
+        """
+        if change.posts and discord_channel(change.row.scope) is not None:
+            change.outbox_key = f"s{change.row.id}.{secrets.token_hex(5)}"
+        write = Write(
+            change.row, tuple(change.players), tuple(change.events), new_player, tuple(change.posts), change.outbox_key
+        )
+        await self._writes.submit(write)
         self.remember(change.row)
 
     @property

@@ -2,7 +2,6 @@
 
 from db.chat.channels import ChannelRepository
 from db.chat.conversations import ConversationRepository, UserInScope, load_user_in_scope
-from db.chat.outbox import NewPost, OutboxEntry, OutboxRepository, reply_key
 from db.chat.records import ConversationKey, ConversationState, DuplicateMessageError, StoredMessage, TurnRecord
 from db.chat.users import UserRepository
 
@@ -12,13 +11,9 @@ __all__ = [
     "ConversationRepository",
     "ConversationState",
     "DuplicateMessageError",
-    "NewPost",
-    "OutboxEntry",
-    "OutboxRepository",
     "StoredMessage",
     "TurnRecord",
     "UserInScope",
     "UserRepository",
     "load_user_in_scope",
-    "reply_key",
 ]

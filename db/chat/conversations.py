@@ -12,7 +12,6 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db.chat.models import Conversation, Memory, Message, User
-from db.chat.outbox import NewPost, OutboxRepository, reply_key
 from db.chat.records import (
     CONVERSATIONS,
     MEMORIES,
@@ -27,6 +26,7 @@ from db.chat.records import (
 )
 from db.common import Repository, StorageError, insert_for, storable
 from db.models import utcnow
+from db.outbox import NewPost, OutboxRepository, reply_key
 
 __all__ = ["ConversationRepository", "UserInScope", "load_user_in_scope"]
 

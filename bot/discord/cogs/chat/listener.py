@@ -15,7 +15,8 @@ from discord.ext import commands
 from bot.discord.client import APOLOGY, CompanionBot
 from bot.discord.personas_out import NO_MENTIONS
 from bot.ordering import InOrder, Ticket
-from db.chat import DuplicateMessageError, reply_key
+from db.chat import DuplicateMessageError
+from db.outbox import reply_key
 from personas.roster import find_persona
 
 __all__ = ["ChatListener", "scope_of", "user_key"]

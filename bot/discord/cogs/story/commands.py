@@ -8,6 +8,7 @@ import io
 import json
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 import discord
 from discord import app_commands
@@ -17,8 +18,11 @@ from bot.discord.checks import is_moderator
 from bot.discord.client import CompanionBot, Refusal, send_ephemeral
 from bot.discord.cogs.chat.listener import scope_of, user_key
 from bot.discord.cogs.story.buttons import StoryButton, narration_messages, prompt_view, story_embeds
+from bot.discord.outbox import Progress
 from bot.discord.personas_out import NO_MENTIONS
 from bot.story import TURN_ORDERS, Post, StoryRefusal
+from bot.story.outbox import posts_from_payload
+from db.outbox import OutboxEntry
 from personas.roster import PERSONAS
 from personas.story import ROLES
 
@@ -49,6 +53,7 @@ class StoryCog(commands.Cog, name="StoryCog"):
         """Read the running sessions, restart their clocks, and start the ticker."""
         await self.bot.app.story.load()
         await self.bot.app.story.restart_clocks()
+        self.bot.outbox.register("story", self._post_leftover)
         self._ticker = asyncio.create_task(self._tick_forever(), name="story-ticker")
 
     async def cog_unload(self) -> None:
@@ -69,7 +74,7 @@ class StoryCog(commands.Cog, name="StoryCog"):
                 for tick in await self.bot.app.story.tick():
                     channel = await self._channel(tick.scope)
                     if channel is not None:
-                        await self.publish(channel, tick.posts)
+                        await self.publish(channel, tick.posts, tick.outbox_key)
             except Exception:
                 log.exception("the story ticker failed; it keeps running")
 
@@ -84,33 +89,69 @@ class StoryCog(commands.Cog, name="StoryCog"):
                 return None
         return channel if isinstance(channel, discord.abc.Messageable) else None
 
-    async def publish(self, channel: Place, posts: Sequence[Post]) -> None:
+    async def publish(self, channel: Place, posts: Sequence[Post], outbox_key: str | None = None) -> None:
         """Post narration as the bot and persona lines through the persona poster, in order.
 
-        The change behind the posts is already stored, so a failed post is logged and the story goes on.
+        The change behind the posts is already stored. Posts stored with it in the outbox (``outbox_key``) are
+        settled once Discord has them all; if Discord fails they are posted again later, and never twice.
+        Other posts (a lobby) are posted once: a failure is logged and the story goes on.
         """
-        try:
-            await self._publish(channel, posts)
-        except discord.HTTPException:
-            log.warning("could not post %d story message(s) in channel %s", len(posts), getattr(channel, "id", 0))
+        if outbox_key is None:
+            try:
+                await self._publish(channel, posts)
+            except discord.HTTPException:
+                log.warning("could not post %d story message(s) in channel %s", len(posts), getattr(channel, "id", 0))
+            return
+        outbox = self.bot.outbox
+        with outbox.claim(outbox_key) as mine:
+            if mine:
+                await outbox.send_now(outbox_key, lambda: self._publish(channel, posts, nonce=outbox_key))
 
-    async def _publish(self, channel: Place, posts: Sequence[Post]) -> None:
-        for message in narration_messages(posts):
+    async def _post_leftover(self, channel: Place, entry: OutboxEntry, progress: Progress) -> None:
+        """Post what of a stored group of story posts had not gone out."""
+        posts = posts_from_payload(entry.payload or {})
+        await self._publish(
+            channel, posts, nonce=entry.key, first=entry.parts_sent, progress=progress, since_ms=entry.created_at_ms
+        )
+
+    async def _publish(
+        self,
+        channel: Place,
+        posts: Sequence[Post],
+        *,
+        nonce: str | None = None,
+        first: int = 0,
+        progress: Progress | None = None,
+        since_ms: int | None = None,
+    ) -> None:
+        """Post the posts as messages from the ``first`` on. Narration carries the nonce with its message's number;
+        a persona's line, posted through a webhook that takes no nonce, is skipped when ``since_ms`` is given and
+        the channel shows it already."""
+        messages = narration_messages(posts)
+        for number in range(first, len(messages)):
+            message = messages[number]
             if isinstance(message, Post):
                 assert message.persona is not None
-                await self.bot.poster.post(channel, PERSONAS[message.persona], message.text)
-                continue
-            embeds, prompt = message
-            view = prompt_view(prompt)
-            if view is not None:
-                await channel.send(embeds=embeds, view=view, allowed_mentions=NO_MENTIONS)
+                persona = PERSONAS[message.persona]
+                out = since_ms is not None and await self.bot.outbox.parts_out(
+                    channel, since_ms, persona, [message.text]
+                )
+                if not out:
+                    await self.bot.poster.post(channel, persona, message.text)
             else:
-                await channel.send(embeds=embeds, allowed_mentions=NO_MENTIONS)
+                embeds, prompt = message
+                view = prompt_view(prompt)
+                extra: dict[str, Any] = {"nonce": f"{nonce}.{number}"} if nonce is not None else {}
+                if view is not None:
+                    extra["view"] = view
+                await channel.send(embeds=embeds, allowed_mentions=NO_MENTIONS, **extra)
+            if progress is not None:
+                await progress(number + 1)
 
     async def _refused(self, interaction: discord.Interaction, refusal: StoryRefusal) -> None:
         await send_ephemeral(interaction, str(refusal))
         if refusal.posts and interaction.channel is not None:
-            await self.publish(interaction.channel, refusal.posts)  # type: ignore[arg-type]
+            await self.publish(interaction.channel, refusal.posts, refusal.outbox_key)  # type: ignore[arg-type]
 
     # ------------------------------------------------------------------ buttons
     async def on_button(self, interaction: discord.Interaction, button: StoryButton) -> None:
@@ -139,7 +180,7 @@ class StoryCog(commands.Cog, name="StoryCog"):
             await self._refused(interaction, refusal)
             return
         if interaction.channel is not None:
-            await self.publish(interaction.channel, outcome.posts)  # type: ignore[arg-type]
+            await self.publish(interaction.channel, outcome.posts, outcome.outbox_key)  # type: ignore[arg-type]
 
     # ------------------------------------------------------------------ commands
     @story_group.command(name="start", description="Open a story lobby here (or in a new thread)")
@@ -204,7 +245,7 @@ class StoryCog(commands.Cog, name="StoryCog"):
         except StoryRefusal as refusal:
             raise Refusal(str(refusal)) from None
         await send_ephemeral(interaction, outcome.reply)
-        await self.publish(interaction.channel, outcome.posts)  # type: ignore[arg-type]
+        await self.publish(interaction.channel, outcome.posts, outcome.outbox_key)  # type: ignore[arg-type]
 
     async def _simple(self, interaction: discord.Interaction, action: str) -> None:
         story = self.bot.app.story
@@ -224,7 +265,7 @@ class StoryCog(commands.Cog, name="StoryCog"):
             await self._refused(interaction, refusal)
             return
         await send_ephemeral(interaction, outcome.reply)
-        await self.publish(interaction.channel, outcome.posts)  # type: ignore[arg-type]
+        await self.publish(interaction.channel, outcome.posts, outcome.outbox_key)  # type: ignore[arg-type]
 
     @story_group.command(name="leave", description="Leave the story here")
     async def leave(self, interaction: discord.Interaction) -> None:

@@ -9,8 +9,8 @@ from typing import Any, cast
 
 from sqlalchemy import Table, delete, func, select, update
 
-from db.chat.models import OutboxPost
 from db.common import Repository, storable
+from db.outbox.models import OutboxPost
 
 __all__ = ["OUTBOX", "NewPost", "OutboxEntry", "OutboxRepository", "outbox_rows", "reply_key"]
 
