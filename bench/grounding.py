@@ -28,16 +28,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sets", nargs="*", type=Path, default=[ROOT / "tests/data/blind-test.jsonl"])
     parser.add_argument("--failures", action="store_true", help="list each miss (dev sets only)")
-    parser.add_argument("--sweep", help="comma-separated decision thresholds to score (dev sets only)")
+    parser.add_argument(
+        "--sweep",
+        help="decision thresholds to score (dev sets only): 0.7,0.8 for the confidence, or slotted=0.6,0.7 for "
+        "another setting of personas.understanding.decide.Thresholds",
+    )
     args = parser.parse_args()
     engine = GroundedEngine(Knowledge(load_fact_base()), PERSONAS)
     if args.sweep:
-        for confidence in (float(value) for value in args.sweep.split(",")):
-            engine.thresholds = replace(engine.thresholds, confidence=confidence)
+        name, _, values = args.sweep.rpartition("=")
+        name = name or "confidence"
+        for value in (float(value) for value in values.split(",")):
+            engine.thresholds = replace(engine.thresholds, **{name: value})
             for path in args.sets:
                 figures = score(engine, load_questions(path)).figures()
                 figures.pop("per_persona")
-                print(json.dumps({"set": path.name, "confidence": confidence, **figures}))
+                print(json.dumps({"set": path.name, name: value, **figures}))
         return
     for path in args.sets:
         report = score(engine, load_questions(path))
