@@ -21,16 +21,21 @@ log = logging.getLogger("bot")
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="t2-companion", description="Chat, trivia and stories with T2's characters.")
+    # --user may come before or after the command ("./run --user ann", "./run console --user ann"); a command's own
+    # default must not hide one given before it, so the default is set here only.
+    parser.add_argument("--user", default="local", help="your name in the console (default: local)")
     commands = parser.add_subparsers(dest="command")
     run = commands.add_parser(
         "run", help="connect to Discord when DISCORD_TOKEN is set, else open the console (default)"
     )
     console = commands.add_parser("console", help="chat with the personas in this terminal")
     for parser_ in (run, console):
-        parser_.add_argument("--user", default="local", help="your name in the console (default: local)")
+        parser_.add_argument("--user", default=argparse.SUPPRESS, help="your name in the console (default: local)")
     ask = commands.add_parser("ask", help="answer one message, or one message per line of standard input")
     ask.add_argument("--persona", default="john", help="john, sarah or t800 (default: john)")
-    ask.add_argument("--user", default="local", help="who is asking; the same user continues the same conversation")
+    ask.add_argument(
+        "--user", default=argparse.SUPPRESS, help="who is asking; the same user continues the same conversation"
+    )
     ask.add_argument(
         "--at-scene",
         type=int,
@@ -45,7 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     migrate.add_argument("--revision", default="head", help="upgrade to this revision (default: head)")
     migrate.add_argument("--downgrade", metavar="REVISION", help="downgrade to REVISION instead (base drops all)")
     export = commands.add_parser("export", help="print everything stored about a user as JSON")
-    export.add_argument("--user", default="local", help="a console user name, or discord:<id>")
+    export.add_argument("--user", default=argparse.SUPPRESS, help="a console user name, or discord:<id>")
     story = commands.add_parser("story", help="group stories: play one in this terminal").add_subparsers(dest="story")
     play = story.add_parser("play", help="a solo or hot-seat story in this terminal (continues an unfinished one)")
     play.add_argument("--order", choices=("list", "vote", "natural"), default="list", help="turn order (default: list)")

@@ -379,3 +379,13 @@ async def test_export_holds_trivia_scores_and_story_turns_until_forget_me(settin
         assert emptied["story"] == {"sessions": [], "hosted": []}
     finally:
         await app.close()
+
+
+def test_the_console_user_may_be_named_before_or_after_the_command(cli_env: dict[str, str]) -> None:
+    run_cli(cli_env, "--user", "zoe", stdin="\nwho is dyson?\n/quit\n")
+    run_cli(cli_env, "console", "--user", "yan", stdin="\nwho is dyson?\n/quit\n")
+    run_cli(cli_env, "--user", "xia", "console", stdin="\nwho is dyson?\n/quit\n")
+    for name in ("zoe", "yan", "xia"):
+        exported = json.loads(run_cli(cli_env, "export", "--user", name))
+        assert exported["conversations"][0]["messages"][0]["text"] == "who is dyson?", name
+    assert json.loads(run_cli(cli_env, "export"))["conversations"] == [], "nobody chatted as local"

@@ -30,7 +30,7 @@ def add_arguments(commands: Any) -> None:
         default=None,
         help="fix the random order of the questions (those asked here lately still come last)",
     )
-    play.add_argument("--user", default="local", help="your name on the leaderboard")
+    play.add_argument("--user", default=argparse.SUPPRESS, help="your name on the leaderboard (default: local)")
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
