@@ -291,6 +291,18 @@ async def test_persona_set_and_list(twin: DiscordTwin, world: dict[str, Any], ru
     assert [field["name"] for field in shown["data"]["embeds"][0]["fields"]] == ["John Connor", "Sarah Connor", "T-800"]
 
 
+async def test_an_option_that_is_not_one_of_the_choices_gets_a_short_answer_not_an_apology(
+    twin: DiscordTwin, world: dict[str, Any], run_bot: RunBot, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with run_bot():
+        odd = await twin.send_slash_command(
+            world["general"].id, world["alice"].id, "persona", {"persona": ""}, subcommand="set"
+        )
+        [answer] = await odd.wait_for_responses(1)
+    assert answer["ephemeral"] is True and "could not read one of the options" in answer["data"]["content"]
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
 async def test_persona_channel_needs_manage_server(
     twin: DiscordTwin, world: dict[str, Any], run_bot: RunBot, engine: AsyncEngine
 ) -> None:

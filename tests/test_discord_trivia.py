@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
@@ -293,3 +294,19 @@ async def test_importing_lists_needs_manage_server_and_a_bad_file_names_its_line
     assert "Imported **nineties** (2 questions)" in good_answers[-1]["data"]["content"]
     assert "**nineties**: 2 questions by admin" in lists["data"]["content"]
     assert "lists nineties" in saved["data"]["content"] and "15 s" in saved["data"]["content"]
+
+
+async def test_an_attachment_that_cannot_be_downloaded_gets_a_short_answer(
+    twin: DiscordTwin, world: dict[str, Any], run_bot: RunBot, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with run_bot():
+        gone = await twin.send_slash_command(  # the twin's CDN cannot find a file named like a path
+            world["general"].id,
+            world["admin"].id,
+            "trivia",
+            {"file": Upload("../../etc/passwd", b"")},
+            subcommand="import",
+        )
+        answers = await gone.wait_for_responses(2)
+    assert answers[-1]["ephemeral"] is True and "Could not download" in answers[-1]["data"]["content"]
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []

@@ -41,6 +41,10 @@ async def send_ephemeral(interaction: discord.Interaction, text: str, **kwargs: 
         await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_MENTIONS, **kwargs)
 
 
+def _command_name(interaction: discord.Interaction) -> str:
+    return interaction.command.qualified_name if interaction.command else "?"
+
+
 class CompanionTree(app_commands.CommandTree["CompanionBot"]):
     """Slash commands; errors become short ephemeral answers, never tracebacks."""
 
@@ -50,9 +54,11 @@ class CompanionTree(app_commands.CommandTree["CompanionBot"]):
             message = str(error)
         elif isinstance(error, app_commands.CommandOnCooldown):
             message = f"Slow down: try again in {error.retry_after:.0f} s."
+        elif isinstance(error, app_commands.TransformerError):  # not one of the option's choices, an unknown user...
+            log.info("command /%s got an option it cannot read: %s", _command_name(interaction), error.type)
+            message = "I could not read one of the options you gave. Please pick it from the list Discord offers."
         else:
-            command = interaction.command.qualified_name if interaction.command else "?"
-            log.error("command /%s failed for user %s", command, interaction.user.id, exc_info=error)
+            log.error("command /%s failed for user %s", _command_name(interaction), interaction.user.id, exc_info=error)
             message = APOLOGY
         try:
             await send_ephemeral(interaction, message)

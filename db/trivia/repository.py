@@ -15,7 +15,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.common import StorageError, insert_for
+from db.common import StorageError, insert_for, storable
 from db.models import utcnow
 from db.trivia.models import TriviaChoice, TriviaGame, TriviaGuildSettings, TriviaList, TriviaScore, TriviaStats
 
@@ -245,6 +245,8 @@ class TriviaRepository:
 
     async def save_list(self, guild_key: int, name: str, values: Mapping[str, Any]) -> bool:
         """Store (or replace) a guild's imported list; True when it replaced one."""
+        name = storable(name)
+        values = {key: storable(value) if isinstance(value, str) else value for key, value in values.items()}
         existing = await self.session.scalar(
             select(TriviaList).where(TriviaList.guild_id == guild_key, TriviaList.name == name)
         )

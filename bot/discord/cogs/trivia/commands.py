@@ -208,7 +208,10 @@ class TriviaCommands(commands.GroupCog, group_name="trivia", group_description="
         if file.size > MAX_LIST_BYTES:
             raise Refusal(f"`{file.filename}` is too large: trivia lists are at most {MAX_LIST_BYTES // 1000} kB.")
         await interaction.response.defer(ephemeral=True, thinking=True)
-        data = await file.read()
+        try:
+            data = await file.read()
+        except discord.HTTPException as exc:  # an expired or removed attachment
+            raise Refusal(f"Could not download `{file.filename}`; please upload it again.") from exc
         try:
             info, replaced = await self.service.import_list(
                 interaction.guild_id, file.filename, data, user_key(interaction.user)
