@@ -398,3 +398,26 @@ async def test_in_a_group_each_scene_is_told_to_whoever_decides_it(service: Stor
         read = narrated(posts) + [text for _, text in prompt.options] + narrated(outcome.posts[:split])
         assert [text for text in read if third_person(text, role)] == [], (scene, role)
         posts = list(outcome.posts[split:])
+
+
+async def test_the_epilogue_tells_what_a_choice_made_only_to_whoever_chose_it(service: StoryService) -> None:
+    """In a group of several roles, nobody reads "you" in the epilogue for a choice another player made."""
+    players = (("u:ann", "sarah"), ("u:bob", "t800"))
+    sid = await lobby(service, "list", *players)
+    await service.begin(sid, "u:host")
+    chooser: dict[str, tuple[str, str, str]] = {}  # flag -> (name, role, value) of the choice that set it last
+    outcome = None
+    for scene in range(1, 9):
+        user, role = players[(scene - 1) % len(players)]
+        option = STORY.scene(scene).decision.option(options(scene, role)[-1])
+        for flag, value in option.sets_for(role).items():
+            chooser[flag] = (user[2:], role, value)
+        outcome = await service.choose(sid, scene, user, option.id)
+    assert outcome is not None
+    epilogue = outcome.posts[-1].text
+    assert chooser, "the choices set flags"
+    for flag_id, (name, role, value) in chooser.items():
+        flag = STORY.flags[flag_id]
+        readings = {flag.values[any_value].told_to(r) for any_value in flag.values for r in ("sarah", "t800")}
+        lines = [line for line in epilogue.splitlines() if line.split(": ", 1)[-1] in readings]
+        assert lines == [f"{name}: {flag.values[value].told_to(role)}"], flag_id

@@ -119,6 +119,7 @@ class Rules:
         role = told_role(row, row.scene)
         label = option.label.told_to(role)
         row.state["flags"].update(option.sets_for(role))
+        row.state.setdefault("set_by", {}).update(dict.fromkeys(option.sets_for(role), row.scene))
         row.state["decided"] = [*row.state.get("decided", []), row.scene]
         if decider is not None:
             change.event("choice", label, player_id=decider.id, option=option.id)
@@ -149,7 +150,9 @@ class Rules:
         if ending:
             decided = row.state.get("decided", range(1, row.scene))
             told = row.state.get("told", {})
-            text = epilogue(self.story, row.players, row.state["flags"], row.state["picks"], decided, told)
+            # In vote order everyone decided every scene together, so what it made is told to each reader.
+            set_by = None if row.turn_order == "vote" else row.state.get("set_by")
+            text = epilogue(self.story, row.players, row.state["flags"], row.state["picks"], decided, told, set_by)
             change.say("epilogue", text, title="Epilogue")
 
     def vote(self, change: Change, player: PlayerRow, option_id: str) -> int:

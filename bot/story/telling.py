@@ -93,12 +93,16 @@ def epilogue(
     picks: Mapping[str, Mapping[str, str]],
     decided: Collection[int],
     told: Mapping[str, str],
+    set_by: Mapping[str, int] | None = None,
 ) -> str:
     """Each player's choices (or last votes), what the decided scenes made of the story state, the closing line.
 
-    A choice reads as its button did (told to the role the scene was told to, ``told``: scene -> role); the state
-    and the closing line are told to each player's role. A story ended early says nothing of the flags that only
-    undecided scenes could set.
+    A choice reads as its button did (told to the role the scene was told to, ``told``: scene -> role). When one
+    player decides each scene (``set_by``: flag -> the scene that set it last), what a decision made of the story
+    state is told to the role that scene was told to, led by its players' names when the group plays several
+    roles: the one who chose reads "you", and nobody reads "you" for a choice another made. Without ``set_by``
+    (everyone votes on every scene), and for a state nobody changed, it is told to each player's role, as is the
+    closing line. A story ended early says nothing of the flags that only undecided scenes could set.
     """
     lines: list[str] = []  # the post is titled "Epilogue": the text does not say it again
     active = [player for player in players if player.active] or list(players)
@@ -118,9 +122,20 @@ def epilogue(
         for option in scene.decision.options
         for flag in option.sets
     }
+    roles = {player.role for player in active}
     for flag in story.flags.values():
-        if flag.id in touched:
-            lines += told_to_each(flag.values[flags.get(flag.id, flag.default)], active)
+        if flag.id not in touched:
+            continue
+        text = flag.values[flags.get(flag.id, flag.default)]
+        scene = (set_by or {}).get(flag.id)
+        role = told.get(str(scene)) if scene is not None else None
+        deciders = [player.name for player in sorted(active, key=lambda p: p.seat) if player.role == role]
+        if role is None or not deciders:
+            lines += told_to_each(text, active)
+        elif len(roles) == 1:
+            lines.append(text.told_to(role))
+        else:
+            lines.append(f"{', '.join(deciders)}: {text.told_to(role)}")
     lines += told_to_each(story.closing, active)
     return "\n".join(lines)
 
