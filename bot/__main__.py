@@ -165,7 +165,7 @@ async def _migrate(settings: Settings, revision: str, downgrade_to: str | None) 
     from db import migrate
     from db.engine import create_engine
 
-    engine = create_engine(settings.resolved_database_url())
+    engine = create_engine(settings.resolved_database_url(), timeout_s=settings.db_timeout_s, statement_timeout=False)
     try:
         if downgrade_to:
             await migrate.downgrade(engine, downgrade_to)

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.chat import ChatService
@@ -92,16 +93,25 @@ class App:
         await self.engine.dispose()
 
 
+async def _upgrade(url: URL, timeout_s: float) -> None:
+    """Bring the schema to the newest revision on an engine of its own, whose statements may take their time."""
+    engine = create_engine(url, timeout_s=timeout_s, statement_timeout=False)
+    try:
+        await migrate.upgrade_if_needed(engine)
+    finally:
+        await engine.dispose()
+
+
 async def build_app(settings: Settings, *, run_migrations: bool = True, clock: Clock = time.time) -> App:
     """Connect to the database, bring its schema to the newest revision, load the fact base, build services.
 
     ``clock`` (seconds, like ``time.time``) drives the games' deadlines; tests pass a fake one.
     """
     url = settings.resolved_database_url()
-    engine = create_engine(url)
+    if run_migrations:
+        await _upgrade(url, settings.db_timeout_s)
+    engine = create_engine(url, timeout_s=settings.db_timeout_s)
     try:
-        if run_migrations:
-            await migrate.upgrade_if_needed(engine)
         sessions = create_session_factory(engine)
         knowledge = Knowledge(load_fact_base())
         writer = TurnWriter(sessions)

@@ -158,6 +158,10 @@ class ChatService:
         self._remember_default(user, persona)
         return persona
 
+    def cached_default(self, user: str) -> str | None:
+        """The user's default persona if it is in memory (never a database read), else None."""
+        return self._defaults.get(user)
+
     def _remember_default(self, user: str, persona: str) -> None:
         self._defaults[user] = persona
 

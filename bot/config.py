@@ -73,6 +73,18 @@ class Settings(BaseSettings):
     outbox_max_age_s: float = Field(
         default=900.0, gt=0, description="a post still unsent after this long is given up and logged, not sent late"
     )
+    db_timeout_s: float = Field(
+        default=5.0,
+        gt=0,
+        le=300,
+        description="how long a database call may wait for a lock, a connection or a statement before it fails",
+    )
+    discord_timeout_s: float = Field(
+        default=15.0,
+        gt=0,
+        le=300,
+        description="how long one request to Discord may take (waits for a rate limit come on top)",
+    )
     chat_cache_size: int = Field(
         default=20_000, ge=1, description="conversations kept in memory; the least recently used are reloaded"
     )

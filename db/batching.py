@@ -7,7 +7,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
-from db.common import StorageError
+from db.common import StorageError, describe_failure, unavailable
 
 __all__ = ["Batcher"]
 
@@ -22,7 +22,8 @@ class Batcher(Generic[Item, Result]):
 
     While one batch runs, new items gather for the next, so under load a transaction carries many
     items and under no load an item runs at once. When a batch fails, its items are retried one by
-    one, so a single bad item (a replayed Discord message, say) fails alone with a StorageError.
+    one, so a single bad item (a replayed Discord message, say) fails alone with a StorageError; when the database
+    did not answer at all (locked past its timeout, connection lost), every item of the batch fails at once.
     ``run_batch`` must return one result per item, in order.
     """
 
@@ -74,9 +75,14 @@ class Batcher(Generic[Item, Result]):
             results = await self._run_batch([item for item, _ in batch])
         except Exception as exc:
             if len(batch) == 1:
-                error = exc if isinstance(exc, StorageError) else StorageError(f"could not store: {type(exc).__name__}")
                 if not batch[0][1].done():
-                    batch[0][1].set_exception(error)
+                    batch[0][1].set_exception(_storage_error(exc))
+                return
+            if unavailable(exc):  # a database that did not answer fails every item alike: no retries one by one
+                log.warning("a %s batch of %d failed: %s", self._name, len(batch), describe_failure(exc))
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(_storage_error(exc, fresh=True))
                 return
             log.warning("a %s batch of %d failed (%s); retrying one by one", self._name, len(batch), type(exc).__name__)
             for entry in batch:
@@ -85,3 +91,12 @@ class Batcher(Generic[Item, Result]):
         for (_, future), result in zip(batch, results, strict=True):
             if not future.done():
                 future.set_result(result)
+
+
+def _storage_error(exc: BaseException, *, fresh: bool = False) -> StorageError:
+    """``exc`` as the StorageError a caller gets; ``fresh``: a new one, for one of several callers."""
+    if isinstance(exc, StorageError) and not fresh:
+        return exc
+    error = StorageError(f"could not store: {describe_failure(exc)}")
+    error.__cause__ = exc
+    return error

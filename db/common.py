@@ -4,14 +4,36 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-__all__ = ["Repository", "StorageError", "insert_for", "storable"]
+__all__ = ["Repository", "StorageError", "describe_failure", "insert_for", "storable", "unavailable"]
 
 
 class StorageError(Exception):
     """The database could not do what was asked; the message says what."""
+
+
+def unavailable(exc: BaseException) -> bool:
+    """True when the database did not answer at all: locked past its timeout, timed out, or the connection is lost.
+
+    Every write of a batch fails alike then, so trying its writes one by one would only wait again for each.
+    """
+    if isinstance(exc, TimeoutError | sa_exc.TimeoutError):  # asyncpg's command_timeout; the connection pool
+        return True
+    if isinstance(exc, StorageError) and exc.__cause__ is not None:
+        return unavailable(exc.__cause__)
+    if isinstance(exc, sa_exc.DBAPIError):
+        return exc.connection_invalidated or isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError)
+    return False
+
+
+def describe_failure(exc: BaseException) -> str:
+    """A database failure in one line for the log, without the statement or its parameters (user text)."""
+    if isinstance(exc, sa_exc.DBAPIError) and exc.orig is not None:
+        return f"{type(exc.orig).__name__}: {exc.orig}".strip()
+    return f"{type(exc).__name__}: {exc}".rstrip(": ")
 
 
 def storable(text: str) -> str:

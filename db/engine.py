@@ -1,4 +1,10 @@
-"""The async engine and session factory, with SQLite tuned for a bot (WAL, foreign keys, busy timeout)."""
+"""The async engine and session factory, with SQLite tuned for a bot (WAL, foreign keys, busy timeout).
+
+Every database call is bounded in time: a locked SQLite file is waited for ``timeout_s`` at most (its busy
+timeout), and on PostgreSQL each statement (asyncpg's ``command_timeout``) and each new connection get
+``timeout_s``. Past it the call fails with the driver's error (SQLite's "database is locked", or TimeoutError),
+which the services report as a failure the user can retry.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +14,14 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
-__all__ = ["SQLITE_PRAGMAS", "create_engine", "create_session_factory", "is_sqlite"]
+__all__ = ["DEFAULT_TIMEOUT_S", "SQLITE_PRAGMAS", "create_engine", "create_session_factory", "is_sqlite"]
+
+DEFAULT_TIMEOUT_S = 5.0
+"""How long a database call may wait for a lock or an answer (``DB_TIMEOUT_S``)."""
 
 SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
     "PRAGMA foreign_keys=ON",
-    "PRAGMA busy_timeout=5000",
     "PRAGMA synchronous=NORMAL",
 )
 
@@ -23,19 +31,32 @@ def is_sqlite(url: URL | str) -> bool:
     return str(url).startswith("sqlite")
 
 
-def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    for pragma in SQLITE_PRAGMAS:
-        cursor.execute(pragma)
-    cursor.close()
+def _sqlite_pragmas(busy_ms: int) -> Any:
+    def set_pragmas(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        for pragma in (*SQLITE_PRAGMAS, f"PRAGMA busy_timeout={busy_ms}"):
+            cursor.execute(pragma)
+        cursor.close()
+
+    return set_pragmas
 
 
-def create_engine(url: URL | str, *, echo: bool = False) -> AsyncEngine:
-    """Create the async engine; SQLite connections get the project's pragmas on connect."""
-    engine = create_async_engine(url, echo=echo, pool_pre_ping=not is_sqlite(url))
+def create_engine(
+    url: URL | str, *, echo: bool = False, timeout_s: float = DEFAULT_TIMEOUT_S, statement_timeout: bool = True
+) -> AsyncEngine:
+    """Create the async engine; SQLite connections get the project's pragmas on connect.
+
+    ``timeout_s`` bounds lock waits (SQLite), connecting and, with ``statement_timeout``, each statement
+    (PostgreSQL). Migrations pass ``statement_timeout=False``: rewriting a large table may take longer.
+    """
     if is_sqlite(url):
-        event.listen(engine.sync_engine, "connect", _set_sqlite_pragmas)
-    return engine
+        engine = create_async_engine(url, echo=echo, connect_args={"timeout": timeout_s})
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas(int(timeout_s * 1000)))
+        return engine
+    connect_args: dict[str, Any] = {"timeout": timeout_s}
+    if statement_timeout:
+        connect_args["command_timeout"] = timeout_s
+    return create_async_engine(url, echo=echo, pool_pre_ping=True, connect_args=connect_args)
 
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

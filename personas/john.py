@@ -128,6 +128,18 @@ PERSONA: Persona = Persona(
             "Oh, and",
             "Also, man,",
         ),
+        retry=(
+            "Ugh, that didn't go through, man. Try again.",
+            "Something jammed. Hit it again, dude.",
+            "Hang on, it glitched. Try that again.",
+            "No dice, man. Give it another shot.",
+        ),
+        fault=(
+            "Okay, something broke on my end, man. I wrote it down.",
+            "Whoa, that's busted, and not your fault, dude. It's logged.",
+            "That crashed, man. Somebody's gonna have to fix it.",
+            "Man, that really broke. I left a note for whoever fixes this stuff.",
+        ),
     ),
     perspective=MappingProxyType(
         {

@@ -35,6 +35,10 @@ class Voice:
     connectors: tuple[str, ...] = ()
     ask_other: tuple[str, ...] = ()
     """Said after "I don't know" when another persona knows: ``{name}`` is that persona's name."""
+    retry: tuple[str, ...] = ()
+    """Said when something failed for a moment (the database, Discord) and the user may try again."""
+    fault: tuple[str, ...] = ()
+    """Said when something broke on the bot's side; the failure's reference follows the line."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -124,6 +124,18 @@ PERSONA: Persona = Persona(
             "After that,",
             "And remember:",
         ),
+        retry=(
+            "It didn't take. Try again.",
+            "We lost it. Do it again.",
+            "No signal. Try again in a moment.",
+            "It jammed. Again, now.",
+        ),
+        fault=(
+            "Something broke on our side. It's on record.",
+            "That failed, and it's not on you. It's logged.",
+            "A fault on our end. I've marked it.",
+            "It broke, and someone will have to fix it. It's written down.",
+        ),
     ),
     perspective=MappingProxyType(
         {

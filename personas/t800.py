@@ -122,6 +122,18 @@ PERSONA: Persona = Persona(
             "Supplementary data:",
             "Also noted:",
         ),
+        retry=(
+            "Systems did not respond in time. Repeat your action.",
+            "Transmission failed. Try again.",
+            "Temporary malfunction. Repeat the command.",
+            "Connection interrupted. Try again in a moment.",
+        ),
+        fault=(
+            "Internal error detected. The fault has been logged.",
+            "System failure. The malfunction is recorded for repair.",
+            "I cannot complete that. The fault is logged.",
+            "Malfunction on my side. An operator has the record.",
+        ),
     ),
     perspective=MappingProxyType(
         {

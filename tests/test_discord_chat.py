@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import os
+import re
 import signal
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
@@ -402,7 +403,7 @@ async def test_a_long_reply_is_split_under_2000_characters(
     assert all(message["content"].endswith(".") for message in posted)
 
 
-async def test_an_unexpected_error_gets_an_apology_and_the_bot_keeps_running(
+async def test_a_database_error_is_told_in_character_with_a_reference_and_the_bot_keeps_running(
     twin: DiscordTwin, world: dict[str, Any], run_bot: RunBot, engine: AsyncEngine
 ) -> None:
     channel = world["general"].id
@@ -415,8 +416,10 @@ async def test_an_unexpected_error_gets_an_apology_and_the_bot_keeps_running(
         talk = await twin.send_slash_command(channel, world["bob"].id, "talk", {"persona": "john", "message": "hi"})
         [answer] = await talk.wait_for_responses(1)
         twin.client_errors.clear()
-    assert "Sorry" in apology["content"] and "Traceback" not in apology["content"]
-    assert answer["ephemeral"] is True and "Sorry" in answer["data"]["content"]
+    told = apology["embeds"][0]["description"]
+    assert apology["embeds"][0]["author"]["name"] == "John Connor" and "Traceback" not in str(apology)
+    assert re.fullmatch(r".+ \(ref [0-9A-F]{8}\)", told) and told.split(" (ref")[0] in PERSONAS["john"].voice.retry
+    assert answer["ephemeral"] is True and re.search(r"\(ref [0-9A-F]{8}\)$", answer["data"]["content"])
 
 
 async def test_shutdown_finishes_turns_in_flight(twin: DiscordTwin, world: dict[str, Any], run_bot: RunBot) -> None:

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+import aiohttp
 import discord
 from discord import app_commands
 from discord.ext import commands
@@ -19,14 +20,18 @@ from bot.config import Settings
 from bot.discord.channels import ChannelDirectory
 from bot.discord.outbox import OutboxSender
 from bot.discord.personas_out import NO_MENTIONS, PersonaPoster
+from bot.faults import Fault, retryable
 from bot.limits import TokenBuckets
+from personas.persona import Persona
+from personas.roster import PERSONAS
 
-__all__ = ["EXTENSIONS", "CompanionBot", "Refusal", "send_ephemeral"]
+__all__ = ["EXTENSIONS", "CompanionBot", "Refusal", "discord_retryable", "send_ephemeral", "tell_fault"]
 
 log = logging.getLogger(__name__)
 
 EXTENSIONS = ("bot.discord.cogs.chat", "bot.discord.cogs.story", "bot.discord.cogs.trivia")
-APOLOGY = "Sorry, something went wrong on my side. It has been logged; please try again."
+DEFAULT_VOICE = "john"
+"""Who tells a user about a failure when no persona is theirs or the feature's (the default persona)."""
 
 
 class Refusal(app_commands.AppCommandError):
@@ -45,11 +50,39 @@ def _command_name(interaction: discord.Interaction) -> str:
     return interaction.command.qualified_name if interaction.command else "?"
 
 
+def discord_retryable(exc: BaseException) -> bool:
+    """True when trying again may work: the database or the network failed, or Discord did for a moment."""
+    return retryable(exc) or isinstance(exc, discord.DiscordServerError | discord.RateLimited)
+
+
+def _original(error: BaseException) -> BaseException:
+    """The exception a command or button raised, out of discord.py's wrapper."""
+    if isinstance(error, app_commands.CommandInvokeError):
+        return error.__cause__ or error
+    return error
+
+
+async def tell_fault(
+    interaction: discord.Interaction, error: BaseException, *, what: str, persona: Persona | None = None
+) -> Fault:
+    """Log a failure with a reference and tell the user ephemerally, in a persona's voice, with that reference."""
+    bot = interaction.client
+    error = _original(error)
+    if persona is None:
+        persona = bot.voice_for(interaction.user) if isinstance(bot, CompanionBot) else PERSONAS[DEFAULT_VOICE]
+    fault = Fault(error, persona, what=what, logger=log, retry=discord_retryable(error))
+    try:
+        await send_ephemeral(interaction, fault.text)
+    except (discord.HTTPException, TimeoutError, OSError):
+        log.warning("could not tell user %s about failure %s", interaction.user.id, fault.ref)
+    return fault
+
+
 class CompanionTree(app_commands.CommandTree["CompanionBot"]):
     """Slash commands; errors become short ephemeral answers, never tracebacks."""
 
     async def on_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
-        """Tell the user what went wrong: their mistake plainly, our bug with an apology."""
+        """Tell the user what went wrong: their mistake plainly; a failure in a persona's voice, with a reference."""
         if isinstance(error, Refusal | app_commands.CheckFailure) and str(error):
             message = str(error)
         elif isinstance(error, app_commands.CommandOnCooldown):
@@ -58,11 +91,13 @@ class CompanionTree(app_commands.CommandTree["CompanionBot"]):
             log.info("command /%s got an option it cannot read: %s", _command_name(interaction), error.type)
             message = "I could not read one of the options you gave. Please pick it from the list Discord offers."
         else:
-            log.error("command /%s failed for user %s", _command_name(interaction), interaction.user.id, exc_info=error)
-            message = APOLOGY
+            command = _command_name(interaction)
+            persona = self.client.voice_for(interaction.user, interaction.channel_id, command.split(" ")[0])
+            await tell_fault(interaction, error, what=f"/{command} for user {interaction.user.id}", persona=persona)
+            return
         try:
             await send_ephemeral(interaction, message)
-        except discord.HTTPException:
+        except (discord.HTTPException, TimeoutError, OSError):
             log.warning("could not tell user %s about an error", interaction.user.id)
 
 
@@ -95,6 +130,33 @@ class CompanionBot(commands.Bot):
         self._services_ready = False
         self._shutdown: asyncio.Future[None] | None = None
         self._outbox_task: asyncio.Task[None] | None = None
+
+    async def login(self, token: str) -> None:
+        """Log in, then bound every request to Discord by DISCORD_TIMEOUT_S (see ``_bound_requests``)."""
+        await super().login(token)
+        self._bound_requests()
+
+    def _bound_requests(self) -> None:
+        """Give each HTTP request to Discord at most DISCORD_TIMEOUT_S, so a post that hangs fails instead.
+
+        The limit is the HTTP session's own, which bounds one request and its answer: discord.py's waits for a
+        rate limit (a 429's retry-after, a bucket running empty) happen between requests and are not cut short.
+        REST calls, webhook posts and interaction answers all go through this one session.
+        """
+        session = getattr(self.http, "_HTTPClient__session", None)
+        if isinstance(session, aiohttp.ClientSession):
+            session._timeout = aiohttp.ClientTimeout(total=self.settings.discord_timeout_s)
+        else:
+            log.warning("could not bound Discord requests: discord.py's HTTP session was not found")
+
+    def voice_for(self, user: discord.abc.User | None, channel_id: int | None = None, feature: str = "") -> Persona:
+        """Who tells ``user`` about a failure: the trivia host in a trivia channel, else the user's own default
+        persona if it is at hand (no database read: the database may be what failed), else John."""
+        if feature == "trivia" and channel_id is not None and self._services_ready:
+            host = self.app.trivia.host_in(channel_id)
+            return PERSONAS.get(host or "t800") or PERSONAS["t800"]
+        chosen = self.app.chat.cached_default(f"discord:{user.id}") if user and self._services_ready else None
+        return PERSONAS.get(chosen or DEFAULT_VOICE) or PERSONAS[DEFAULT_VOICE]
 
     async def setup_hook(self) -> None:
         """Run the migrations and build the services, load the cogs, sync the slash commands."""

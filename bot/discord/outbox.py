@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.discord.personas_out import PersonaPoster, PostTarget
 from bot.splitting import split_message
 from db.batching import Batcher
+from db.common import StorageError
 from db.outbox import OutboxEntry, OutboxRepository
 from personas.persona import Persona
 
@@ -103,7 +104,10 @@ class OutboxSender:
                 raise
             log.info("the bot stopped while posting %s; it is sent at the next start", key)
             return False
-        await self._settled.submit(key)
+        try:
+            await self._settled.submit(key)
+        except StorageError as exc:  # it went out: the leftover loop sees it in the channel and settles it then
+            log.warning("post %s went out but could not be settled now (%s)", key, exc)
         return True
 
     async def send_waiting(self, key: str) -> bool:

@@ -8,9 +8,11 @@ state of a game changes only after it is stored. Steps of different games share 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from dataclasses import replace
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.trivia import announcing
@@ -19,10 +21,13 @@ from bot.trivia.live import GAP_MS, LiveGame, LiveGames
 from bot.trivia.options import Announcement, ChoiceResult
 from bot.trivia.questions import CHOICE_LETTERS
 from bot.trivia.writes import GameWriter, Step
+from db.common import StorageError
 from db.trivia.repository import TriviaRepository
 from db.trivia.stats import TriviaStatsRepository
 
 __all__ = ["Rounds"]
+
+log = logging.getLogger(__name__)
 
 
 class Rounds:
@@ -108,8 +113,13 @@ class Rounds:
             # A question closes once everyone who plays has answered; on the first one nobody knows yet who
             # plays, unless the game is the starter's alone.
             if everyone and (live.solo or not first_question):
-                text = f"Locked in: **{CHOICE_LETTERS[choice]}**."
-                announcements = await self.close(live, now, "reveal")
+                try:
+                    announcements = await self.close(live, now, "reveal")
+                except (StorageError, SQLAlchemyError, TimeoutError):
+                    # The press is stored and counted; the question stays open and closes at its deadline.
+                    log.warning("trivia game %s could not close question %d early", live.id, live.index, exc_info=True)
+                else:
+                    text = f"Locked in: **{CHOICE_LETTERS[choice]}**."
             return ChoiceResult(True, text, announcements)
 
     async def step(self, live: LiveGame) -> list[Announcement]:

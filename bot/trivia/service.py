@@ -98,6 +98,16 @@ class TriviaService(TriviaRecords):
         live = self._games.in_channel(channel_id)
         return live.mode if live is not None else None
 
+    def host_in(self, channel_id: int) -> str | None:
+        """The host persona of the game running in this channel, if any."""
+        live = self._games.in_channel(channel_id)
+        return live.host if live is not None else None
+
+    def host_of(self, game_id: int) -> str | None:
+        """The host persona of a running game, if it runs."""
+        live = self._games.get(game_id)
+        return live.host if live is not None else None
+
     def game_in(self, channel_id: int) -> int | None:
         """The id of the game running in this channel, if any."""
         live = self._games.in_channel(channel_id)

@@ -7,6 +7,7 @@ Responses carry ``Content-Type: application/json`` *exactly*: discord.py's
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import re
@@ -78,6 +79,8 @@ class Fault:
     is_global: bool
     code: int | None
     message: str | None
+    hang: float = 0.0
+    """Seconds the twin holds the request before answering: a Discord that does not answer."""
 
     def matches(self, req: RecordedRequest) -> bool:
         if self.count <= 0:
@@ -321,6 +324,8 @@ class RestApi:
             if fault is not None:
                 fault.count -= 1
                 req.injected = True
+                if fault.hang:
+                    await asyncio.sleep(fault.hang)
                 return self._respond(req, self._fault_reply(fault, req))
             matched = self._match(req)
             if not isinstance(matched, list):

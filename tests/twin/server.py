@@ -647,14 +647,15 @@ class DiscordTwin:
         is_global: bool = False,
         code: int | None = None,
         message: str | None = None,
+        hang: float = 0.0,
     ) -> None:
-        """Answer the next ``count`` matching REST requests with an error.
+        """Answer the next ``count`` matching REST requests with an error (after ``hang`` seconds, if given).
 
         429s look like Discord's (JSON ``retry_after``/``global``, ``Via`` and ``X-RateLimit-*``
         headers), so discord.py sleeps ``retry_after`` and retries. Other statuses answer
         ``{"message", "code"}``; note discord.py retries 500/502/504 itself after 1s, 3s ...
         """
-        self._faults.append(Fault(count, status, retry_after, path_contains, method, is_global, code, message))
+        self._faults.append(Fault(count, status, retry_after, path_contains, method, is_global, code, message, hang))
 
     async def drop_connection(
         self, code: int = 4000, *, replay_last: int = 0, wait: bool = True, timeout: float = 5.0

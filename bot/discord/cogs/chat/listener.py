@@ -12,12 +12,14 @@ from collections.abc import AsyncIterator
 import discord
 from discord.ext import commands
 
-from bot.discord.client import APOLOGY, CompanionBot
-from bot.discord.personas_out import NO_MENTIONS
+from bot.discord.client import CompanionBot, discord_retryable
+from bot.discord.personas_out import NO_MENTIONS, persona_embed
+from bot.faults import Fault
 from bot.ordering import InOrder, Ticket
 from db.chat import DuplicateMessageError
 from db.outbox import reply_key
-from personas.roster import find_persona
+from personas.roster import PERSONAS, find_persona
+from personas.understanding.address import split_addressee
 
 __all__ = ["ChatListener", "scope_of", "user_key"]
 
@@ -75,17 +77,26 @@ class ChatListener(commands.Cog):
         if message.author.bot or message.webhook_id is not None or not self.bot.accepting:
             return
         ticket = self._order.ticket(message.channel.id)  # before any await: replies keep the order of messages
+        text, persona = "", None
         try:
             route = await self._route(message)
             if route is None or not self._first_time(message.id):
                 return
             text, persona = route
             await self.bot.track(self._answer(message, text, persona, ticket))
-        except Exception:
-            log.exception("could not answer message %s in channel %s", message.id, message.channel.id)
-            with contextlib.suppress(discord.HTTPException):
+        except Exception as exc:  # told by whoever the message spoke to, as they would have answered
+            named, _ = split_addressee(text, persona)
+            speaker = PERSONAS.get(named or persona or "") or self.bot.voice_for(message.author)
+            what = f"answering message {message.id} in channel {message.channel.id}"
+            fault = Fault(exc, speaker, what=what, logger=log, retry=discord_retryable(exc))
+            with contextlib.suppress(discord.HTTPException, TimeoutError, OSError):
                 await ticket.wait()
-                await message.channel.send(APOLOGY, allowed_mentions=NO_MENTIONS)
+                await message.channel.send(
+                    embed=persona_embed(speaker, fault.text),
+                    reference=message.to_reference(fail_if_not_exists=False),
+                    mention_author=False,
+                    allowed_mentions=NO_MENTIONS,
+                )
         finally:
             ticket.release()
 

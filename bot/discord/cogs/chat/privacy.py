@@ -12,9 +12,10 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.discord.client import CompanionBot, send_ephemeral
+from bot.discord.client import CompanionBot, discord_retryable, send_ephemeral
 from bot.discord.cogs.chat.listener import user_key
 from bot.discord.personas_out import NO_MENTIONS
+from bot.faults import Fault
 
 __all__ = ["ForgetButton", "PrivacyCommands"]
 
@@ -61,20 +62,28 @@ class ForgetButton(
         user = user_key(interaction.user)
         try:
             await bot.app.request_forget(user)  # stored first: a stop from here on still finishes it at next start
-        except Exception:
-            log.exception("could not store a request to delete a user's data")
+        except Exception as exc:
+            ref = Fault(
+                exc,
+                bot.voice_for(interaction.user),
+                what="storing a request to delete a user's data",
+                logger=log,
+                retry=discord_retryable(exc),
+            ).ref
             await interaction.response.edit_message(
-                content="I could not start deleting your data; nothing was deleted. Please try again.", view=None
+                content=f"I could not start deleting your data; nothing was deleted. Please try again. (ref {ref})",
+                view=None,
             )
             return
         await interaction.response.edit_message(content="Deleting everything stored about you...", view=None)
         try:
             removed = await bot.app.forget_user(user)
-        except Exception:
-            log.exception("deleting a user's data failed; it is retried at the next start")
+        except Exception as exc:
+            what = "deleting a user's data (retried at the next start)"
+            ref = Fault(exc, bot.voice_for(interaction.user), what=what, logger=log, retry=discord_retryable(exc)).ref
             await interaction.edit_original_response(
                 content="Deleting hit a problem, so nothing was deleted yet. It is retried when the bot restarts, "
-                "or press /forget-me again."
+                f"or press /forget-me again. (ref {ref})"
             )
             return
         log.info("deleted the data of a user on request (%d rows)", removed)

@@ -15,7 +15,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.discord.checks import is_moderator
-from bot.discord.client import CompanionBot, Refusal, send_ephemeral
+from bot.discord.client import CompanionBot, Refusal, send_ephemeral, tell_fault
 from bot.discord.cogs.chat.listener import scope_of, user_key
 from bot.discord.cogs.story.buttons import StoryButton, narration_messages, prompt_view, story_embeds
 from bot.discord.outbox import Progress
@@ -99,7 +99,7 @@ class StoryCog(commands.Cog, name="StoryCog"):
         if outbox_key is None:
             try:
                 await self._publish(channel, posts)
-            except discord.HTTPException:
+            except (discord.HTTPException, TimeoutError):
                 log.warning("could not post %d story message(s) in channel %s", len(posts), getattr(channel, "id", 0))
             return
         outbox = self.bot.outbox
@@ -178,6 +178,9 @@ class StoryCog(commands.Cog, name="StoryCog"):
                     return
         except StoryRefusal as refusal:
             await self._refused(interaction, refusal)
+            return
+        except Exception as exc:  # nothing of the click is stored: the player may click again
+            await tell_fault(interaction, exc, what=f"a {button.kind} button of story session {button.session_id}")
             return
         if interaction.channel is not None:
             await self.publish(interaction.channel, outcome.posts, outcome.outbox_key)  # type: ignore[arg-type]

@@ -7,10 +7,11 @@ from typing import Any
 
 import discord
 
-from bot.discord.client import CompanionBot, send_ephemeral
+from bot.discord.client import CompanionBot, send_ephemeral, tell_fault
 from bot.discord.cogs.chat.listener import user_key
 from bot.trivia.options import Announcement
 from bot.trivia.questions import CHOICE_LETTERS
+from personas.roster import PERSONAS
 
 __all__ = ["ChoiceButton", "choice_view"]
 
@@ -47,7 +48,14 @@ class ChoiceButton(
         bot = interaction.client
         assert isinstance(bot, CompanionBot)
         name = getattr(interaction.user, "display_name", interaction.user.name)
-        result = await bot.app.trivia.choose(self.game, self.question, self.choice, user_key(interaction.user), name)
+        host = PERSONAS.get(bot.app.trivia.host_of(self.game) or "t800")
+        try:
+            result = await bot.app.trivia.choose(
+                self.game, self.question, self.choice, user_key(interaction.user), name
+            )
+        except Exception as exc:  # nothing of the press is stored: the player may press again
+            await tell_fault(interaction, exc, what=f"a choice in trivia game {self.game}", persona=host)
+            return
         await send_ephemeral(interaction, result.text)
         play = bot.get_cog("TriviaPlay")
         if result.announcements and play is not None:

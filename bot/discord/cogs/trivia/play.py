@@ -10,10 +10,11 @@ from collections.abc import Sequence
 import discord
 from discord.ext import commands
 
-from bot.discord.client import CompanionBot
+from bot.discord.client import CompanionBot, discord_retryable
 from bot.discord.cogs.chat.listener import user_key
 from bot.discord.cogs.trivia.buttons import choice_view
 from bot.discord.personas_out import NO_MENTIONS, persona_embed
+from bot.faults import Fault
 from bot.keyed import KeyedLocks
 from bot.trivia.options import Announcement
 from bot.trivia.service import TriviaService
@@ -86,7 +87,7 @@ class TriviaPlay(commands.Cog, name="TriviaPlay"):
             for announcement in announcements:
                 try:
                     await self.post(channel, announcement)
-                except discord.HTTPException:
+                except (discord.HTTPException, TimeoutError):
                     log.warning("could not post to trivia channel %s", channel_id, exc_info=True)
 
     async def post(self, channel: object, announcement: Announcement) -> None:
@@ -114,7 +115,20 @@ class TriviaPlay(commands.Cog, name="TriviaPlay"):
         name = getattr(message.author, "display_name", message.author.name)
         try:
             said = await self.service.answer(message.channel.id, user_key(message.author), name, message.content)
-        except Exception:
-            log.exception("could not judge an answer in channel %s", message.channel.id)
+        except Exception as exc:
+            await self._tell_fault(message, exc)
             return
         await self.announce(said)
+
+    async def _tell_fault(self, message: discord.Message, exc: Exception) -> None:
+        """An answer that could not be stored: the host says so to the player, in the channel, with a reference."""
+        host = PERSONAS.get(self.service.host_in(message.channel.id) or "t800") or PERSONAS["t800"]
+        what = f"judging an answer in trivia channel {message.channel.id}"
+        fault = Fault(exc, host, what=what, logger=log, retry=discord_retryable(exc))
+        with contextlib.suppress(discord.HTTPException, TimeoutError, OSError):
+            await message.channel.send(
+                embed=persona_embed(host, fault.text),
+                reference=message.to_reference(fail_if_not_exists=False),
+                mention_author=False,
+                allowed_mentions=NO_MENTIONS,
+            )
