@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import discord
 
@@ -11,6 +11,9 @@ from bot.discord.client import CompanionBot, send_ephemeral
 from bot.discord.cogs.chat.listener import user_key
 from bot.trivia.options import Announcement
 from bot.trivia.questions import CHOICE_LETTERS
+
+if TYPE_CHECKING:
+    from bot.discord.cogs.trivia.play import TriviaPlay
 
 __all__ = ["ChoiceButton", "choice_view"]
 
@@ -48,10 +51,10 @@ class ChoiceButton(
         assert isinstance(bot, CompanionBot)
         name = getattr(interaction.user, "display_name", interaction.user.name)
         result = await bot.app.trivia.choose(self.game, self.question, self.choice, user_key(interaction.user), name)
-        await send_ephemeral(interaction, result.text)
-        play = bot.get_cog("TriviaPlay")
-        if result.announcements and play is not None:
-            await play.announce(result.announcements)  # type: ignore[attr-defined]
+        play = cast("TriviaPlay", bot.get_cog("TriviaPlay"))
+        with play.claim(result.announcements) as mine:  # held from now, so only this handler posts them
+            await send_ephemeral(interaction, result.text)
+            await play.publish(mine)
 
 
 def choice_view(announcement: Announcement) -> discord.ui.View:
