@@ -394,3 +394,28 @@ async def test_an_announcement_a_stop_cut_off_is_posted_once_after_the_restart(
     assert len(texts) == 2 and all(asked["q"] in text for text in texts), texts
     assert "(30 s)" in texts[0] and "(30 s)" not in texts[1], "the stored question once, then the resumed one"
     assert await outbox_depth(engine) == 0
+
+
+async def test_a_command_while_the_channel_waits_for_a_refused_reveal_is_posted_after_it(
+    twin: DiscordTwin, world: dict[str, Any], settings: Settings, engine: AsyncEngine, clock: FakeClock
+) -> None:
+    channel, alice = world["general"].id, world["alice"].id
+    twin.deny_bot_permission(channel, "manage_webhooks")
+    async with run_client(twin, clocked(settings, clock, 60)):  # the outbox's loop stays out of it
+        start = await twin.send_slash_command(
+            channel, alice, "trivia", {"questions": 2, "seconds": 30}, subcommand="start"
+        )
+        await start.wait_for_responses(1)
+        await twin.wait_for_messages(channel, 1)
+        first = await question(engine)
+        twin.fail_next(1, status=503, path_contains=f"/channels/{channel}/messages", method="POST")
+        clock.advance(30)
+        await twin.wait_until(lambda: any(r.status == 503 for r in twin.requests), 5, what="the refused reveal")
+        skip = await twin.send_slash_command(channel, alice, "trivia", subcommand="skip")
+        [done] = await skip.wait_for_responses(1)
+        await twin.wait_for_messages(channel, 3, timeout=10)
+        second = await question(engine)
+    texts = [said(m) for m in twin.messages[channel]]
+    assert len(texts) == 3 and first["q"] in texts[0] and first["a"][0] in texts[1] and second["q"] in texts[2]
+    assert done["ephemeral"] is True, "the next question is not the command's answer: it comes after the reveal"
+    assert await outbox_depth(engine) == 0

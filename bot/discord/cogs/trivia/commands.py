@@ -65,12 +65,14 @@ class TriviaCommands(commands.GroupCog, group_name="trivia", group_description="
         """Answer the command with the first announcement in the host's voice; post the rest in order.
 
         Each is stored in the outbox with the change it tells of: if the answer fails, it is posted in the
-        channel later, before the rest."""
+        channel later, before the rest. While the channel still waits for earlier announcements, all of these are
+        posted after them and the command is answered privately."""
         play = self.bot.get_cog("TriviaPlay")
         assert isinstance(play, TriviaPlay)
         with play.claim(said) as mine:
-            if not mine:
+            if not mine or await play.behind(mine[0].channel_id, mine):
                 await send_ephemeral(interaction, "Done.")
+                await play.publish(mine)
                 return
             first, rest = mine[0], mine[1:]
             persona = PERSONAS.get(first.host) or PERSONAS["t800"]

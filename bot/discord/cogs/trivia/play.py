@@ -104,6 +104,11 @@ class TriviaPlay(commands.Cog, name="TriviaPlay"):
         if by_channel:
             await asyncio.gather(*(self._post_all(channel, items) for channel, items in by_channel.items()))
 
+    async def behind(self, channel_id: int, announcements: Sequence[Announcement]) -> bool:
+        """Whether the outbox holds other announcements for the channel (earlier ones, which go out first)."""
+        keys = {a.outbox_key for a in announcements}
+        return any(entry.key not in keys for entry in await self.bot.outbox.waiting_in(channel_id, KIND))
+
     async def _post_all(self, channel_id: int, announcements: list[Announcement]) -> None:
         """Post one channel's announcements after what the outbox still holds for it from earlier.
 
