@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
@@ -9,11 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.config import Settings
 from bot.discord.client import CompanionBot
+from db.outbox.models import OutboxPost
 from db.trivia.models import TriviaGame, TriviaScore, TriviaStats
 from tests.clock import FakeClock
 from tests.twin import DiscordTwin, Upload, run_client
@@ -310,3 +312,127 @@ async def test_an_attachment_that_cannot_be_downloaded_gets_a_short_answer(
         answers = await gone.wait_for_responses(2)
     assert answers[-1]["ephemeral"] is True and "Could not download" in answers[-1]["data"]["content"]
     assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+# --- the outbox: an announcement is stored with its change and posted once, in order, whatever fails -----------
+
+
+def said(message: dict[str, Any]) -> str:
+    """What a message says: its text, or (posted as the bot, without a webhook) its embed's."""
+    embeds = message.get("embeds") or []
+    return str(message["content"] or (embeds[0].get("description", "") if embeds else ""))
+
+
+async def outbox_depth(engine: AsyncEngine) -> int:
+    async with engine.connect() as connection:
+        return int(await connection.scalar(select(func.count()).select_from(OutboxPost)) or 0)
+
+
+def sends(twin: DiscordTwin, channel: int) -> list[Any]:
+    return [r for r in twin.requests if r.method == "POST" and r.path == f"/channels/{channel}/messages"]
+
+
+def clocked(settings: Settings, clock: FakeClock, poll_s: float) -> ClockedBot:
+    return ClockedBot(settings.model_copy(update={"outbox_poll_s": poll_s}), clock)
+
+
+async def test_a_question_discord_refused_is_posted_from_the_outbox_once_and_before_what_follows(
+    twin: DiscordTwin, world: dict[str, Any], settings: Settings, engine: AsyncEngine, clock: FakeClock
+) -> None:
+    channel, alice = world["general"].id, world["alice"].id
+    twin.deny_bot_permission(channel, "manage_webhooks")  # posts as the bot, which discord.py does not retry on 503
+    async with run_client(twin, clocked(settings, clock, 0.1)):
+        twin.fail_next(1, status=503, path_contains=f"/channels/{channel}/messages", method="POST")
+        start = await twin.send_slash_command(
+            channel, alice, "trivia", {"questions": 2, "seconds": 30}, subcommand="start"
+        )
+        await start.wait_for_responses(1)
+        await twin.wait_until(lambda: any(r.status == 503 for r in twin.requests), 5, what="the refused question")
+        asked = await question(engine)
+        clock.advance(10)  # the first hint is due while the question waits in the outbox
+        await twin.wait_for_messages(channel, 2, timeout=10)
+        await asyncio.sleep(0.5)  # more passes of the outbox: nothing more is posted
+    texts = [said(m) for m in twin.messages[channel]]
+    assert len(texts) == 2, texts
+    assert asked["q"] in texts[0] and asked["q"] not in texts[1] and "`" in texts[1], "the question, then the hint"
+    assert [r.status for r in sends(twin, channel)] == [503, 200, 200]
+    refused, posted = sends(twin, channel)[:2]
+    assert refused.json["nonce"] and posted.json["nonce"] == refused.json["nonce"], "the question keeps its nonce"
+    assert await outbox_depth(engine) == 0
+
+
+async def test_a_reveal_discord_refused_is_posted_from_the_outbox_once_and_in_order(
+    twin: DiscordTwin, world: dict[str, Any], settings: Settings, engine: AsyncEngine, clock: FakeClock
+) -> None:
+    channel, alice = world["general"].id, world["alice"].id
+    twin.deny_bot_permission(channel, "manage_webhooks")
+    async with run_client(twin, clocked(settings, clock, 0.1)):
+        start = await twin.send_slash_command(
+            channel, alice, "trivia", {"questions": 2, "seconds": 30, "mode": "choice"}, subcommand="start"
+        )
+        await start.wait_for_responses(1)
+        [asked] = await twin.wait_for_messages(channel, 1)
+        first = await question(engine)
+        twin.fail_next(1, status=503, path_contains=f"/channels/{channel}/messages", method="POST")
+        clock.advance(30)  # time is up: the answer is revealed, and Discord refuses it
+        await twin.wait_until(lambda: any(r.status == 503 for r in twin.requests), 5, what="the refused reveal")
+        await twin.wait_for_messages(channel, 2, timeout=10)  # the outbox's loop posts it
+        clock.advance(4)
+        await twin.wait_for_messages(channel, 3, timeout=10)
+        second = await question(engine)
+        await asyncio.sleep(0.5)
+    texts = [said(m) for m in twin.messages[channel]]
+    assert len(texts) == 3, texts
+    assert first["q"] in texts[0] and first["a"][0] in texts[1] and second["q"] in texts[2]
+    assert len([m for m in twin.messages[channel] if m.get("components")]) == 2, "each question has its buttons once"
+    assert asked["components"] and [r.status for r in sends(twin, channel)] == [200, 503, 200, 200]
+    assert await outbox_depth(engine) == 0
+
+
+async def test_an_announcement_a_stop_cut_off_is_posted_once_after_the_restart(
+    twin: DiscordTwin, world: dict[str, Any], settings: Settings, engine: AsyncEngine, clock: FakeClock
+) -> None:
+    channel, alice = world["general"].id, world["alice"].id
+    twin.deny_bot_permission(channel, "manage_webhooks")
+    async with run_client(twin, clocked(settings, clock, 60)):
+        twin.fail_next(1, status=503, path_contains=f"/channels/{channel}/messages", method="POST")
+        start = await twin.send_slash_command(
+            channel, alice, "trivia", {"questions": 2, "seconds": 30}, subcommand="start"
+        )
+        await start.wait_for_responses(1)
+        await twin.wait_until(lambda: any(r.status == 503 for r in twin.requests), 5, what="the refused question")
+        asked = await question(engine)
+    assert twin.messages.get(channel, []) == []
+    assert await outbox_depth(engine) == 1, "the question waits in the outbox across the stop"
+    async with run_client(twin, clocked(settings, clock, 0.1)):
+        await twin.wait_for_messages(channel, 2, timeout=10)  # the question, then the same question resumed
+        await asyncio.sleep(2.5)  # past the outbox's grace: its loop finds nothing more to post
+    texts = [said(m) for m in twin.messages[channel]]
+    assert len(texts) == 2 and all(asked["q"] in text for text in texts), texts
+    assert "(30 s)" in texts[0] and "(30 s)" not in texts[1], "the stored question once, then the resumed one"
+    assert await outbox_depth(engine) == 0
+
+
+async def test_a_command_while_the_channel_waits_for_a_refused_reveal_is_posted_after_it(
+    twin: DiscordTwin, world: dict[str, Any], settings: Settings, engine: AsyncEngine, clock: FakeClock
+) -> None:
+    channel, alice = world["general"].id, world["alice"].id
+    twin.deny_bot_permission(channel, "manage_webhooks")
+    async with run_client(twin, clocked(settings, clock, 60)):  # the outbox's loop stays out of it
+        start = await twin.send_slash_command(
+            channel, alice, "trivia", {"questions": 2, "seconds": 30}, subcommand="start"
+        )
+        await start.wait_for_responses(1)
+        await twin.wait_for_messages(channel, 1)
+        first = await question(engine)
+        twin.fail_next(1, status=503, path_contains=f"/channels/{channel}/messages", method="POST")
+        clock.advance(30)
+        await twin.wait_until(lambda: any(r.status == 503 for r in twin.requests), 5, what="the refused reveal")
+        skip = await twin.send_slash_command(channel, alice, "trivia", subcommand="skip")
+        [done] = await skip.wait_for_responses(1)
+        await twin.wait_for_messages(channel, 3, timeout=10)
+        second = await question(engine)
+    texts = [said(m) for m in twin.messages[channel]]
+    assert len(texts) == 3 and first["q"] in texts[0] and first["a"][0] in texts[1] and second["q"] in texts[2]
+    assert done["ephemeral"] is True, "the next question is not the command's answer: it comes after the reveal"
+    assert await outbox_depth(engine) == 0

@@ -17,12 +17,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.trivia.hosting import HOSTS, host_line
 from bot.trivia.normalise import normalise
+from bot.trivia.options import Announcement
 from bot.trivia.questions import QuestionPools, with_choices
 from bot.trivia.red_lists import RedListError
 from bot.trivia.service import GameOptions, NotAllowedError, TriviaError, TriviaService
 from bot.trivia.variety import RECENT_GAMES
 from db.engine import create_engine, create_session_factory
 from db.migrate import upgrade_if_needed
+from db.outbox.models import OutboxPost
 from db.trivia.models import TriviaChoice, TriviaGame, TriviaScore, TriviaStats
 from personas.factbase import load_fact_base
 from tests.clock import FakeClock
@@ -563,3 +565,56 @@ def test_terminal_games_do_not_repeat_the_last_ones_questions(tmp_path: Path) ->
     first, second = games
     assert len(first) == len(second) == 2
     assert not set(first) & set(second), f"the same seed, and the second game asks again: {first} then {second}"
+
+
+async def outbox(sessions: async_sessionmaker[AsyncSession]) -> list[OutboxPost]:
+    async with sessions() as session:
+        return list(await session.scalars(select(OutboxPost).order_by(OutboxPost.id)))
+
+
+async def play_through(
+    service: TriviaService, sessions: async_sessionmaker[AsyncSession], clock: FakeClock, channel: int
+) -> list[Announcement]:
+    """Every kind of move of one game: start, a hint, a right answer, the next question, a skip, a stop."""
+    said = await service.start(channel, GUILD if channel else None, ALICE, GameOptions(questions=4, seconds=30))
+    clock.advance(10)
+    said += await service.tick()
+    said += await service.answer(channel, ALICE, "alice", (await current(sessions, channel))["a"][0])
+    clock.advance(4)
+    said += await service.tick()
+    said += await service.skip(channel, ALICE)
+    said += await service.stop(channel, ALICE)
+    return said
+
+
+async def test_a_discord_games_announcements_are_stored_with_their_change_and_a_terminal_games_are_not(
+    service: TriviaService, sessions: async_sessionmaker[AsyncSession], clock: FakeClock
+) -> None:
+    said = await play_through(service, sessions, clock, CHANNEL)
+    assert [a.kind for a in said] == ["start", "ask", "hint", "correct", "ask", "skip", "stop"]
+    stored = await outbox(sessions)
+    assert [(p.key, p.kind, p.channel_id, p.persona, p.text) for p in stored] == [
+        (a.outbox_key, "trivia", CHANNEL, a.host, a.text) for a in said
+    ], "each announcement is in the outbox, in order, with the text it was returned with"
+    assert all(len(p.key) <= 22 for p in stored) and len({p.key for p in stored}) == len(stored)
+    assert stored[-1].text == said[-1].text and "alice: 7 points" in stored[-1].text, "the ending has its standings"
+    assert stored[1].payload == {"game_id": said[1].game_id, "kind": "ask", "question": 0, "choices": []}
+
+    terminal = await play_through(service, sessions, clock, 0)
+    assert [a.kind for a in terminal] == [a.kind for a in said]
+    assert all(a.outbox_key is None for a in terminal)
+    assert len(await outbox(sessions)) == len(stored), "a game in the terminal is printed at once, never stored"
+
+
+async def test_a_choice_questions_buttons_and_a_reveals_ending_are_stored(
+    service: TriviaService, sessions: async_sessionmaker[AsyncSession], clock: FakeClock
+) -> None:
+    [_, ask] = await service.start(CHANNEL, GUILD, ALICE, GameOptions(questions=1, mode="choice"), seed=5)
+    question = await current(sessions)
+    result = await service.choose(ask.game_id, 0, question["correct"], ALICE, "alice")
+    clock.advance(60)
+    said = result.announcements + await service.tick()
+    assert [a.kind for a in said] == ["reveal", "end"]
+    stored = {p.key: p for p in await outbox(sessions)}
+    assert stored[ask.outbox_key].payload["choices"] == question["choices"]  # type: ignore[index]
+    assert [stored[a.outbox_key].text for a in said] == [a.text for a in said]  # type: ignore[index]

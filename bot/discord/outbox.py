@@ -119,6 +119,12 @@ class OutboxSender:
         await self._deliver(entry)
         return True
 
+    async def waiting_in(self, channel_id: int, kind: str) -> list[OutboxEntry]:
+        """The posts of ``kind`` waiting for a channel, oldest first: what a front end that keeps a channel's posts
+        in order must post before the next."""
+        async with self._sessions() as session:
+            return await OutboxRepository(session).waiting_in(channel_id, kind)
+
     async def depth(self) -> int:
         """How many posts are waiting."""
         async with self._sessions() as session:

@@ -23,15 +23,17 @@ def opening(live: LiveGame) -> Announcement:
     return Announcement(live.channel_id, live.id, "start", live.host, text)
 
 
-def asking(live: LiveGame, moment: str = "ask", left: int | None = None) -> Announcement:
-    """The current question (``moment`` ``resume``: asked again after a restart, ``left`` seconds to go)."""
-    question = live.question
-    seed = live.id + live.index
+def asking(live: LiveGame, moment: str = "ask", left: int | None = None, index: int | None = None) -> Announcement:
+    """Question ``index`` (default: the current one); ``moment`` ``resume``: asked again after a restart, ``left``
+    seconds to go."""
+    index = live.index if index is None else index
+    question = live.questions[index]
+    seed = live.id + index
     text = host_line(
         live.host,
         "resumed" if moment == "resume" else "ask",
         seed,
-        n=live.index + 1,
+        n=index + 1,
         total=live.total,
         question=question["q"],
         left=left,
@@ -41,13 +43,13 @@ def asking(live: LiveGame, moment: str = "ask", left: int | None = None) -> Anno
         text += f" ({live.seconds} s)"
     if choices:
         text += "\n" + "\n".join(f"**{CHOICE_LETTERS[i]}**: {choice}" for i, choice in enumerate(choices))
-    return Announcement(live.channel_id, live.id, moment, live.host, text, live.index, choices)
+    return Announcement(live.channel_id, live.id, moment, live.host, text, index, choices)
 
 
-def hint(live: LiveGame, points: int) -> Announcement:
-    """A hint for the current question, as many letters shown as hints given so far, and what it is worth now."""
-    shown = reveal(live.question["a"][0], live.hints / (HINTS + 1))
-    text = host_line(live.host, "hint", live.id + live.index + live.hints, hint=f"`{shown}`", points=points)
+def hint(live: LiveGame, hints: int, points: int) -> Announcement:
+    """Hint number ``hints`` for the current question (as many letters shown), and what it is worth now."""
+    shown = reveal(live.question["a"][0], hints / (HINTS + 1))
+    text = host_line(live.host, "hint", live.id + live.index + hints, hint=f"`{shown}`", points=points)
     return Announcement(live.channel_id, live.id, "hint", live.host, text)
 
 

@@ -74,12 +74,14 @@ class LiveGame:
             return min(self.deadline, hint) if hint is not None else self.deadline
         return self.deadline
 
-    def points_now(self, now: int) -> int:
-        """What a right answer scores now: less after each hint, and in choice mode less as time runs out."""
-        base = POINTS - HINT_COST * self.hints
+    def points_now(self, now: int, hints: int | None = None) -> int:
+        """What a right answer scores now (after ``hints`` hints, default those given): less after each hint, and
+        in choice mode less as time runs out."""
+        hints = self.hints if hints is None else hints
+        base = POINTS - HINT_COST * hints
         if self.mode == "choice":
             left = max(0, self.deadline - now) / (self.seconds * 1000)
-            base = POINTS // 2 + round(POINTS / 2 * left) - HINT_COST * self.hints
+            base = POINTS // 2 + round(POINTS / 2 * left) - HINT_COST * hints
         return max(1, base)
 
     def ask(self, index: int, now: int) -> None:

@@ -66,6 +66,9 @@ class Announcement:
     text: str
     question: int | None = None
     choices: tuple[str, ...] = ()
+    outbox_key: str | None = None
+    """The outbox entry it was stored under with the change it announces (games on Discord); the front end posts
+    it and settles the key. None: print or post it at once (a game in the terminal, a question asked again)."""
 
 
 @dataclass(frozen=True, slots=True)

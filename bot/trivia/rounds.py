@@ -1,8 +1,10 @@
 """How a question plays out in a running game: answers, choice presses, hints, closing it, the next question.
 
 Every change is committed before the announcement that tells players about it is returned, and the cached
-state of a game changes only after it is stored. Steps of different games share transactions
-(``bot.trivia.writes``); a choice press, whose write depends on what is stored, has its own.
+state of a game changes only after it is stored. The announcements are built before the commit (the ending's
+from the standings the commit computes) and stored with the change in the outbox (``bot.trivia.outbox``). Steps
+of different games share transactions (``bot.trivia.writes``); a choice press, whose write depends on what is
+stored, has its own.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -68,14 +71,16 @@ class Rounds:
             reached = live.target is not None and max([gained, *live.points.values()]) >= live.target
             reason = "target" if reached else "done"
             ending = reached or live.index + 1 >= live.total
-            step = replace(self._after_question(live, now, reason, ending), winner=user, points=points)
-            standings = await self.writer.store(step)
+            step = replace(
+                self._after_question(live, now, reason, ending),
+                winner=user,
+                points=points,
+                said=(announcing.correct(live, name, points),),
+            )
+            said = await self.writer.store(step)
             live.points[user] = gained
             self._settle(live, now, ending)
-            out = [announcing.correct(live, name, points)]
-            if standings is not None:
-                out.append(announcing.ending(live, reason, standings))
-            return out
+            return said
 
     async def choose(self, live: LiveGame, question_index: int, choice: int, user: str, name: str) -> ChoiceResult:
         """A press on a multiple-choice button: one answer per player per question, faster scores more."""
@@ -147,12 +152,9 @@ class Rounds:
                 for row in await TriviaRepository(session).choices(live.id, live.index):
                     if row.correct:
                         winners.append(f"{live.players.get(row.user, 'someone')} (+{row.points})")
-        standings = await self.writer.store(step)
+        said = await self.writer.store(replace(step, said=(announcing.closing(live, moment, winners),)))
         self._settle(live, now, ending)
-        out = [announcing.closing(live, moment, winners)]
-        if standings is not None:
-            out.append(announcing.ending(live, reason, standings))
-        return out
+        return said
 
     async def next_question(self, live: LiveGame, now: int) -> list[Announcement]:
         """Ask the next question, now."""
@@ -164,20 +166,23 @@ class Rounds:
             "deadline_ms": now + live.seconds * 1000,
             "hints": 0,
         }
-        await self.writer.store(Step(live.id, live.guild_key, values=values))
+        asked = announcing.asking(live, index=index)
+        said = await self.writer.store(Step(live.id, live.guild_key, values=values, said=(asked,)))
         live.ask(index, now)
-        return [announcing.asking(live)]
+        return said
 
     async def _hint(self, live: LiveGame) -> list[Announcement]:
         hints = live.hints + 1
-        await self.writer.store(Step(live.id, live.guild_key, values={"hints": hints}))
+        hint = announcing.hint(live, hints, live.points_now(self._now(), hints))
+        said = await self.writer.store(Step(live.id, live.guild_key, values={"hints": hints}, said=(hint,)))
         live.hints = hints
-        return [announcing.hint(live, live.points_now(self._now()))]
+        return said
 
     def _after_question(self, live: LiveGame, now: int, reason: str, ending: bool) -> Step:
         """The step after a question closes, counted for its open-mode players: the end, or a pause before the next."""
         if ending:
-            return Step(live.id, live.guild_key, players=live.attempts, finish=reason)
+            end = partial(announcing.ending, live, reason)
+            return Step(live.id, live.guild_key, players=live.attempts, finish=reason, ending=end)
         values = {"phase": "pause", "deadline_ms": now + GAP_MS, "last_activity_ms": live.last_activity}
         return Step(live.id, live.guild_key, players=live.attempts, values=values)
 

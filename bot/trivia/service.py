@@ -1,6 +1,8 @@
 """TriviaService: one game per channel, started, moved along in time, stopped and resumed; no discord imports.
 
-Every state change is committed before the announcement that tells players about it is returned. Times are
+Every state change is committed before the announcement that tells players about it is returned, and for a game
+on Discord the announcement is stored in the outbox in that same transaction (``bot.trivia.outbox``), so the front
+end can post it after a failure or a stop; a question asked again at a restart is not stored. Times are
 absolute milliseconds on the injected wall clock, stored with the game, so a restart resumes each game at
 the same question: after a clean shutdown (``suspend``) with exactly the time that was left, after a crash
 with the deadline it had. The process keeps a cache of running games for speed; the database is the truth.
@@ -30,6 +32,7 @@ from bot.trivia.options import (
     question_count,
     timing,
 )
+from bot.trivia.outbox import store_said
 from bot.trivia.questions import draw
 from bot.trivia.records import TriviaRecords
 from bot.trivia.rounds import Rounds
@@ -186,10 +189,11 @@ class TriviaService(TriviaRecords):
         try:
             async with self._write_lock, self._sessions.begin() as session:
                 live = live_game(await TriviaRepository(session).create_game(values))
+                said = await store_said(session, [announcing.opening(live), announcing.asking(live)])
         except GameRunningError as exc:
             raise TriviaError(_ALREADY_RUNNING) from exc
         self._games.add(live)
-        return [announcing.opening(live), announcing.asking(live)]
+        return said
 
     # playing -------------------------------------------------------------------------------------------------
 
@@ -256,8 +260,9 @@ class TriviaService(TriviaRecords):
                 if live.mode == "open" and live.phase == "ask":
                     await TriviaStatsRepository(session).score(live.id, live.guild_key, live.attempts)
                 standings = await repo.finish_game(live.id, "stopped", live.guild_key, award_wins=False)
+                said = await store_said(session, [announcing.ending(live, "stopped", standings)])
             self._games.drop(live)
-            return [announcing.ending(live, "stopped", standings)]
+            return said
 
     # restarts ------------------------------------------------------------------------------------------------
 

@@ -1,20 +1,25 @@
 """Group commit for running games: the steps of many games (scores, new state, endings) share one transaction.
 
 Each caller gets its own result once the transaction holding its step has committed, so an announcement is
-still returned only after what it announces is stored. A step is data, not code: the batch writes the scores
-of all its steps with one statement per table, and the new states of its games with one per set of columns.
+still returned only after what it announces is stored. A step is data (and one builder, for the ending, which
+needs the standings the batch computes): the batch writes the scores of all its steps with one statement per
+table, the new states of its games with one per set of columns, and what the hosts say about them into the outbox
+(games on Discord) with one more.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.trivia.options import Announcement
+from bot.trivia.outbox import keyed, new_posts
 from db.batching import Batcher
+from db.outbox import OutboxRepository
 from db.trivia.repository import Standing, TriviaRepository
 from db.trivia.stats import Scoring, TriviaStatsRepository
 
@@ -32,7 +37,11 @@ class Step:
     points: int = 0
     values: Mapping[str, Any] = field(default_factory=dict)
     finish: str | None = None
-    """The reason the game ends with this step (its standings are the step's result), or None."""
+    """The reason the game ends with this step, or None."""
+    said: tuple[Announcement, ...] = ()
+    """What the host says about this move, stored with it."""
+    ending: Callable[[Sequence[Standing]], Announcement] | None = None
+    """What the host says at the end, built from the final standings (when ``finish`` is set), stored with it."""
 
 
 class GameWriter:
@@ -46,8 +55,9 @@ class GameWriter:
         self._max_batch = max_batch
         self._batcher = self._new_batcher()
 
-    async def store(self, step: Step) -> list[Standing] | None:
-        """Store ``step``; returns the final standings when it ends the game, after the commit (or StorageError)."""
+    async def store(self, step: Step) -> list[Announcement]:
+        """Store ``step``; returns what the host says (the ending last), each with the outbox key it was stored
+        under, after the commit (or StorageError)."""
         return await self._batcher.submit(step)
 
     async def flush(self) -> None:
@@ -55,19 +65,25 @@ class GameWriter:
         batcher, self._batcher = self._batcher, self._new_batcher()
         await batcher.close()
 
-    def _new_batcher(self) -> Batcher[Step, list[Standing] | None]:
+    def _new_batcher(self) -> Batcher[Step, list[Announcement]]:
         return Batcher(self._store_all, name="trivia-writer", max_batch=self._max_batch)
 
-    async def _store_all(self, steps: Sequence[Step]) -> list[list[Standing] | None]:
+    async def _store_all(self, steps: Sequence[Step]) -> list[list[Announcement]]:
         async with self._write_lock, self._sessions.begin() as session:
             repo = TriviaRepository(session)
             await TriviaStatsRepository(session).score_many(
                 [Scoring(s.game_id, s.guild_key, s.players, s.winner, s.points) for s in steps if s.players]
             )
             await repo.update_games([(s.game_id, s.values) for s in steps if s.values])
-            return [
-                await repo.finish_game(s.game_id, s.finish, s.guild_key, award_wins=s.finish != "stopped")
-                if s.finish is not None
-                else None
-                for s in steps
-            ]
+            said: list[list[Announcement]] = []
+            for s in steps:
+                out = list(s.said)
+                if s.finish is not None:
+                    standings = await repo.finish_game(
+                        s.game_id, s.finish, s.guild_key, award_wins=s.finish != "stopped"
+                    )
+                    if s.ending is not None:
+                        out.append(s.ending(standings))
+                said.append(keyed(out))
+            await OutboxRepository(session).add([post for out in said for post in new_posts(out)])
+            return said

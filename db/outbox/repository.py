@@ -88,6 +88,11 @@ class OutboxRepository(Repository):
             query = query.where(OutboxPost.created_at_ms < created_before_ms)
         return [_entry(row) for row in await self.session.scalars(query)]
 
+    async def waiting_in(self, channel_id: int, kind: str) -> list[OutboxEntry]:
+        """The posts of ``kind`` still waiting for one channel, oldest first."""
+        query = select(OutboxPost).where(OutboxPost.channel_id == channel_id, OutboxPost.kind == kind)
+        return [_entry(row) for row in await self.session.scalars(query.order_by(OutboxPost.id))]
+
     async def by_key(self, key: str) -> OutboxEntry | None:
         """The waiting post with this key, if it is still waiting."""
         row = await self.session.scalar(select(OutboxPost).where(OutboxPost.key == key))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import discord
 
@@ -12,6 +12,9 @@ from bot.discord.cogs.chat.listener import user_key
 from bot.trivia.options import Announcement
 from bot.trivia.questions import CHOICE_LETTERS
 from personas.roster import PERSONAS
+
+if TYPE_CHECKING:
+    from bot.discord.cogs.trivia.play import TriviaPlay
 
 __all__ = ["ChoiceButton", "choice_view"]
 
@@ -56,10 +59,10 @@ class ChoiceButton(
         except Exception as exc:  # nothing of the press is stored: the player may press again
             await tell_fault(interaction, exc, what=f"a choice in trivia game {self.game}", persona=host)
             return
-        await send_ephemeral(interaction, result.text)
-        play = bot.get_cog("TriviaPlay")
-        if result.announcements and play is not None:
-            await play.announce(result.announcements)  # type: ignore[attr-defined]
+        play = cast("TriviaPlay", bot.get_cog("TriviaPlay"))
+        with play.claim(result.announcements) as mine:  # held from now, so only this handler posts them
+            await send_ephemeral(interaction, result.text)
+            await play.publish(mine)
 
 
 def choice_view(announcement: Announcement) -> discord.ui.View:

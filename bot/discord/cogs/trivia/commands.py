@@ -62,16 +62,32 @@ class TriviaCommands(commands.GroupCog, group_name="trivia", group_description="
         return self.bot.app.trivia
 
     async def _respond(self, interaction: discord.Interaction, said: list[Announcement]) -> None:
-        """Answer the command with the first announcement in the host's voice; post the rest in order."""
-        if not said:
-            await send_ephemeral(interaction, "Done.")
-            return
-        first, rest = said[0], said[1:]
-        persona = PERSONAS.get(first.host) or PERSONAS["t800"]
-        await interaction.response.send_message(embed=persona_embed(persona, first.text), allowed_mentions=NO_MENTIONS)
+        """Answer the command with the first announcement in the host's voice; post the rest in order.
+
+        Each is stored in the outbox with the change it tells of: if the answer fails, it is posted in the
+        channel later, before the rest. While the channel still waits for earlier announcements, all of these are
+        posted after them and the command is answered privately."""
         play = self.bot.get_cog("TriviaPlay")
-        if rest and isinstance(play, TriviaPlay):
-            await play.announce(rest)
+        assert isinstance(play, TriviaPlay)
+        with play.claim(said) as mine:
+            if not mine or await play.behind(mine[0].channel_id, mine):
+                await send_ephemeral(interaction, "Done.")
+                await play.publish(mine)
+                return
+            first, rest = mine[0], mine[1:]
+            persona = PERSONAS.get(first.host) or PERSONAS["t800"]
+
+            async def respond() -> None:
+                await interaction.response.send_message(
+                    embed=persona_embed(persona, first.text), allowed_mentions=NO_MENTIONS
+                )
+
+            if first.outbox_key is None:
+                await respond()
+            else:
+                await self.bot.outbox.send_now(first.outbox_key, respond)
+            if rest:
+                await play.publish(rest)
 
     @app_commands.command(name="start", description="Start a trivia game in this channel")
     @app_commands.describe(

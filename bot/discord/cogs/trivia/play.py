@@ -1,11 +1,21 @@
-"""Playing: answers read from channel messages, the ticker that moves games along, posting as the host."""
+"""Playing: answers read from channel messages, the ticker that moves games along, posting as the host.
+
+What the host says about a stored change comes stored with it in the outbox, under its ``outbox_key``. The key is
+claimed as soon as the service returns the announcement, then it is posted (a question with choices as the bot,
+with its buttons and the key as nonce; the rest through the persona poster) and settled. One channel's
+announcements go out in order: what the outbox still holds for the channel from before (a post Discord refused, or
+one a stop cut off) is posted first, and while that fails the new ones wait in the outbox behind it; the outbox's
+loop posts them later, through ``_post_leftover``. A question asked again after a restart is not stored.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from functools import partial
+from typing import Any
 
 import discord
 from discord.ext import commands
@@ -13,11 +23,14 @@ from discord.ext import commands
 from bot.discord.client import CompanionBot, discord_retryable
 from bot.discord.cogs.chat.listener import user_key
 from bot.discord.cogs.trivia.buttons import choice_view
-from bot.discord.personas_out import NO_MENTIONS, persona_embed
+from bot.discord.outbox import Progress
+from bot.discord.personas_out import NO_MENTIONS, PostTarget, persona_embed
 from bot.faults import Fault
 from bot.keyed import KeyedLocks
 from bot.trivia.options import Announcement
+from bot.trivia.outbox import KIND, from_stored
 from bot.trivia.service import TriviaService
+from db.outbox import OutboxEntry
 from personas.roster import PERSONAS
 
 __all__ = ["TICK_S", "TriviaPlay"]
@@ -44,7 +57,9 @@ class TriviaPlay(commands.Cog, name="TriviaPlay"):
         return self.bot.app.trivia
 
     async def cog_load(self) -> None:
-        """Start the ticker; it resumes stored games once the bot is connected."""
+        """Say how announcements left in the outbox are posted, and start the ticker (it resumes stored games once
+        the bot is connected)."""
+        self.bot.outbox.register(KIND, self._post_leftover)
         self._ticker = asyncio.create_task(self._tick_forever(), name="trivia-ticker")
 
     async def cog_unload(self) -> None:
@@ -69,38 +84,110 @@ class TriviaPlay(commands.Cog, name="TriviaPlay"):
             except Exception:
                 log.exception("the trivia ticker failed once; it keeps going")
 
+    @contextlib.contextmanager
+    def claim(self, announcements: Sequence[Announcement]) -> Iterator[list[Announcement]]:
+        """Hold the outbox keys of announcements the service has just returned, before anything is awaited, so the
+        outbox's loop leaves them to this handler until it has posted them; yields those it is to post."""
+        outbox = self.bot.outbox
+        with contextlib.ExitStack() as held:
+            yield [a for a in announcements if a.outbox_key is None or held.enter_context(outbox.claim(a.outbox_key))]
+
     async def announce(self, announcements: Sequence[Announcement]) -> None:
-        """Post announcements as their host, one channel's in order, channels concurrently."""
+        """Post announcements the service has just returned, as their host; see ``publish``."""
+        with self.claim(announcements) as mine:
+            await self.publish(mine)
+
+    async def publish(self, announcements: Sequence[Announcement]) -> None:
+        """Post claimed announcements as their host, one channel's in order, channels concurrently."""
         by_channel: dict[int, list[Announcement]] = {}
         for announcement in announcements:
             by_channel.setdefault(announcement.channel_id, []).append(announcement)
         if by_channel:
             await asyncio.gather(*(self._post_all(channel, items) for channel, items in by_channel.items()))
 
+    async def behind(self, channel_id: int, announcements: Sequence[Announcement]) -> bool:
+        """Whether the outbox holds other announcements for the channel (earlier ones, which go out first)."""
+        keys = {a.outbox_key for a in announcements}
+        return any(entry.key not in keys for entry in await self.bot.outbox.waiting_in(channel_id, KIND))
+
     async def _post_all(self, channel_id: int, announcements: list[Announcement]) -> None:
+        """Post one channel's announcements after what the outbox still holds for it from earlier.
+
+        A stored announcement no longer waiting went out already (with the earlier ones of another handler). When
+        Discord refuses a post, the stored ones after it wait in the outbox, whose loop posts them in order.
+        """
         async with self._order.hold(channel_id):
-            try:
-                channel = self.bot.get_channel(channel_id) or await self.bot.fetch_channel(channel_id)
-            except discord.HTTPException:
+            channel = await self._channel(channel_id)
+            if channel is None:
                 log.warning("trivia channel %s is gone", channel_id)
                 return
-            for announcement in announcements:
-                try:
-                    await self.post(channel, announcement)
-                except (discord.HTTPException, TimeoutError):
-                    log.warning("could not post to trivia channel %s", channel_id, exc_info=True)
+            outbox = self.bot.outbox
+            waiting = await outbox.waiting_in(channel_id, KIND)
+            stored = {entry.key for entry in waiting}
+            mine = {a.outbox_key for a in announcements if a.outbox_key is not None}
+            to_post = [a for a in announcements if a.outbox_key is None or a.outbox_key in stored]
+            if not to_post:
+                return
+            first = next((entry.id for entry in waiting if entry.key in mine), None)
+            earlier = [entry for entry in waiting if entry.key not in mine and (first is None or entry.id < first)]
+            in_order = await self._catch_up(channel, earlier)
+            for announcement in to_post:
+                key = announcement.outbox_key
+                if key is None:
+                    try:
+                        await self.post(channel, announcement)
+                    except (discord.HTTPException, TimeoutError):
+                        log.warning("could not post to trivia channel %s", channel_id, exc_info=True)
+                elif in_order:
+                    in_order = await outbox.send_now(key, partial(self.post, channel, announcement))
 
-    async def post(self, channel: object, announcement: Announcement) -> None:
-        """Post one announcement: a question with choices carries its buttons."""
+    async def _catch_up(self, channel: PostTarget, entries: Sequence[OutboxEntry]) -> bool:
+        """Post (and settle) a channel's earlier announcements still waiting; False when one could not go out now
+        (Discord refused it, or the outbox's loop is posting it)."""
+        outbox = self.bot.outbox
+        for entry in entries:
+            with outbox.claim(entry.key) as mine:
+                if not mine or not await outbox.send_now(entry.key, partial(self._post_stored, channel, entry)):
+                    return False
+        return True
+
+    async def _post_leftover(self, channel: PostTarget, entry: OutboxEntry, progress: Progress) -> None:
+        """The outbox's loop posting an announcement left waiting: in its channel's order, unless it went out."""
+        async with self._order.hold(entry.channel_id):
+            if any(waiting.key == entry.key for waiting in await self.bot.outbox.waiting_in(entry.channel_id, KIND)):
+                await self._post_stored(channel, entry, progress)
+
+    async def _post_stored(self, channel: PostTarget, entry: OutboxEntry, progress: Progress | None = None) -> None:
+        """Post an announcement from the outbox: a question with choices as the bot with its nonce (Discord answers
+        a repeat with the message it has); anything else after a look at what the channel shows of it already."""
+        announcement = from_stored(entry.key, entry.channel_id, entry.persona, entry.text, entry.payload or {})
+        if announcement.choices:
+            await self.post(channel, announcement)
+        else:
+            persona = PERSONAS.get(announcement.host) or PERSONAS["t800"]
+            await self.bot.outbox.post_persona_leftover(channel, entry, persona, progress or _no_progress)
+
+    async def post(self, channel: PostTarget, announcement: Announcement) -> None:
+        """Post one announcement: a question with choices carries its buttons; a stored one its key as nonce."""
         persona = PERSONAS.get(announcement.host) or PERSONAS["t800"]
-        if announcement.choices and isinstance(channel, discord.abc.Messageable):
+        key = announcement.outbox_key
+        if announcement.choices:
+            extra: dict[str, Any] = {"nonce": f"{key}.0"} if key is not None else {}
             await channel.send(
                 embed=persona_embed(persona, announcement.text),
                 view=choice_view(announcement),
                 allowed_mentions=NO_MENTIONS,
+                **extra,
             )
-        elif isinstance(channel, discord.abc.Messageable):
-            await self.bot.poster.post(channel, persona, announcement.text)
+        else:
+            await self.bot.poster.post(channel, persona, announcement.text, nonce=key)
+
+    async def _channel(self, channel_id: int) -> PostTarget | None:
+        try:
+            channel = self.bot.get_channel(channel_id) or await self.bot.fetch_channel(channel_id)
+        except discord.HTTPException:
+            return None
+        return channel if isinstance(channel, discord.abc.Messageable) else None
 
     @commands.Cog.listener()
     async def on_message(self, message: discord.Message) -> None:
@@ -132,3 +219,7 @@ class TriviaPlay(commands.Cog, name="TriviaPlay"):
                 mention_author=False,
                 allowed_mentions=NO_MENTIONS,
             )
+
+
+async def _no_progress(parts_sent: int) -> None:
+    """Announcements are short; a half-posted one is found in the channel's history instead."""
