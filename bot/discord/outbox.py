@@ -70,6 +70,8 @@ class OutboxSender:
         self._renderers: dict[str, Renderer] = {"chat": self._render_persona_post}
         self._in_flight: set[str] = set()
         """The keys of the posts this process is posting now."""
+        self._settling: set[str] = set()
+        """The keys of posts Discord has taken, until their removal from the outbox is committed."""
         self._settled: Batcher[str, None] = Batcher(self._settle_batch, name="outbox-settler")
 
     def register(self, kind: str, renderer: Renderer) -> None:
@@ -105,10 +107,23 @@ class OutboxSender:
             log.info("the bot stopped while posting %s; it is sent at the next start", key)
             return False
         try:
+            self._settling.add(key)
             await self._settled.submit(key)
         except StorageError as exc:  # it went out: the leftover loop sees it in the channel and settles it then
             log.warning("post %s went out but could not be settled now (%s)", key, exc)
+        finally:
+            self._settling.discard(key)
         return True
+
+    def busy_keys(self) -> frozenset[str]:
+        """The keys ``busy`` is true of now. Take them before reading the outbox: a post settled while the read
+        runs may still be in what it returns, but it was busy when it began."""
+        return frozenset(self._in_flight | self._settling)
+
+    def busy(self, key: str) -> bool:
+        """Whether this process is posting ``key`` now, or has posted it and is settling it: still stored, but
+        not waiting for anyone."""
+        return key in self._in_flight or key in self._settling
 
     async def send_waiting(self, key: str) -> bool:
         """Post ``key`` now if it is still waiting (a replayed gateway event whose reply is stored)."""
@@ -146,11 +161,12 @@ class OutboxSender:
     async def drain(self) -> int:
         """Post (or give up) the waiting posts older than a moment, oldest first; returns how many were handled."""
         now_ms = int(time.time() * 1000)
+        busy = self.busy_keys()
         async with self._sessions() as session:
             entries = await OutboxRepository(session).waiting(BATCH, created_before_ms=now_ms - int(GRACE_S * 1000))
         handled = 0
         for entry in entries:
-            if entry.key in self._in_flight:
+            if entry.key in busy or self.busy(entry.key):
                 continue
             if now_ms - entry.created_at_ms > self._max_age_s * 1000:
                 await self._settle([entry.key])
@@ -170,7 +186,7 @@ class OutboxSender:
         await self._settled.close()
 
     async def _deliver(self, entry: OutboxEntry) -> None:
-        if entry.key in self._in_flight:
+        if self.busy(entry.key):
             return
         self._in_flight.add(entry.key)
         try:

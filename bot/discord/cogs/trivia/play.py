@@ -106,9 +106,13 @@ class TriviaPlay(commands.Cog, name="TriviaPlay"):
             await asyncio.gather(*(self._post_all(channel, items) for channel, items in by_channel.items()))
 
     async def behind(self, channel_id: int, announcements: Sequence[Announcement]) -> bool:
-        """Whether the outbox holds other announcements for the channel (earlier ones, which go out first)."""
+        """Whether the outbox holds other announcements for the channel that wait to go out (earlier ones, which go
+        out first); one being posted or settled by this process is not waiting."""
         keys = {a.outbox_key for a in announcements}
-        return any(entry.key not in keys for entry in await self.bot.outbox.waiting_in(channel_id, KIND))
+        outbox = self.bot.outbox
+        busy = outbox.busy_keys()
+        waiting = await outbox.waiting_in(channel_id, KIND)
+        return any(entry.key not in keys and entry.key not in busy for entry in waiting)
 
     async def _post_all(self, channel_id: int, announcements: list[Announcement]) -> None:
         """Post one channel's announcements after what the outbox still holds for it from earlier.
@@ -122,6 +126,7 @@ class TriviaPlay(commands.Cog, name="TriviaPlay"):
                 log.warning("trivia channel %s is gone", channel_id)
                 return
             outbox = self.bot.outbox
+            busy = outbox.busy_keys()
             waiting = await outbox.waiting_in(channel_id, KIND)
             stored = {entry.key for entry in waiting}
             mine = {a.outbox_key for a in announcements if a.outbox_key is not None}
@@ -129,7 +134,11 @@ class TriviaPlay(commands.Cog, name="TriviaPlay"):
             if not to_post:
                 return
             first = next((entry.id for entry in waiting if entry.key in mine), None)
-            earlier = [entry for entry in waiting if entry.key not in mine and (first is None or entry.id < first)]
+            earlier = [
+                entry
+                for entry in waiting
+                if entry.key not in mine and (first is None or entry.id < first) and entry.key not in busy
+            ]  # one this process is posting or settling (a command's answer, say) is not waiting
             in_order = await self._catch_up(channel, earlier)
             for announcement in to_post:
                 key = announcement.outbox_key
