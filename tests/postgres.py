@@ -287,14 +287,26 @@ class PostgresServer:
         if result.returncode != 0:
             raise self._fail("initdb failed", result)
 
-    def _start_server(self) -> None:
+    def restart(self, down_s: float = 0.0) -> None:
+        """Stop the server at once (as a crash would: connections are cut), wait ``down_s``, start it on the same
+        port."""
+        arguments = [str(self.binaries.pg_ctl), "-D", str(self.data_dir), "-m", "immediate", "-w"]
+        result = self._run([*arguments, "-t", str(STOP_TIMEOUT), "stop"], STOP_TIMEOUT + 15)
+        if result.returncode != 0:
+            raise self._fail("pg_ctl stop failed", result)
+        time.sleep(down_s)
+        self._start_server(port=self.port)
+        wait_until_ready(f"postgresql://postgres@127.0.0.1:{self.port}/postgres")
+
+    def _start_server(self, port: int | None = None) -> None:
         assert self.base is not None
         socket_dir = self.base / "socket"
-        socket_dir.mkdir()
+        socket_dir.mkdir(exist_ok=True)
         if self.account is not None:
             os.chown(socket_dir, self.account.pw_uid, self.account.pw_gid)
+        fixed = port
         for attempt in range(3):
-            port = _free_port()
+            port = fixed or _free_port()
             options = (
                 f"-F -c listen_addresses=127.0.0.1 -p {port} -k {shlex.quote(str(socket_dir))}"
                 " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
@@ -308,7 +320,7 @@ class PostgresServer:
             if result.returncode == 0:
                 self.port = port
                 return
-            if "already in use" in _tail(self.log_path) and attempt < 2:
+            if "already in use" in _tail(self.log_path) and attempt < 2 and fixed is None:
                 continue  # another process took the port between probing and binding: try another
             raise self._fail(f"pg_ctl start failed on port {port}", result)
 

@@ -8,6 +8,10 @@ Protocol as discord.py 2.x speaks it (discord/gateway.py):
 * RESUME -> every dispatch the session produced after the client's ``seq`` is replayed,
   then RESUMED; an unknown session gets INVALID_SESSION (op 9, ``d: false``);
 * REQUEST_GUILD_MEMBERS (op 8) -> one GUILD_MEMBERS_CHUNK.
+* with ``replay_on_identify_s`` set on the host (a bot that was killed comes back in a new process, which cannot
+  RESUME), an IDENTIFY takes over every session whose socket died: after its GUILD_CREATEs it gets the dispatches
+  the dead session had queued but not written, and those written in its last ``replay_on_identify_s`` seconds (a
+  process that checkpoints where it is in the stream that often would ask for them again).
 * a *zombied* connection (``stop_heartbeat_acks``) answers no HEARTBEAT and writes nothing; discord.py closes it
   after ``heartbeat_timeout`` seconds without a frame and RESUMEs, and the frames it missed are replayed.
 
@@ -59,6 +63,9 @@ DIRECT_MESSAGE_REACTIONS = 1 << 13
 MESSAGE_CONTENT = 1 << 15
 PRIVILEGED_INTENTS = GUILD_MEMBERS | GUILD_PRESENCES | MESSAGE_CONTENT
 
+NOT_REPLAYED_ON_IDENTIFY = frozenset({"READY", "RESUMED", "GUILD_CREATE", "GUILD_MEMBERS_CHUNK"})
+"""What a new session gets from its own IDENTIFY, so a dead session's copies are not carried over."""
+
 
 @dataclass
 class GatewayFrame:
@@ -77,6 +84,7 @@ class GatewayHost(Protocol):
     token: str
     privileged_intents: bool
     heartbeat_interval: int
+    replay_on_identify_s: float | None
 
     def ready_payload(self, session: Session, shard: list[int] | None) -> dict[str, Any]: ...
     def guild_create_payloads(self, session: Session) -> list[dict[str, Any]]: ...
@@ -96,6 +104,10 @@ class Session:
         self.conn: Connection | None = None
         self.resumes = 0
         self.replay_duplicates = 0
+        #: seq -> when the frame was written to a socket (monotonic)
+        self.written_at: dict[int, float] = {}
+        #: when the socket went away without a clean close (monotonic), None while connected
+        self.lost_at: float | None = None
 
     def wants(self, intent: int | None) -> bool:
         return intent is None or bool(self.intents & intent)
@@ -128,6 +140,8 @@ class Connection:
             try:
                 if frame is not None and not self.ws.closed and not self.zombie:
                     await self.ws.send_str(json.dumps(frame))
+                    if self.session is not None and frame.get("s") is not None:
+                        self.session.written_at[frame["s"]] = time.monotonic()
                     self.gateway._log("out", frame, self.session)
             except Exception:  # connection went away; the session history keeps the frame
                 pass
@@ -286,6 +300,8 @@ class Gateway:
                 if not conn.server_closed and ws.close_code in (1000, 1001):
                     # A clean client close invalidates the session, as on Discord.
                     self.sessions.pop(session.id, None)
+                else:
+                    session.lost_at = time.monotonic()
             conn.finish()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.wait_for(conn.writer, 1.0)
@@ -332,9 +348,31 @@ class Gateway:
         session.conn = conn
         conn.session = session
         shard = d.get("shard")
+        carried = self._take_over_dead_sessions(session)
         self.enqueue("READY", self.host.ready_payload(session, shard), only=session)
         for guild in self.host.guild_create_payloads(session):
             self.enqueue("GUILD_CREATE", guild, only=session)
+        for frame in carried:
+            self.enqueue(frame["t"], frame["d"], only=session)
+
+    def _take_over_dead_sessions(self, new: Session) -> list[dict[str, Any]]:
+        """With ``replay_on_identify_s``: end the sessions whose socket died and return what of theirs to replay."""
+        window = self.host.replay_on_identify_s
+        if window is None:
+            return []
+        carried: list[dict[str, Any]] = []
+        for old in list(self.sessions.values()):
+            if old is new or old.conn is not None or old.lost_at is None:
+                continue
+            del self.sessions[old.id]
+            since = old.lost_at - window
+            for frame in old.history:
+                if frame["t"] in NOT_REPLAYED_ON_IDENTIFY:
+                    continue
+                written = old.written_at.get(frame["s"])
+                if written is None or written >= since:
+                    carried.append(frame)
+        return carried
 
     async def _resume(self, conn: Connection, d: dict[str, Any]) -> None:
         if d.get("token") != self.host.token:

@@ -110,6 +110,9 @@ class DiscordTwin:
         #: Whether the app may use privileged intents; if False an IDENTIFY asking for them is closed with 4014.
         self.privileged_intents = privileged_intents
         self.heartbeat_interval = heartbeat_interval
+        #: Seconds of a dead session's written frames that the next IDENTIFY gets replayed (see ``gateway.py``);
+        #: None (the default) is Discord's behaviour: a new session starts with nothing of the old one.
+        self.replay_on_identify_s: float | None = None
         #: Seconds after which an interaction callback answers 404 "Unknown interaction" (Discord: 3s).
         self.callback_deadline = callback_deadline
         self.app_owner = self._new_user("twin-app-owner")

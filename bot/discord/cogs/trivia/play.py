@@ -50,6 +50,8 @@ class TriviaPlay(commands.Cog, name="TriviaPlay"):
         self._ticker: asyncio.Task[None] | None = None
         self._order: KeyedLocks[int] = KeyedLocks()
         """Per channel, held while its announcements are posted; gone once nobody posts there."""
+        self._resumed = asyncio.Event()
+        """Set once the stored games are running again, so an answer that comes first is not taken for chat."""
 
     @property
     def service(self) -> TriviaService:
@@ -74,9 +76,16 @@ class TriviaPlay(commands.Cog, name="TriviaPlay"):
     async def _tick_forever(self) -> None:
         await self.bot.wait_until_ready()
         try:
-            await self.announce(await self.service.resume())
+            resumed = await self.service.resume()
         except Exception:
             log.exception("could not resume the trivia games")
+            resumed = []
+        finally:
+            self._resumed.set()
+        try:
+            await self.announce(resumed)
+        except Exception:
+            log.exception("could not announce the resumed trivia games")
         while True:
             await asyncio.sleep(self.tick_s)
             try:
@@ -203,6 +212,7 @@ class TriviaPlay(commands.Cog, name="TriviaPlay"):
         """In a channel with an open-answer game, every message from a person is an answer."""
         if message.author.bot or message.webhook_id is not None or message.guild is None or not message.content:
             return
+        await self._resumed.wait()  # after a restart, the events Discord replays come before the games are loaded
         if not self.service.is_playing(message.channel.id):
             return
         await self.bot.track(self._answer(message))

@@ -1,0 +1,293 @@
+"""Crash tests: the bot runs as its own process against the twin and is killed with SIGKILL at seeded points.
+
+A scripted workload (chat in many channels, two trivia games, one story session) is played once without kills and
+once with ``T2_CHAOS_KILLS`` kills (20 by default; ``T2_CHAOS_LONG=1`` plays a longer script with 60), on SQLite and
+on PostgreSQL. Outcomes that depend on timing are compared as invariants: every chat message stored and answered
+exactly once, the same trivia points, the same story choices and the same story posts, each once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from bot.discord.client import APOLOGY
+from db.chat.models import Conversation, Message
+from db.engine import SQLITE_PRAGMAS, create_engine
+from tests.chaos.harness import (
+    REPLAY_WINDOW_S,
+    BotProcess,
+    Figures,
+    Plan,
+    Workload,
+    bot_env,
+    make_plan,
+    post_text,
+    story_duplicates,
+    trivia_duplicates,
+)
+from tests.postgres import PostgresServer, create_database, drop_database, find_binaries
+from tests.twin import DiscordTwin
+
+pytest_plugins = ["tests.twin.fixtures"]
+
+# A restarted process does not know how many posts a channel had in the last seconds, so it may run into Discord's
+# per-channel limit once; discord.py waits and retries, which is what Discord expects.
+pytestmark = pytest.mark.allow_429
+
+LONG = os.environ.get("T2_CHAOS_LONG", "") not in ("", "0")
+KILLS = int(os.environ.get("T2_CHAOS_KILLS", "60" if LONG else "20"))
+SEED = int(os.environ.get("T2_CHAOS_SEED", "2029"))
+MESSAGES = 240 if LONG else 96
+CHAT_CHANNELS = 8
+CHAT_USERS = 12
+
+
+CALM_INTERVAL_S = 0.3
+"""Seconds between chat messages in the run without kills (the pace does not change what must be stored)."""
+KILLED_INTERVAL_S = 1.0
+"""Seconds between chat messages in the run with kills: the chat goes on through most of the kills."""
+
+
+def plan() -> Plan:
+    """The seeded script of every run."""
+    return make_plan(SEED, messages=MESSAGES, kills=KILLS, channels=CHAT_CHANNELS, users=CHAT_USERS)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """The backend's name and a fresh database on it."""
+    if request.param == "sqlite":
+        yield "sqlite", f"sqlite+aiosqlite:///{tmp_path}/killed.db"
+        return
+    server = request.getfixturevalue("postgres_url")
+    url = create_database(server)
+    try:
+        yield "postgresql", url
+    finally:
+        drop_database(server, url)
+
+
+async def calm_run(chaos_runs: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Figures:
+    """The plan played once without kills (on SQLite; the outcomes compared do not depend on the database)."""
+    if "calm" not in chaos_runs:
+        folder = tmp_path_factory.mktemp("calm")
+        calm = await play(f"sqlite+aiosqlite:///{folder}/calm.db", folder, kill=False, name="calm")
+        assert calm.lost_turns == calm.unanswered == calm.duplicate_posts == calm.other_posts == 0, calm.summary()
+        assert len(calm.story_decisions) == 8 and calm.outbox_left == 0, calm.summary()
+        chaos_runs["calm"] = calm
+    result: Figures = chaos_runs["calm"]
+    return result
+
+
+async def play(url: str, folder: Path, *, kill: bool, name: str) -> Figures:
+    """Play the plan once on ``url`` against a new twin; the figures of the run."""
+    await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
+    twin = DiscordTwin()
+    twin.replay_on_identify_s = REPLAY_WINDOW_S
+    await twin.start()
+    engine = create_engine(url)
+    bot = BotProcess(twin, bot_env(url, twin.token, folder), folder / "bot.log")
+    workload = Workload(twin, engine, bot, plan(), chat_channels=CHAT_CHANNELS)
+    began = time.monotonic()
+    try:
+        await bot.start()
+        points = await workload.run(kill=kill, chat_interval_s=KILLED_INTERVAL_S if kill else CALM_INTERVAL_S)
+        figures = await workload.figures(name, killed=kill)
+        figures.kill_points_s = points
+        figures.seconds = time.monotonic() - began
+    finally:
+        await bot.stop()
+        await engine.dispose()
+        await twin.stop()
+    return figures
+
+
+async def test_kill_9_loses_no_turn_point_or_choice_and_posts_nothing_twice(
+    backend_url: tuple[str, str],
+    tmp_path: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    chaos_figures: dict[str, Any],
+    chaos_runs: dict[str, Any],
+) -> None:
+    backend, url = backend_url
+    calm = await calm_run(chaos_runs, tmp_path_factory)
+    killed = await play(url, tmp_path / "killed", kill=True, name=backend)
+    missing, twice = story_duplicates(calm, killed)
+    summary = killed.summary() | {
+        "seed": SEED,
+        "story_posts_missing": missing,
+        "story_posts_twice": twice,
+        "trivia_posts_twice": trivia_duplicates(killed),
+        "trivia_posts_calm": sum(sum(c.values()) for c in calm.trivia_posts.values()),
+        "trivia_posts_killed": sum(sum(c.values()) for c in killed.trivia_posts.values()),
+        "calm_seconds": round(calm.seconds, 1),
+    }
+    chaos_figures[f"kill-9 {backend}"] = summary
+    chaos_runs[backend] = (calm, killed)
+    assert killed.kills == KILLS
+    assert killed.turns == calm.turns == MESSAGES
+    assert killed.lost_turns == 0, summary
+    assert killed.unanswered == 0, summary
+    assert killed.duplicate_posts == 0, summary
+    assert killed.other_posts == 0, summary
+    assert killed.outbox_left == 0, summary
+    assert killed.trivia_points == calm.trivia_points, "every right trivia answer is scored exactly once"
+    assert killed.story_decisions == calm.story_decisions, "the story makes the same choices in the same scenes"
+    assert (missing, twice) == (0, 0), summary
+
+
+@pytest.mark.xfail(
+    reason="trivia announcements are posted after their change commits but are not stored in the outbox yet, "
+    "so a kill between the two loses them (and a replayed answer can announce twice)",
+    strict=False,
+)
+def test_trivia_announcements_survive_a_kill_9(chaos_runs: dict[str, Any]) -> None:
+    runs = {backend: run for backend, run in chaos_runs.items() if backend != "calm"}
+    if not runs:
+        pytest.skip("needs the kill -9 runs of test_kill_9_loses_no_turn_point_or_choice_and_posts_nothing_twice")
+    for backend, (calm, killed) in runs.items():
+        assert trivia_duplicates(killed) == 0, f"{backend}: a trivia announcement was posted twice"
+        calm_posts = sum(sum(c.values()) for c in calm.trivia_posts.values())
+        killed_posts = sum(sum(c.values()) for c in killed.trivia_posts.values())
+        assert killed_posts == calm_posts, f"{backend}: {calm_posts - killed_posts} trivia announcements lost"
+
+
+# ----------------------------------------------------------------------------------------- database outages
+async def chat_answers(engine: Any, twin: DiscordTwin, channels: list[int]) -> dict[str, int]:
+    """Per chat channel: stored replies, and posts that are replies, apologies or anything else."""
+    counts: Counter[str] = Counter()
+    for channel in channels:
+        async with engine.connect() as connection:
+            replies = Counter(
+                (
+                    await connection.scalars(
+                        select(Message.text)
+                        .join(Conversation, Conversation.id == Message.conversation_id)
+                        .where(Conversation.scope == f"channel:{channel}", Message.role == "persona")
+                    )
+                ).all()
+            )
+        posted = Counter(post_text(message) for message in twin.messages.get(channel, ()))
+        counts["stored"] += sum(replies.values())
+        counts["replies"] += sum((posted & replies).values())
+        counts["twice"] += sum((posted - replies - Counter({APOLOGY: posted[APOLOGY]})).values())
+        counts["apologies"] += posted[APOLOGY]
+        counts["unposted"] += sum((replies - posted).values())
+    return dict(counts)
+
+
+async def outage_run(
+    url: str, folder: Path, outage: Any, *, messages: int = 40, interval_s: float = 0.25
+) -> tuple[dict[str, int], int, list[bool]]:
+    """Chat in four channels while ``outage()`` runs alongside; per message sent after the outage whether its
+    reply was posted. Returns the counts, how many messages were sent, and that list."""
+    await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
+    twin = DiscordTwin()
+    await twin.start()
+    guild = twin.add_guild("Outage")
+    channels = [twin.add_text_channel(guild.id, f"chat-{n}").id for n in range(4)]
+    users = [twin.add_member(guild.id, name=f"user{n}").id for n in range(8)]
+    bot = BotProcess(twin, bot_env(url, twin.token, folder), folder / "bot.log")
+    engine = create_engine(url)
+    mention = f"<@{twin.bot_user.id}>"
+    try:
+        await bot.start()
+        outage_task = asyncio.ensure_future(outage())
+        for number in range(messages):
+            await twin.send_message(channels[number % 4], users[number % 8], f"{mention} who is dyson?")
+            await asyncio.sleep(interval_s)
+        await outage_task
+        after: list[bool] = []
+        for number in range(8):  # once the database is back, the next messages are answered
+            channel = channels[number % 4]
+            before = len(twin.messages.get(channel, ()))
+            await twin.send_message(channel, users[number % 8], f"{mention} what is skynet?")
+            await twin.wait_until(lambda c=channel, b=before: len(twin.messages.get(c, ())) > b or None, 30)
+            after.append(post_text(twin.messages[channel][-1]) != APOLOGY)
+        total = messages + 8
+        await twin.wait_until(lambda: sum(len(twin.messages.get(c, ())) for c in channels) >= total or None, 60)
+        await asyncio.sleep(3)  # time for a late duplicate to show
+        counts = await chat_answers(engine, twin, channels)
+    finally:
+        await bot.stop()
+        await engine.dispose()
+        await twin.stop()
+    return counts, messages + 8, after
+
+
+@pytest.fixture
+def own_postgres() -> Iterator[PostgresServer]:
+    """A PostgreSQL server of this test's own, so restarting it disturbs no other test."""
+    binaries = find_binaries()
+    if binaries is None:
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL server binaries not found; CI is set, so the PostgreSQL tests must run there")
+        pytest.skip("PostgreSQL server binaries not found")
+    server = PostgresServer(binaries)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+async def test_postgresql_restarting_under_load_loses_nothing(
+    own_postgres: PostgresServer, tmp_path: Path, chaos_figures: dict[str, Any]
+) -> None:
+    url = create_database(own_postgres.url)
+
+    async def outage() -> None:
+        await asyncio.sleep(3)
+        await asyncio.to_thread(own_postgres.restart, 2.0)
+
+    counts, sent, after = await outage_run(url, tmp_path, outage)
+    chaos_figures["postgresql restart"] = {"turns": sent, **counts, "answered_after_restart": sum(after)}
+    assert counts["replies"] + counts["apologies"] == sent, counts  # every message answered, once
+    assert counts["replies"] == counts["stored"], counts  # every stored reply posted; none posted for a failed turn
+    assert counts["twice"] == counts["unposted"] == 0, counts
+    assert all(after), "the bot answers again once PostgreSQL is back"
+
+
+HOLD_LOCK = """
+import sqlite3, sys, time
+connection = sqlite3.connect(sys.argv[1], timeout=30, isolation_level=None)
+connection.execute("BEGIN IMMEDIATE")
+print("locked", flush=True)
+time.sleep(float(sys.argv[2]))
+connection.execute("ROLLBACK")
+"""
+
+
+async def test_sqlite_write_lock_held_past_busy_timeout(tmp_path: Path, chaos_figures: dict[str, Any]) -> None:
+    path = tmp_path / "locked.db"
+    url = f"sqlite+aiosqlite:///{path}"
+    busy_s = next(int(p.split("=")[1]) for p in SQLITE_PRAGMAS if "busy_timeout" in p) / 1000
+    hold_s = busy_s + 3
+
+    async def outage() -> None:
+        await asyncio.sleep(2)
+        holder = await asyncio.to_thread(
+            subprocess.Popen, [sys.executable, "-c", HOLD_LOCK, str(path), str(hold_s)], stdout=subprocess.PIPE
+        )
+        assert holder.stdout is not None
+        assert (await asyncio.to_thread(holder.stdout.readline)).strip() == b"locked"
+        await asyncio.to_thread(holder.wait, hold_s + 30)
+
+    counts, sent, after = await outage_run(url, tmp_path, outage, messages=48)
+    chaos_figures["sqlite write lock"] = {"turns": sent, "lock_s": hold_s, "busy_timeout_s": busy_s, **counts}
+    assert counts["apologies"] >= 1, "a turn that could not be written while the lock was held tells the user"
+    assert counts["replies"] + counts["apologies"] == sent, counts
+    assert counts["replies"] == counts["stored"], counts
+    assert counts["twice"] == counts["unposted"] == 0, counts
+    assert all(after), "the bot answers again once the lock is released"
