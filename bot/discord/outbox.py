@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from datetime import UTC, datetime
 
@@ -24,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.discord.personas_out import PersonaPoster, PostTarget
 from bot.splitting import split_message
 from db.batching import Batcher
+from db.chat import ConversationRepository
 from db.common import StorageError
 from db.outbox import OutboxEntry, OutboxRepository
 from personas.persona import Persona
@@ -36,7 +38,11 @@ BATCH = 50
 """How many waiting posts one pass reads."""
 GRACE_S = 2.0
 """A post younger than this is left to the handler that stored it."""
-HISTORY_LIMIT = 100
+REPEAT_WINDOW_S = 120.0
+"""How far before a post was written the channel and the stored replies are both read for it: an identical reply
+stored earlier may have been posted after it (posts wait their turn in a busy channel), so both are counted over
+the same span."""
+HISTORY_LIMIT = 200
 """How many of a channel's messages since a post was written are read to see what of it went out."""
 _TRANSIENT = (discord.HTTPException, OSError, TimeoutError)
 
@@ -209,14 +215,30 @@ class OutboxSender:
             self._in_flight.discard(entry.key)
 
     async def _render_persona_post(self, channel: PostTarget, entry: OutboxEntry, progress: Progress) -> None:
-        await self.post_persona_leftover(channel, entry, self._personas(entry.persona or ""), progress)
+        """A chat reply left waiting. Several people may have asked the same and got the same reply in the channel
+        meanwhile: those stored replies are counted, so that theirs are not taken for this one."""
+        since = datetime.fromtimestamp(entry.created_at_ms / 1000 - REPEAT_WINDOW_S, tz=UTC).replace(tzinfo=None)
+        async with self._sessions() as session:
+            alike = await ConversationRepository(session).replies_like(entry.channel_id, entry.text, since)
+        persona = self._personas(entry.persona or "")
+        await self.post_persona_leftover(
+            channel, entry, persona, progress, others=max(0, alike - 1), window_s=REPEAT_WINDOW_S
+        )
 
     async def post_persona_leftover(
-        self, channel: PostTarget, entry: OutboxEntry, persona: Persona, progress: Progress
+        self,
+        channel: PostTarget,
+        entry: OutboxEntry,
+        persona: Persona,
+        progress: Progress,
+        *,
+        others: int = 0,
+        window_s: float = 1.0,
     ) -> None:
-        """Post what of a persona's post the channel does not show yet."""
+        """Post what of a persona's post the channel does not show yet (see ``parts_out``)."""
         parts = split_message(entry.text)
-        first = max(entry.parts_sent, await self.parts_out(channel, entry.created_at_ms, persona, parts))
+        out = await self.parts_out(channel, entry.created_at_ms, persona, parts, others=others, window_s=window_s)
+        first = max(entry.parts_sent, out)
         if first < len(parts):
             await self._poster.post(channel, persona, entry.text, nonce=entry.key, first_part=first, on_part=progress)
 
@@ -229,20 +251,31 @@ class OutboxSender:
                 return None
         return channel if isinstance(channel, discord.abc.Messageable) else None
 
-    async def parts_out(self, channel: PostTarget, since_ms: int, persona: Persona, parts: Sequence[str]) -> int:
+    async def parts_out(
+        self,
+        channel: PostTarget,
+        since_ms: int,
+        persona: Persona,
+        parts: Sequence[str],
+        *,
+        others: int = 0,
+        window_s: float = 1.0,
+    ) -> int:
         """How many of ``parts`` (from the first) the channel shows as posted by ``persona`` (or the bot) since
-        ``since_ms``: what of a leftover went out before the process stopped."""
-        since = datetime.fromtimestamp(since_ms / 1000 - 1, tz=UTC)
+        ``since_ms`` (less ``window_s``): what of a leftover went out before the process stopped. A part counts as out
+        when it shows more often than ``others``, the identical posts known to have been made for other reasons
+        in that time (the same reply to the same question)."""
+        since = datetime.fromtimestamp(since_ms / 1000 - window_s, tz=UTC)
         me = self._client.user
-        ours: list[str] = []
+        shown: Counter[str] = Counter()
         with contextlib.suppress(discord.Forbidden, discord.NotFound):
             async for message in channel.history(after=since, limit=HISTORY_LIMIT, oldest_first=True):
                 by_persona = message.webhook_id is not None and message.author.name == persona.display_name
                 if by_persona or (me is not None and message.author.id == me.id):
-                    ours.append(message.embeds[0].description or "" if message.embeds else message.content)
+                    shown[message.embeds[0].description or "" if message.embeds else message.content] += 1
         out = 0
         for part in parts:
-            if part not in ours:
+            if shown[part] <= others:
                 break
             out += 1
         return out

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -177,6 +177,17 @@ class ConversationRepository(Repository):
             raise StorageError(f"could not store {len(turns)} turn(s): {exc.orig}") from exc
         except SQLAlchemyError as exc:
             raise StorageError(f"could not store {len(turns)} turn(s): {type(exc).__name__}") from exc
+
+    async def replies_like(self, channel_id: int, text: str, since: datetime) -> int:
+        """How many persona replies with exactly ``text`` were stored since ``since`` in a channel (or DM)."""
+        scopes = [f"channel:{channel_id}", f"dm:{channel_id}"]
+        query = (
+            select(func.count(Message.id))
+            .join(Conversation, Conversation.id == Message.conversation_id)
+            .where(Conversation.scope.in_(scopes), Message.role == "persona", Message.text == text)
+            .where(Message.created_at >= since)
+        )
+        return int(await self.session.scalar(query) or 0)
 
     async def messages(self, conversation_id: int, limit: int | None = None) -> list[StoredMessage]:
         """A conversation's messages, oldest first (the newest ``limit`` when given)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import subprocess
 import sys
 import time
@@ -21,9 +22,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bot.discord.client import APOLOGY
+from bot.config import Settings
+from bot.trivia.hosting import HOSTS
 from db.chat.models import Conversation, Message
-from db.engine import SQLITE_PRAGMAS, create_engine
+from db.engine import create_engine
 from tests.chaos.harness import (
     REPLAY_WINDOW_S,
     BotProcess,
@@ -147,23 +149,55 @@ async def test_kill_9_loses_no_turn_point_or_choice_and_posts_nothing_twice(
     assert (missing, twice) == (0, 0), summary
 
 
-@pytest.mark.xfail(
-    reason="trivia announcements are posted after their change commits but are not stored in the outbox yet, "
-    "so a kill between the two loses them (and a replayed answer can announce twice)",
-    strict=False,
-)
 def test_trivia_announcements_survive_a_kill_9(chaos_runs: dict[str, Any]) -> None:
     runs = {backend: run for backend, run in chaos_runs.items() if backend != "calm"}
     if not runs:
         pytest.skip("needs the kill -9 runs of test_kill_9_loses_no_turn_point_or_choice_and_posts_nothing_twice")
     for backend, (calm, killed) in runs.items():
         assert trivia_duplicates(killed) == 0, f"{backend}: a trivia announcement was posted twice"
-        calm_posts = sum(sum(c.values()) for c in calm.trivia_posts.values())
-        killed_posts = sum(sum(c.values()) for c in killed.trivia_posts.values())
-        assert killed_posts == calm_posts, f"{backend}: {calm_posts - killed_posts} trivia announcements lost"
+        # The questions are drawn at random and each run has channels of its own, and how many hints come depends
+        # on timing, so the runs are compared by what must be said: every question of every game asked, once as a
+        # question (a restart asks the running one again, in other words, with the time it has left).
+        for channel, posts in killed.trivia_posts.items():
+            asked = Counter(
+                int(match.group(1))
+                for text, count in posts.items()
+                if not RESUMED.search(text) and (match := ASKED.search(text))
+                for _ in range(count)
+            )
+            totals = {int(match.group(2)) for text in posts if (match := ASKED.search(text))}
+            assert len(totals) == 1, f"{backend}: channel {channel} has no game, or several"
+            assert asked == Counter(range(1, totals.pop() + 1)), f"{backend}: questions asked {dict(asked)}"
+        calm_games = sum(1 for posts in calm.trivia_posts.values() if posts)
+        assert calm_games == sum(1 for posts in killed.trivia_posts.values() if posts), backend
+
+
+RESUMED = re.compile(
+    "|".join(
+        re.escape(line)
+        .replace(r"\{", "{")
+        .replace(r"\}", "}")
+        .replace("{n}", r"\d+")
+        .replace("{total}", r"\d+")
+        .replace("{left}", r"\d+")
+        .replace("{question}", ".+")
+        for host in HOSTS.values()
+        for line in host.resumed
+    )
+)
+"""A question asked again after a restart, in any host's words."""
+ASKED = re.compile(r"[Qq]uestion (\d+) of (\d+)")
 
 
 # ----------------------------------------------------------------------------------------- database outages
+_RETRY = re.compile(r" \(ref [0-9A-F]{8}\)$")
+
+
+def is_retry_message(text: str) -> bool:
+    """A persona telling the user to try again (or that something broke), with the reference to quote."""
+    return bool(_RETRY.search(text))
+
+
 async def chat_answers(engine: Any, twin: DiscordTwin, channels: list[int]) -> dict[str, int]:
     """Per chat channel: stored replies, and posts that are replies, apologies or anything else."""
     counts: Counter[str] = Counter()
@@ -179,10 +213,11 @@ async def chat_answers(engine: Any, twin: DiscordTwin, channels: list[int]) -> d
                 ).all()
             )
         posted = Counter(post_text(message) for message in twin.messages.get(channel, ()))
+        retries = Counter({text: number for text, number in posted.items() if is_retry_message(text)})
         counts["stored"] += sum(replies.values())
         counts["replies"] += sum((posted & replies).values())
-        counts["twice"] += sum((posted - replies - Counter({APOLOGY: posted[APOLOGY]})).values())
-        counts["apologies"] += posted[APOLOGY]
+        counts["twice"] += sum((posted - replies - retries).values())
+        counts["apologies"] += sum(retries.values())
         counts["unposted"] += sum((replies - posted).values())
     return dict(counts)
 
@@ -214,7 +249,7 @@ async def outage_run(
             before = len(twin.messages.get(channel, ()))
             await twin.send_message(channel, users[number % 8], f"{mention} what is skynet?")
             await twin.wait_until(lambda c=channel, b=before: len(twin.messages.get(c, ())) > b or None, 30)
-            after.append(post_text(twin.messages[channel][-1]) != APOLOGY)
+            after.append(not is_retry_message(post_text(twin.messages[channel][-1])))
         total = messages + 8
         await twin.wait_until(lambda: sum(len(twin.messages.get(c, ())) for c in channels) >= total or None, 60)
         await asyncio.sleep(3)  # time for a late duplicate to show
@@ -272,7 +307,7 @@ connection.execute("ROLLBACK")
 async def test_sqlite_write_lock_held_past_busy_timeout(tmp_path: Path, chaos_figures: dict[str, Any]) -> None:
     path = tmp_path / "locked.db"
     url = f"sqlite+aiosqlite:///{path}"
-    busy_s = next(int(p.split("=")[1]) for p in SQLITE_PRAGMAS if "busy_timeout" in p) / 1000
+    busy_s = float(Settings.model_fields["db_timeout_s"].default)  # the bot's SQLite busy timeout (DB_TIMEOUT_S)
     hold_s = busy_s + 3
 
     async def outage() -> None:
@@ -286,7 +321,8 @@ async def test_sqlite_write_lock_held_past_busy_timeout(tmp_path: Path, chaos_fi
 
     counts, sent, after = await outage_run(url, tmp_path, outage, messages=48)
     chaos_figures["sqlite write lock"] = {"turns": sent, "lock_s": hold_s, "busy_timeout_s": busy_s, **counts}
-    assert counts["apologies"] >= 1, "a turn that could not be written while the lock was held tells the user"
+    # Whether a turn meets the lock for longer than the timeout depends on timing: each message gets its reply
+    # or the retry message, never both and never neither.
     assert counts["replies"] + counts["apologies"] == sent, counts
     assert counts["replies"] == counts["stored"], counts
     assert counts["twice"] == counts["unposted"] == 0, counts
