@@ -34,14 +34,16 @@ class DocumentChecker:
         """The error to raise for ``problem`` at ``where``."""
         return self.error(f"{self.source}: {where}: {problem}")
 
-    def mapping(self, value: object, where: str, keys: set[str] | None = None) -> dict[str, object]:
-        """A mapping with string keys; with ``keys``, exactly those."""
+    def mapping(
+        self, value: object, where: str, keys: set[str] | None = None, optional: frozenset[str] = frozenset()
+    ) -> dict[str, object]:
+        """A mapping with string keys; with ``keys``, exactly those, and any of ``optional``."""
         if not isinstance(value, dict) or not all(isinstance(key, str) for key in value):
             raise self.fail(where, "expected a mapping with string keys")
         if keys is not None:
             if missing := sorted(keys - value.keys()):
                 raise self.fail(where, f"missing key(s) {', '.join(missing)}")
-            if extra := sorted(value.keys() - keys):
+            if extra := sorted(value.keys() - keys - optional):
                 raise self.fail(where, f"unknown key(s) {', '.join(extra)}")
         return value
 

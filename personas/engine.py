@@ -99,6 +99,7 @@ class GroundedEngine:
             len(unknown),
             self.thresholds,
             exclude,
+            self._reasons,
         )
 
     def _answer(self, turn: ReplyBuilder, text: str) -> Reply:
@@ -114,6 +115,8 @@ class GroundedEngine:
             return turn.voice("empty")
         if analysis.follow_up in ("next", "more"):
             return self._continue(turn, analysis.follow_up)
+        if analysis.follow_up == "why" and (reason := self._reason_for_last(turn)) is not None:
+            return turn.facts([reason], [], kind="follow_up", asked="why")
         exclude: list[str] = []
         if analysis.follow_up is not None and turn.memory.topic:
             analysis = self._complete(analysis, turn.memory)
@@ -139,6 +142,20 @@ class GroundedEngine:
         if decision.outcome == "not_known" and decision.candidate is not None:
             return self._point_elsewhere(turn, decision.candidate.fact, analysis)
         return self._small_talk(turn, folded) or self._refusal(turn, analysis)
+
+    def _reasons(self, fact: Fact) -> tuple[Fact, ...]:
+        return tuple(self.knowledge.base.fact(fact_id) for fact_id in fact.because)
+
+    def _reason_for_last(self, turn: ReplyBuilder) -> Fact | None:
+        """What says why the last thing said happened ("why?"), when that fact does not say it itself."""
+        if not turn.memory.last_facts:
+            return None
+        last = self.knowledge.base.fact(turn.memory.last_facts[-1])
+        if "why" in last.answers:
+            return None
+        known = [fact for fact in self._reasons(last) if fact.known_by(turn.persona.id, turn.at_scene)]
+        fresh = [fact for fact in known if fact.id not in turn.memory.said_facts]
+        return next(iter(fresh or known), None)
 
     def _fate(self, turn: ReplyBuilder, analysis: Analysis) -> Reply:
         """The last thing this persona knows of the one asked about."""

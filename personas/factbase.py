@@ -90,6 +90,8 @@ class Fact:
     """Question type (who, what, when, where, why, how, how_many, yes_no) -> the words that answer it."""
     asks: Mapping[str, tuple[str, ...]]
     """How people ask for this fact: ``any`` (third person) or a knower's id (asked of that persona, "you")."""
+    because: tuple[str, ...] = ()
+    """The facts that say why this one happened (its reason, motive or cause), best first."""
 
     def known_by(self, persona: str, at_scene: int | None = None) -> bool:
         """True when ``persona`` knows this fact (at ``at_scene``, or at all when it is None)."""
@@ -168,6 +170,10 @@ class _Parser(DocumentChecker):
             if facts and fact.scene < facts[-1].scene:
                 raise self.fail(f"fact {fact.id!r}", f"scene {fact.scene} comes after scene {facts[-1].scene}")
             facts.append(fact)
+        known = {fact.id for fact in facts}
+        for fact in facts:
+            if unknown := [ref for ref in fact.because if ref not in known or ref == fact.id]:
+                raise self.fail(f"fact {fact.id!r}", f"because names {unknown[0]!r}, not another fact")
         return FactBase(scenes, MappingProxyType(entities), tuple(facts))
 
     def scene(self, raw: object, index: int) -> Scene:
@@ -196,7 +202,7 @@ class _Parser(DocumentChecker):
 
     def fact(self, raw: object, index: int, scene_count: int, entities: Mapping[str, Entity]) -> Fact:
         keys = {"id", "scene", "text", "sources", "entities", "knowers", "lines", "trivia", "answers", "asks"}
-        item = self.mapping(raw, f"fact #{index}", keys)
+        item = self.mapping(raw, f"fact #{index}", keys, optional=frozenset({"because"}))
         fact_id = self.text(item["id"], f"fact #{index} id")
         where = f"fact {fact_id!r}"
         if not _FACT_ID.match(fact_id):
@@ -237,6 +243,7 @@ class _Parser(DocumentChecker):
             trivia,
             answers,
             asks,
+            self.texts(item.get("because", []), f"{where} because"),
         )
 
     def answers(self, raw: object, where: str) -> Mapping[str, str]:

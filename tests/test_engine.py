@@ -27,7 +27,11 @@ GROUNDED = {
         ("Where do you live?", {"f-john-lives-in-los-angeles", "f-john-lives-with-foster-parents"}),
         ("who do you live with", {"f-john-lives-with-foster-parents"}),
         ("Who is your mom?", {"f-sarah-is-johns-mother"}),
-        ("why is your mother locked up?", {"f-sarah-imprisoned-mental-hospital", "f-sarah-arrested"}),
+        # the reason itself, or the fact whose "why" slot gives it
+        (
+            "why is your mother locked up?",
+            {"f-sarah-imprisoned-mental-hospital", "f-sarah-arrested", "f-sarah-tried-to-bomb-factory"},
+        ),
         ("what did your mom try to blow up?", {"f-sarah-tried-to-bomb-factory"}),
         ("When is Judgment Day?", {"f-judgment-day-date"}),
         ("what's judgment day", {"f-skynet-initiates-judgment-day", "f-judgment-day-date"}),

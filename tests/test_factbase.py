@@ -327,3 +327,25 @@ def test_load_reports_bad_yaml(tmp_path: Path) -> None:
     path.write_text("scenes: [\n", encoding="utf-8")
     with pytest.raises(FactBaseError, match=r"facts\.yaml: invalid YAML"):
         load_fact_base(path)
+
+
+def test_causes_name_other_facts(fb: FactBase) -> None:
+    linked = [fact for fact in fb.facts if fact.because]
+    assert linked, "the shipped facts say why things happened"
+    for fact in linked:
+        assert fact.id not in fact.because
+        assert all(fb.fact(reason).id == reason for reason in fact.because)
+
+
+def test_rejects_cause_that_is_no_fact(raw: dict[str, Any]) -> None:
+    broken = _broken(raw)
+    broken["facts"][1]["because"] = ["f-no-such-fact"]
+    with pytest.raises(FactBaseError, match=r"fact 'f-john-lives-with-foster-parents': because names 'f-no-such-fact'"):
+        parse_fact_base(broken)
+
+
+def test_rejects_fact_that_is_its_own_cause(raw: dict[str, Any]) -> None:
+    broken = _broken(raw)
+    broken["facts"][0]["because"] = [broken["facts"][0]["id"]]
+    with pytest.raises(FactBaseError, match=r"because names 'f-john-lives-in-los-angeles'"):
+        parse_fact_base(broken)

@@ -15,7 +15,7 @@ from personas.memory import MemoryState
 from personas.roster import PERSONAS
 from personas.understanding.address import split_addressee
 from personas.understanding.analyse import question_type
-from personas.understanding.decide import Thresholds, decide
+from personas.understanding.decide import Decision, Thresholds, decide
 from personas.understanding.features import NgramSpace
 from personas.understanding.language import LanguageError, _Checker, load_language
 from personas.understanding.retrieve import Candidate
@@ -215,6 +215,52 @@ def test_a_why_question_is_not_answered_by_its_own_premise(
     assert grounded_engine.understand("sarah", "what made you change your mind").qtype == "why"
     reply = grounded_engine.respond("john", "why did you break into cyberdyne", MemoryState())
     assert "f-break-into-cyberdyne" not in reply.fact_ids
+
+
+def test_a_why_question_is_answered_by_the_reason_for_its_premise(
+    grounded_engine: GroundedEngine, fact_base: FactBase
+) -> None:
+    analysis = grounded_engine.understand("john", "why did you break into cyberdyne")
+    premise = fact_base.fact("f-break-into-cyberdyne")
+    assert "why" not in premise.answers and premise.because
+
+    def run(reasons: bool) -> Decision:
+        return decide(
+            analysis,
+            [_candidate(fact_base, premise.id, 0.95)],
+            grounded_engine.retriever.fits,
+            grounded_engine.retriever.restates,
+            grounded_engine.model.analyse.entities.related,
+            grounded_engine.model.analyse.entities.settings,
+            "john",
+            None,
+            0,
+            Thresholds(),
+            reasons=lambda fact: [fact_base.fact(reason) for reason in fact.because] if reasons else [],
+        )
+
+    assert run(reasons=True).fact == fact_base.fact(premise.because[0])
+    assert run(reasons=False).fact is None  # the premise alone does not say why
+
+
+def test_why_after_an_answer_is_answered_by_what_caused_it(
+    grounded_engine: GroundedEngine, fact_base: FactBase
+) -> None:
+    caused = next(fact for fact in fact_base.facts if fact.because and "why" not in fact.answers)
+    reason = fact_base.fact(caused.because[0])
+    knower = next(persona for persona in caused.knowers if reason.known_by(persona))
+    memory = MemoryState(last_facts=[caused.id], said_facts=[caused.id], topic=["what"], topic_type="what")
+    assert grounded_engine.respond(knower, "why?", memory).fact_ids == (reason.id,)
+    # once that reason was said, the next one is given, if there is one
+    said = MemoryState(last_facts=[caused.id], said_facts=[caused.id, reason.id], topic=["what"], topic_type="what")
+    expected = next((f for f in caused.because[1:] if fact_base.fact(f).known_by(knower)), reason.id)
+    assert grounded_engine.respond(knower, "why?", said).fact_ids == (expected,)
+
+
+def test_a_fate_question_is_a_whole_question_not_an_ellipsis(grounded_engine: GroundedEngine) -> None:
+    analysis = grounded_engine.understand("t800", "and what became of dyson")
+    assert (analysis.qtype, analysis.follow_up) == ("fate", None)
+    assert grounded_engine.understand("t800", "and dyson?").follow_up == "ellipsis"
 
 
 def test_a_slot_must_tell_more_than_the_question_says(grounded_engine: GroundedEngine, fact_base: FactBase) -> None:

@@ -248,7 +248,7 @@ class Analyser:
                 return kind
         if not content and not named and qtype in ("why", "how", "where", "when", "who") and len(words) <= 6:
             return qtype
-        if named and not content and any(key[: len(lead)] == lead for lead in _ELLIPSIS_LEADS):
+        if named and not content and qtype != "fate" and any(key[: len(lead)] == lead for lead in _ELLIPSIS_LEADS):
             return "ellipsis"
         return None
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from personas.factbase import Fact
 from personas.understanding.analyse import Analysis
@@ -61,20 +61,30 @@ def decide(
     unknown_words: int,
     thresholds: Thresholds,
     exclude: Collection[str] = (),
+    reasons: Callable[[Fact], Sequence[Fact]] = lambda fact: (),
 ) -> Decision:
     """Pick the best candidate that fits the question's type and names what it asks about; answer if it is safe.
 
     ``related`` gives the entities that stand for each other (``EntityTable.related``); ``settings`` the scenes
-    a place or organisation is the setting of, where a fact need not name it ("what happened at Cyberdyne?").
+    a place or organisation is the setting of, where a fact need not name it ("what happened at Cyberdyne?");
+    ``reasons`` the facts that say why a fact happened (``Fact.because``).
 
     ``exclude``: facts not to answer with (what was just said, when the message asks "why?" about it).
     """
     named = {entity for entity in analysis.named if entity not in analysis.addressed}
     fitting: list[tuple[float, Candidate]] = []
     for candidate in candidates:
-        if candidate.fact.id in exclude or not fits(candidate.fact, analysis):
+        if not fits(candidate.fact, analysis):
             continue
-        if weight := _weight(candidate, analysis, named, related, settings, restates):
+        reason = _reason(candidate.fact, analysis, restates, reasons, exclude)
+        if reason is not None:
+            # "Why did you break into Cyberdyne?" presumes the break-in: the fact that says why it happened answers,
+            # as strongly as the question matches the break-in.
+            if weight := _weight(candidate, analysis, named, related, settings, None):
+                fitting.append((weight, replace(candidate, fact=reason)))
+        elif candidate.fact.id not in exclude and (
+            weight := _weight(candidate, analysis, named, related, settings, restates)
+        ):
             fitting.append((weight, candidate))
     best: tuple[float, Candidate] | None = None
     identity = analysis.qtype == "identity"
@@ -108,16 +118,31 @@ def decide(
     return Decision(candidate.fact, "answer", support, candidate)
 
 
+def _reason(
+    fact: Fact,
+    analysis: Analysis,
+    restates: Callable[[Fact, Analysis], bool],
+    reasons: Callable[[Fact], Sequence[Fact]],
+    exclude: Collection[str],
+) -> Fact | None:
+    """For a "why" question whose premise is ``fact`` (the question restates it, and it does not say why itself),
+    the fact that says why it happened."""
+    if analysis.qtype != "why" or "why" in fact.answers or not restates(fact, analysis):
+        return None
+    return next((reason for reason in reasons(fact) if reason.id not in exclude), None)
+
+
 def _weight(
     candidate: Candidate,
     analysis: Analysis,
     named: set[str],
     related: Mapping[str, frozenset[str]],
     settings: Mapping[str, frozenset[int]],
-    restates: Callable[[Fact, Analysis], bool],
+    restates: Callable[[Fact, Analysis], bool] | None,
 ) -> float:
     """How strongly ``candidate`` answers: its fused score, less when it misses what was asked about or only
-    restates the question; 0 when it names none of the people or things asked about."""
+    restates the question (``restates`` None: the question's premise is being answered by its reason); 0 when it
+    names none of the people or things asked about."""
     mentioned = set(candidate.fact.entities)
     hits = sum(
         bool(related.get(entity, {entity}) & mentioned) or candidate.fact.scene in settings.get(entity, ())
@@ -127,7 +152,7 @@ def _weight(
     if not covered:
         return 0.0  # a fact must name the person or thing asked about
     weight = candidate.fused * (0.5 + 0.5 * covered)
-    if analysis.qtype not in ("yes_no", "identity") and restates(candidate.fact, analysis):
+    if restates is not None and analysis.qtype not in ("yes_no", "identity") and restates(candidate.fact, analysis):
         clause = _CLAUSES & set(analysis.words[1:])
         if analysis.qtype not in candidate.fact.answers or (analysis.qtype == "what" and clause):
             # "Why did you break into Cyberdyne?" is not answered by "we broke into Cyberdyne", nor "what
