@@ -6,10 +6,12 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
+
+from bot.sharding import Ownership, ShardRangeError, parse_shard_ids
 
 __all__ = ["DEFAULT_DATABASE_URL", "ConfigError", "Settings", "load_settings", "normalise_database_url"]
 
@@ -88,6 +90,50 @@ class Settings(BaseSettings):
     chat_cache_size: int = Field(
         default=20_000, ge=1, description="conversations kept in memory; the least recently used are reloaded"
     )
+    shard_count: int | Literal["auto"] | None = Field(
+        default=None, description="how many shards the bot has in all, or auto (Discord's recommendation)"
+    )
+    shard_ids: tuple[int, ...] | None = Field(
+        default=None, description="the shards this process runs, such as 0-3 or 0,2 (default: all of them)"
+    )
+    shard_lock_wait_s: float = Field(
+        default=30.0,
+        ge=0,
+        description="how long to wait for a shard that another process still runs before exiting with an error",
+    )
+
+    @field_validator("shard_count", mode="before")
+    @classmethod
+    def _shard_count(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = value.strip().lower() or None
+            if value not in (None, "auto"):
+                if not value.isdigit():
+                    raise ValueError("expected a number of shards, or auto")
+                value = int(value)
+        if isinstance(value, int) and value < 1:
+            raise ValueError("there must be at least one shard")
+        return value
+
+    @field_validator("shard_ids", mode="before")
+    @classmethod
+    def _shard_ids(cls, value: object, info: ValidationInfo) -> object:
+        if isinstance(value, str):
+            if not value.strip():
+                return None
+            try:
+                value = parse_shard_ids(value)
+            except ShardRangeError as exc:
+                raise ValueError(str(exc)) from exc
+        count = info.data.get("shard_count")
+        if value is not None and not isinstance(count, int):
+            raise ValueError("give SHARD_COUNT as a number too, so the shards are split the same way everywhere")
+        if isinstance(value, tuple | list) and isinstance(count, int):
+            try:
+                Ownership.of(count, value)
+            except ShardRangeError as exc:
+                raise ValueError(str(exc)) from exc
+        return value
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -98,6 +144,17 @@ class Settings(BaseSettings):
     @classmethod
     def _blank_token_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @property
+    def sharded(self) -> bool:
+        """True when shards are configured (otherwise one process runs the bot unsharded, as Discord allows for
+        small bots)."""
+        return self.shard_count is not None
+
+    def ownership(self, shard_count: int | None = None) -> Ownership:
+        """The shards this process runs; ``shard_count`` is the count Discord gave when SHARD_COUNT is auto."""
+        count = self.shard_count if isinstance(self.shard_count, int) else shard_count
+        return Ownership.of(count or 1, self.shard_ids)
 
     def data_dir(self) -> Path:
         """The bot's data folder: the SQLite file's folder, or ``data`` here for a server database."""
@@ -121,6 +178,6 @@ def load_settings() -> Settings:
     except ValidationError as exc:
         first = exc.errors()[0]
         name = str(first["loc"][0]).upper() if first["loc"] else "settings"
-        raise ConfigError(f"{name}: {first['msg']}") from exc
+        raise ConfigError(f"{name}: {first['msg'].removeprefix('Value error, ')}") from exc
     settings.resolved_database_url()
     return settings
