@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.chat import ChatService
 from bot.config import Settings
+from bot.sharding import Ownership
 from bot.story.service import Clock, StoryService
 from bot.trivia.service import TriviaService
 from db import migrate
@@ -36,6 +37,8 @@ class App:
     """The services every front end uses, and what they share."""
 
     settings: Settings
+    ownership: Ownership
+    """The shards (so the guilds) whose games and sessions this process runs."""
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     knowledge: Knowledge
@@ -102,11 +105,19 @@ async def _upgrade(url: URL, timeout_s: float) -> None:
         await engine.dispose()
 
 
-async def build_app(settings: Settings, *, run_migrations: bool = True, clock: Clock = time.time) -> App:
+async def build_app(
+    settings: Settings,
+    *,
+    run_migrations: bool = True,
+    clock: Clock = time.time,
+    ownership: Ownership | None = None,
+) -> App:
     """Connect to the database, bring its schema to the newest revision, load the fact base, build services.
 
-    ``clock`` (seconds, like ``time.time``) drives the games' deadlines; tests pass a fake one.
+    ``clock`` (seconds, like ``time.time``) drives the games' deadlines; tests pass a fake one. ``ownership``: the
+    shards this process runs (default: all of them); games and sessions of other guilds are left to their owner.
     """
+    ownership = ownership or Ownership()
     url = settings.resolved_database_url()
     if run_migrations:
         await _upgrade(url, settings.db_timeout_s)
@@ -124,13 +135,14 @@ async def build_app(settings: Settings, *, run_migrations: bool = True, clock: C
             knowledge.base,
             clock=clock,
             default_persona=chat.default_persona,
+            owns=ownership.owns,
         )
-        trivia = TriviaService(sessions, knowledge.base, clock=clock, write_lock=writer.write_lock)
+        trivia = TriviaService(sessions, knowledge.base, clock=clock, write_lock=writer.write_lock, owns=ownership.owns)
     except BaseException:
         await engine.dispose()
         raise
     log.info("services ready on %s", url.get_backend_name())
-    app = App(settings, engine, sessions, knowledge, chat, writer, story, trivia)
+    app = App(settings, ownership, engine, sessions, knowledge, chat, writer, story, trivia)
     app.exporters.update(trivia=trivia.export, story=story.export)
     try:
         await app.finish_forget_requests()

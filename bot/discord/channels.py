@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cachetools import LRUCache
+from cachetools import TTLCache
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.chat import ChannelRepository
@@ -22,14 +22,17 @@ class ChannelInfo:
 
 
 class ChannelDirectory:
-    """Reads each channel's settings once, then serves them from memory; every change is stored first.
+    """Serves each channel's settings from memory, reading them again after ``refresh_s`` seconds (so a change
+    stored by another process is seen within that time); every change is stored first.
 
     At most ``max_channels`` channels are kept, the least recently used going first (read again when needed).
     """
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], *, max_channels: int = 100_000) -> None:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], *, max_channels: int = 100_000, refresh_s: float = 5.0
+    ) -> None:
         self._sessions = sessions
-        self._cache: LRUCache[int, ChannelInfo] = LRUCache(maxsize=max_channels)
+        self._cache: TTLCache[int, ChannelInfo] = TTLCache(maxsize=max_channels, ttl=refresh_s)
 
     def is_cached(self, channel_id: int) -> bool:
         """Whether the channel's settings are in memory now (without counting as a use)."""

@@ -22,14 +22,27 @@ from bot.discord.outbox import OutboxSender
 from bot.discord.personas_out import NO_MENTIONS, PersonaPoster
 from bot.faults import Fault, retryable
 from bot.limits import TokenBuckets
+from bot.sharding import IdentifyGate, Ownership
+from db.leases import Lease, ShardsTaken, acquire_shards
 from personas.persona import Persona
 from personas.roster import PERSONAS
 
-__all__ = ["EXTENSIONS", "CompanionBot", "Refusal", "discord_retryable", "send_ephemeral", "tell_fault"]
+__all__ = [
+    "EXTENSIONS",
+    "CompanionBot",
+    "Refusal",
+    "ShardedCompanionBot",
+    "ShardsTaken",
+    "discord_retryable",
+    "send_ephemeral",
+    "tell_fault",
+]
 
 log = logging.getLogger(__name__)
 
 EXTENSIONS = ("bot.discord.cogs.chat", "bot.discord.cogs.story", "bot.discord.cogs.trivia")
+LEASE_CHECK_S = 5.0
+"""How often a running process checks that it still holds its shards."""
 DEFAULT_VOICE = "john"
 """Who tells a user about a failure when no persona is theirs or the feature's (the default persona)."""
 
@@ -111,8 +124,16 @@ class CompanionBot(commands.Bot):
     user_limits: TokenBuckets
 
     def __init__(
-        self, settings: Settings, *, message_content: bool | None = None, clock: Callable[[], float] = time.time
+        self,
+        settings: Settings,
+        *,
+        message_content: bool | None = None,
+        clock: Callable[[], float] = time.time,
+        exclusive: bool = False,
+        **client_options: Any,
     ) -> None:
+        """``exclusive``: take the lease on this process's shards (or on the SQLite file) before serving, and stop
+        if it is lost, so no two processes run one guild."""
         intents = discord.Intents.default()
         intents.message_content = settings.message_content_intent if message_content is None else message_content
         super().__init__(
@@ -121,8 +142,14 @@ class CompanionBot(commands.Bot):
             allowed_mentions=NO_MENTIONS,
             help_command=None,
             tree_cls=CompanionTree,
+            **client_options,
         )
         self.settings = settings
+        self.exclusive = exclusive
+        self.ownership = Ownership()
+        self.lease: Lease | None = None
+        self.lease_lost = False
+        self._lease_task: asyncio.Task[None] | None = None
         self.clock = clock
         """The games' clock (seconds); tests pass a fake one."""
         self.accepting = True
@@ -158,9 +185,23 @@ class CompanionBot(commands.Bot):
         chosen = self.app.chat.cached_default(f"discord:{user.id}") if user and self._services_ready else None
         return PERSONAS.get(chosen or DEFAULT_VOICE) or PERSONAS[DEFAULT_VOICE]
 
+    async def find_shards(self) -> Ownership:
+        """The shards this process runs: all of them, as one unsharded connection."""
+        return Ownership()
+
     async def setup_hook(self) -> None:
-        """Run the migrations and build the services, load the cogs, sync the slash commands."""
-        self.app = await build_app(self.settings, clock=self.clock)
+        """Take this process's shards, run the migrations and build the services, load the cogs, sync the slash
+        commands."""
+        self.ownership = await self.find_shards()
+        if self.exclusive:
+            self.lease = await acquire_shards(
+                self.settings.resolved_database_url(),
+                self.ownership,
+                wait_s=self.settings.shard_lock_wait_s,
+                timeout_s=self.settings.db_timeout_s,
+            )
+            self._lease_task = asyncio.create_task(self._keep_lease(), name="shard-lease")
+        self.app = await build_app(self.settings, clock=self.clock, ownership=self.ownership)
         self._services_ready = True
         self.channels = ChannelDirectory(self.app.sessions)
         self.poster = PersonaPoster(self, self.channels)
@@ -183,6 +224,17 @@ class CompanionBot(commands.Bot):
                 "the message content intent is off: the bot answers mentions, DMs and slash commands only; "
                 "turn on MESSAGE CONTENT INTENT in the developer portal for auto-chat channels"
             )
+
+    async def _keep_lease(self) -> None:
+        """Check the lease every few seconds; if another process has taken the shards, stop serving them."""
+        assert self.lease is not None
+        while True:
+            await asyncio.sleep(LEASE_CHECK_S)
+            if not await self.lease.keep():
+                log.error("another process now runs %s: stopping", self.ownership.describe())
+                self.lease_lost = True
+                self.request_shutdown()
+                return
 
     async def sync_commands(self) -> None:
         """Sync slash commands globally, or to DISCORD_GUILD_ID only (instant, for testing)."""
@@ -225,7 +277,12 @@ class CompanionBot(commands.Bot):
         await self.close()
 
     async def close(self) -> None:
-        """Close the gateway connection, then the database."""
+        """Close the gateway connection, then the database, then give the shards up."""
+        if self._lease_task is not None:
+            self._lease_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._lease_task
+            self._lease_task = None
         if self._outbox_task is not None:
             self._outbox_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -236,3 +293,29 @@ class CompanionBot(commands.Bot):
             self._services_ready = False
             await self.outbox.close()
             await self.app.close()
+        if self.lease is not None:
+            lease, self.lease = self.lease, None
+            await lease.release()
+
+
+class ShardedCompanionBot(CompanionBot, commands.AutoShardedBot):
+    """The bot on several shards, or on some shards of many (``SHARD_COUNT``, ``SHARD_IDS``): one gateway
+    connection per shard, identified as fast as Discord's ``max_concurrency`` allows."""
+
+    def __init__(self, settings: Settings, **options: Any) -> None:
+        count = settings.shard_count if isinstance(settings.shard_count, int) else None
+        ids = list(settings.shard_ids) if settings.shard_ids is not None else None
+        super().__init__(settings, shard_count=count, shard_ids=ids, **options)
+        self.identify_gate = IdentifyGate()
+
+    async def find_shards(self) -> Ownership:
+        """Ask Discord for the recommended shard count (for ``auto``) and the identify concurrency."""
+        recommended, _url, limit = await self.http.get_bot_gateway()
+        if self.shard_count is None:
+            self.shard_count = recommended
+        self.identify_gate.max_concurrency = max(1, int(limit.get("max_concurrency", 1)))
+        return self.settings.ownership(self.shard_count)
+
+    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
+        """Wait for this shard's identify bucket (``shard_id % max_concurrency``), not a flat 5 s per shard."""
+        await self.identify_gate.wait(shard_id or 0)

@@ -45,12 +45,14 @@ class StoryService:
         clock: Clock = time.time,
         config: StoryConfig | None = None,
         default_persona: Callable[[str], Awaitable[str]] | None = None,
+        owns: Callable[[int | None], bool] = lambda guild_id: True,
     ) -> None:
+        """``owns`` tells the guilds whose sessions this process runs (all of them unless sharded)."""
         self.clock = clock
         self.story = story
         self.base = base
         self.config = config or StoryConfig()
-        self._store = SessionStore(sessions, write_lock)
+        self._store = SessionStore(sessions, write_lock, owns)
         rules = Rules(story, base)
         self._clocks = Clocks(self._store, rules, self.config, self.now_ms)
         self._lobby = Lobby(self._store, rules, self._clocks, self.config, self.now_ms)
@@ -63,7 +65,7 @@ class StoryService:
 
     # ------------------------------------------------------------------ sessions
     async def load(self) -> None:
-        """Read every running session into memory (once); later calls do nothing."""
+        """Read every running session of this process's guilds into memory (once); later calls do nothing."""
         await self._store.load()
 
     async def close(self) -> None:

@@ -36,8 +36,14 @@ class SessionStore:
     A session's lock exists only while a change of that session runs or waits, so locks never outlive use.
     """
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], write_lock: asyncio.Lock) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        write_lock: asyncio.Lock,
+        owns: Callable[[int | None], bool] = lambda guild_id: True,
+    ) -> None:
         self._sessions = sessions
+        self._owns = owns
         self._write_lock = write_lock
         self._writes: Batcher[Op | Write, Any] = Batcher(self._run_ops, name="story-writer")
         self._live: dict[int, SessionRow] = {}
@@ -80,7 +86,7 @@ class SessionStore:
         )
 
     async def load(self) -> None:
-        """Read every running session into memory (once); later calls do nothing."""
+        """Read every running session of this process's guilds into memory (once); later calls do nothing."""
         if self._loaded:
             return
         async with self._load_lock:
@@ -89,7 +95,8 @@ class SessionStore:
             async with self._sessions() as session:
                 rows = await StoryRepository(session).live_sessions()
             for row in rows:
-                self.remember(row)
+                if self._owns(row.guild_id):
+                    self.remember(row)
             self._loaded = True
 
     def remember(self, row: SessionRow) -> None:

@@ -73,8 +73,11 @@ class TriviaService(TriviaRecords):
         clock: Clock = time.time,
         write_lock: asyncio.Lock | None = None,
         seed: int | None = None,
+        owns: Callable[[int | None], bool] = lambda guild_id: True,
     ) -> None:
+        """``owns`` tells the guilds whose games this process runs (all of them unless sharded)."""
         super().__init__(sessions, facts, write_lock or asyncio.Lock())
+        self._owns = owns
         self.clock = clock
         """The wall clock; replaceable so tests control game time."""
         self.seed = seed
@@ -280,13 +283,14 @@ class TriviaService(TriviaRecords):
         return len(games)
 
     async def resume(self) -> list[Announcement]:
-        """Load the running games after a start; each continues at its question with the time it had left."""
+        """Load the running games of this process's guilds after a start; each continues at its question with the
+        time it had left."""
         now = self._now()
         out: list[Announcement] = []
         async with self._write_lock, self._sessions.begin() as session:
             repo = TriviaRepository(session)
             for stored in await repo.running_games():
-                if self._games.get(stored.id) is not None:
+                if self._games.get(stored.id) is not None or not self._owns(stored.guild_id):
                     continue
                 row = unpause(stored, now)
                 if row is not stored:
