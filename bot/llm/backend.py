@@ -1,0 +1,132 @@
+"""The model backend: retrieve the facts a persona knows for a message, ask the model, and let only a reply that
+passes the fact guard through. Anything else (an error, a timeout, a reply the guard refuses) returns None, and the
+caller posts the offline engine's reply."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from bot.llm.client import Completion, ModelClient, ModelError, OnText
+from bot.llm.guard import FactGuard, Verdict
+from bot.llm.prompt import Turn, build_messages, card_text
+from personas.engine import GroundedEngine
+from personas.factbase import Fact
+from personas.memory import MemoryState
+from personas.persona import Persona
+
+__all__ = ["FACTS_IN_PROMPT", "ModelBackend", "ModelReply", "Rejection"]
+
+log = logging.getLogger(__name__)
+
+FACTS_IN_PROMPT = 6
+"""How many facts the prompt holds: the retriever's best for the message that the persona knows."""
+_JSON_OBJECT = re.compile(r"\{.*\}", re.DOTALL)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelReply:
+    """A guarded model reply, with the facts it cites and what it cost."""
+
+    text: str
+    fact_ids: tuple[str, ...]
+    tokens: int
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """Why the model's answer was not used: ``error`` (server, timeout, cut), ``unreadable`` or ``guard``."""
+
+    kind: str
+    detail: str
+    tokens: int = 0
+
+
+@dataclass(slots=True)
+class ModelBackend:
+    """Asks ``client`` in each persona's voice, with the facts ``engine`` retrieves, and guards every answer."""
+
+    client: ModelClient
+    engine: GroundedEngine
+    personas: Mapping[str, Persona]
+    _guards: dict[str, FactGuard] = field(default_factory=dict)
+
+    def guard(self, persona_id: str) -> FactGuard:
+        """The fact guard for one persona (built once)."""
+        guard = self._guards.get(persona_id)
+        if guard is None:
+            persona = self.personas[persona_id]
+            others = [other for key, other in self.personas.items() if key != persona_id]
+            guard = FactGuard(persona, self.engine.knowledge.base, others, card_texts=[card_text(persona)])
+            self._guards[persona_id] = guard
+        return guard
+
+    def facts_for(self, persona_id: str, message: str, memory: MemoryState, at_scene: int | None) -> list[Fact]:
+        """The facts to put in the prompt: the best-ranked ones this persona knows at this scene, and the last one
+        it said (so a follow-up can be answered)."""
+        analysis = self.engine.understand(persona_id, message, memory)
+        ranked = [candidate.fact for candidate in self.engine.retriever.rank(analysis, limit=FACTS_IN_PROMPT * 3)]
+        base = self.engine.knowledge.base
+        recent = [base.fact(fact_id) for fact_id in memory.last_facts[-1:]]
+        chosen: list[Fact] = []
+        for fact in [*recent, *ranked]:
+            if fact.known_by(persona_id, at_scene) and fact not in chosen:
+                chosen.append(fact)
+        return chosen[:FACTS_IN_PROMPT]
+
+    async def reply(
+        self,
+        persona_id: str,
+        message: str,
+        memory: MemoryState,
+        *,
+        at_scene: int | None = None,
+        history: Sequence[Turn] = (),
+        on_text: OnText | None = None,
+    ) -> ModelReply | Rejection:
+        """The model's guarded reply to ``message``, or why there is none."""
+        persona = self.personas[persona_id]
+        facts = self.facts_for(persona_id, message, memory, at_scene)
+        messages = build_messages(persona, facts, history, message)
+        try:
+            async with asyncio.timeout(self.client.timeout_s):
+                completion = await self.client.complete(messages, on_text)
+        except (ModelError, TimeoutError, OSError, ValueError) as exc:
+            log.info("model backend failed (%s); using the offline reply", type(exc).__name__)
+            return Rejection("error", str(exc) or type(exc).__name__)
+        sent = [fact.id for fact in facts]
+        parsed = _parse(completion, sent)
+        if parsed is None:
+            log.info("model answer could not be read; using the offline reply")
+            return Rejection("unreadable", completion.text[:80], completion.tokens)
+        text, cited = parsed
+        verdict: Verdict = self.guard(persona_id).check(text, cited, set(sent), at_scene)
+        if not verdict.ok:
+            log.info("fact guard refused a model reply: %s", "; ".join(verdict.reasons))
+            return Rejection("guard", "; ".join(verdict.reasons), completion.tokens)
+        return ModelReply(text.strip(), tuple(dict.fromkeys(cited)), completion.tokens)
+
+
+def _parse(completion: Completion, sent: Sequence[str]) -> tuple[str, list[str]] | None:
+    """The reply and cited ids from the model's text: the JSON asked for, or (from a server without structured
+    output) JSON inside other text, or else the plain text, citing every fact the prompt held."""
+    text = completion.text.strip()
+    found = _JSON_OBJECT.search(text)
+    if found is not None:
+        try:
+            data = json.loads(found.group(0))
+        except json.JSONDecodeError:
+            data = None
+        if isinstance(data, dict) and isinstance(data.get("reply"), str):
+            ids = data.get("fact_ids", [])
+            if not isinstance(ids, list) or not all(isinstance(item, str) for item in ids):
+                return None
+            return data["reply"], ids
+        return None
+    if completion.structured or not text:
+        return None  # structured output was asked for and this is not it
+    return text, list(sent)

@@ -1,0 +1,61 @@
+"""What the model twin does with one request: the answer's content, or a failure."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+__all__ = ["Behaviour", "cut", "grounded", "hang", "malformed", "plain", "refuse_structured", "status"]
+
+
+@dataclass(frozen=True, slots=True)
+class Behaviour:
+    """One scripted answer. ``content`` is the assistant message; ``status`` an HTTP error instead; ``delay_s`` a
+    wait before answering; ``cut_after`` ends a stream (or a plain body) after that many characters of content;
+    ``needs_plain`` answers 400 to a request asking for structured output, then ``then`` is used for the retry."""
+
+    content: str = ""
+    status: int = 200
+    delay_s: float = 0.0
+    cut_after: int | None = None
+    needs_plain: bool = False
+    then: Behaviour | None = None
+    prompt_tokens: int = 50
+    completion_tokens: int | None = None
+
+
+def grounded(reply: str, fact_ids: Sequence[str]) -> Behaviour:
+    """The structured answer the prompt asks for: the cited fact ids, then the reply."""
+    return Behaviour(json.dumps({"fact_ids": list(fact_ids), "reply": reply}))
+
+
+def plain(text: str) -> Behaviour:
+    """Free text, as from a server that ignores the JSON instruction."""
+    return Behaviour(text)
+
+
+def malformed() -> Behaviour:
+    """JSON that does not parse."""
+    return Behaviour('{"fact_ids": ["f-', cut_after=None)
+
+
+def status(code: int) -> Behaviour:
+    """An HTTP error: 429 (with Retry-After), 500, ..."""
+    return Behaviour(status=code)
+
+
+def hang(seconds: float, then: Behaviour | None = None) -> Behaviour:
+    """Answer only after ``seconds`` (longer than the client's timeout, usually)."""
+    base = then or grounded("I'm here.", [])
+    return Behaviour(base.content, base.status, seconds, base.cut_after)
+
+
+def cut(behaviour: Behaviour, after_chars: int) -> Behaviour:
+    """``behaviour``'s answer, stopped after ``after_chars`` characters of content (the connection drops)."""
+    return Behaviour(behaviour.content, behaviour.status, behaviour.delay_s, after_chars)
+
+
+def refuse_structured(then: Behaviour) -> Behaviour:
+    """400 to a request with ``response_format``; the retry without it gets ``then``."""
+    return Behaviour(status=200, needs_plain=True, then=then)
