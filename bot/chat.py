@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -11,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.keyed import KeyedLocks
 from db.chat import ConversationRepository, ConversationState, TurnRecord, UserRepository
+from db.common import StaleWrite
 from db.turn_writer import TurnWriter
 from personas.engine import GroundedEngine, MemoryState
 from personas.factbase import Fact
@@ -20,7 +22,11 @@ from personas.understanding.address import split_addressee
 
 __all__ = ["DEFAULT_CACHE_SIZE", "ChatReply", "ChatService", "UnknownPersonaError"]
 
+log = logging.getLogger(__name__)
+
 DEFAULT_PERSONA = "john"
+STALE_RETRIES = 3
+"""How often a turn is redone when its conversation was changed by another process in the meantime."""
 MAX_STORED_CHARS = 4000
 DEFAULT_CACHE_SIZE = 20_000
 """Conversations (and users' default personas) kept in memory; the least recently used beyond it are reloaded."""
@@ -120,26 +126,39 @@ class ChatService:
         async with self._locks.hold(key):
             # Filled only under the key's lock: no turn of this conversation is between its commit and its
             # cache update, so what the database holds is the latest memory.
-            conversation = self._cache.get(key)
-            if conversation is None:
-                conversation = self._remember(key, await self._writer.open_conversation(key))
-            result = self._responder.respond(
-                persona_id, text, conversation.memory, seed_key=f"{user}|{scope}", at_scene=at_scene
-            )
-            await self._writer.write(
-                TurnRecord(
-                    conversation_id=conversation.conversation_id,
-                    persona=persona_id,
-                    user_text=text[:MAX_STORED_CHARS],
-                    reply_text=result.text,
-                    fact_ids=result.fact_ids,
-                    turn=result.memory.turn,
-                    memory=result.memory.to_data(),
-                    discord_message_id=discord_message_id,
-                    reply_channel_id=reply_channel_id,
+            for attempt in range(1, STALE_RETRIES + 1):
+                conversation = self._cache.get(key)
+                if conversation is None:
+                    conversation = self._remember(key, await self._writer.open_conversation(key))
+                result = self._responder.respond(
+                    persona_id, text, conversation.memory, seed_key=f"{user}|{scope}", at_scene=at_scene
                 )
-            )
-            conversation.memory = result.memory
+                try:
+                    await self._writer.write(
+                        TurnRecord(
+                            conversation_id=conversation.conversation_id,
+                            persona=persona_id,
+                            user_text=text[:MAX_STORED_CHARS],
+                            reply_text=result.text,
+                            fact_ids=result.fact_ids,
+                            turn=result.memory.turn,
+                            memory=result.memory.to_data(),
+                            discord_message_id=discord_message_id,
+                            reply_channel_id=reply_channel_id,
+                        )
+                    )
+                except StaleWrite:
+                    # Another process answered in this conversation since its memory was read here: only the owner
+                    # of a guild should, so this is logged loudly; the memory is read again and the turn redone.
+                    log.warning(
+                        "conversation %d was changed by another process (try %d)", conversation.conversation_id, attempt
+                    )
+                    self._cache.pop(key, None)
+                    if attempt == STALE_RETRIES:
+                        raise
+                    continue
+                conversation.memory = result.memory
+                break
         return ChatReply(self._personas[persona_id], result.text, result.fact_ids, result.kind)
 
     def _remember(self, key: ConversationKey, state: ConversationState) -> _Conversation:

@@ -8,11 +8,15 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-__all__ = ["Repository", "StorageError", "describe_failure", "insert_for", "storable", "unavailable"]
+__all__ = ["Repository", "StaleWrite", "StorageError", "describe_failure", "insert_for", "storable", "unavailable"]
 
 
 class StorageError(Exception):
     """The database could not do what was asked; the message says what."""
+
+
+class StaleWrite(StorageError):
+    """A row changed since this process read it (another process wrote it): nothing was stored; read it again."""
 
 
 def unavailable(exc: BaseException) -> bool:

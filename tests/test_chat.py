@@ -20,6 +20,7 @@ from bot.app import App, build_app
 from bot.chat import UnknownPersonaError
 from bot.config import Settings
 from bot.console.chat import ConsoleChat
+from db.chat import ConversationRepository
 from db.chat.models import Conversation, Memory, Message, User
 from personas.factbase import load_fact_base
 
@@ -389,3 +390,24 @@ def test_the_console_user_may_be_named_before_or_after_the_command(cli_env: dict
         exported = json.loads(run_cli(cli_env, "export", "--user", name))
         assert exported["conversations"][0]["messages"][0]["text"] == "who is dyson?", name
     assert json.loads(run_cli(cli_env, "export"))["conversations"] == [], "nobody chatted as local"
+
+
+async def test_a_turn_on_memory_another_process_changed_is_redone_on_the_stored_memory(database_url: str) -> None:
+    # Two apps on one database stand for two processes that both (wrongly) serve one conversation.
+    first = await build_app(Settings(database_url=database_url))
+    second = await build_app(Settings(database_url=database_url))
+    try:
+        await first.chat.reply("discord:7", "channel:1", "who is dyson", persona="john")
+        await second.chat.reply("discord:7", "channel:1", "what is skynet", persona="john")  # reads turn 1
+        await first.chat.reply("discord:7", "channel:1", "when is judgment day", persona="john")  # turn 2
+        # second still holds turn 1 in memory: its write is stale, so it reads turn 2 and answers as turn 3
+        await second.chat.reply("discord:7", "channel:1", "who sent the terminator", persona="john")
+        async with second.sessions() as session:
+            repo = ConversationRepository(session)
+            state = await repo.load("discord:7", "channel:1", "john")
+            assert state is not None and state.turn == 4
+            said = [message.text for message in await repo.messages(state.conversation_id) if message.role == "user"]
+        assert said == ["who is dyson", "what is skynet", "when is judgment day", "who sent the terminator"]
+    finally:
+        await first.close()
+        await second.close()

@@ -19,7 +19,7 @@ from db.chat import (
     UserRepository,
 )
 from db.chat.models import ChannelSettings, Conversation, Memory, Message, User
-from db.common import StorageError
+from db.common import StaleWrite, StorageError
 from db.engine import create_engine, create_session_factory
 from db.turn_writer import TurnWriter
 
@@ -353,7 +353,8 @@ async def test_turn_writer_write_returns_after_commit(database_url: str, migrate
     writer = TurnWriter(sessions)
 
     async def write_then_look(n: int) -> int:
-        await writer.write(turn(conversations[n % 10], n, discord_message_id=SNOWFLAKE + n))
+        # each conversation's turns go in order: 1, 2, 3 (a turn is computed from the one before)
+        await writer.write(turn(conversations[n % 10], n // 10 + 1, discord_message_id=SNOWFLAKE + n))
         async with observed() as session:
             found = await session.scalar(
                 select(func.count()).select_from(Message).where(Message.discord_message_id == SNOWFLAKE + n)
@@ -375,7 +376,10 @@ async def test_turn_writer_fails_only_the_duplicate_turn_of_a_batch(sessions: Se
     writer = TurnWriter(sessions)
     try:
         await writer.write(turn(conversations[5], 1, discord_message_id=SNOWFLAKE + 5, user_text="original"))
-        batch = [turn(conversations[n], 2, discord_message_id=SNOWFLAKE + n, user_text=f"new {n}") for n in range(10)]
+        batch = [
+            turn(conversations[n], 2 if n == 5 else 1, discord_message_id=SNOWFLAKE + n, user_text=f"new {n}")
+            for n in range(10)
+        ]
         results = await asyncio.wait_for(
             asyncio.gather(*(writer.write(t) for t in batch), return_exceptions=True), timeout=60
         )
@@ -389,7 +393,27 @@ async def test_turn_writer_fails_only_the_duplicate_turn_of_a_batch(sessions: Se
         texts = set((await session.scalars(select(Message.text).where(Message.role == "user"))).all())
         turns_by_conversation = dict((await session.execute(select(Memory.conversation_id, Memory.turn))).all())
     assert texts == {"original"} | {f"new {n}" for n in range(10) if n != 5}
-    assert turns_by_conversation == {cid: 1 if n == 5 else 2 for n, cid in enumerate(conversations)}
+    assert turns_by_conversation == dict.fromkeys(conversations, 1)  # the replayed turn 2 of the sixth is not stored
+
+
+async def test_a_turn_computed_from_an_old_memory_is_refused_and_nothing_of_its_batch_is_lost(
+    sessions: Sessions,
+) -> None:
+    first, second = await conversation(sessions, "local:ann"), await conversation(sessions, "local:bob")
+    writer = TurnWriter(sessions)
+    try:
+        await writer.write(turn(first, 1))
+        results = await asyncio.gather(
+            writer.write(turn(first, 1, user_text="again from turn 0")),  # another process already wrote turn 1
+            writer.write(turn(second, 1)),
+            return_exceptions=True,
+        )
+    finally:
+        await writer.close()
+    assert isinstance(results[0], StaleWrite) and results[1] is None
+    async with sessions() as session:
+        texts = (await session.scalars(select(Message.text).where(Message.role == "user"))).all()
+    assert sorted(texts) == ["question 1", "question 1"]
 
 
 async def test_turn_writer_refuses_writes_after_close(sessions: Sessions) -> None:

@@ -24,7 +24,7 @@ from db.chat.records import (
     TurnRecord,
     stored,
 )
-from db.common import Repository, StorageError, insert_for, storable
+from db.common import Repository, StaleWrite, StorageError, insert_for, storable
 from db.models import utcnow
 from db.outbox import NewPost, OutboxRepository, reply_key
 
@@ -142,7 +142,13 @@ class ConversationRepository(Repository):
                 }
             )
         memories = [
-            {"cid": turn.conversation_id, "turn": turn.turn, "data": turn.memory, "updated_at": turn.at}
+            {
+                "cid": turn.conversation_id,
+                "turn": turn.turn,
+                "previous": turn.turn - 1,
+                "data": turn.memory,
+                "updated_at": turn.at,
+            }
             for turn in turns
         ]
         posts = [
@@ -158,12 +164,13 @@ class ConversationRepository(Repository):
             if turn.reply_channel_id is not None and turn.discord_message_id is not None
         ]
         try:
+            await self._check_fresh(turns)
             await self.session.execute(MESSAGES.insert(), messages)
             await OutboxRepository(self.session).add(posts)
             table = MEMORIES
             await self.session.execute(
                 update(table)
-                .where(table.c.conversation_id == bindparam("cid"))
+                .where(table.c.conversation_id == bindparam("cid"), table.c.turn == bindparam("previous"))
                 .values(
                     turn=bindparam("turn"),
                     data=bindparam("data", type_=table.c.data.type),
@@ -177,6 +184,22 @@ class ConversationRepository(Repository):
             raise StorageError(f"could not store {len(turns)} turn(s): {exc.orig}") from exc
         except SQLAlchemyError as exc:
             raise StorageError(f"could not store {len(turns)} turn(s): {type(exc).__name__}") from exc
+
+    async def _check_fresh(self, turns: Sequence[TurnRecord]) -> None:
+        """Raise StaleWrite when a memory is no longer at the turn these turns were computed from: another process
+        wrote to it since it was read. The rows stay locked until the commit (FOR UPDATE on PostgreSQL; SQLite
+        lets one writer in at a time, and a write on a snapshot older than another's commit fails)."""
+        wanted: dict[int, int] = {}
+        for turn in turns:  # a batch may hold several turns of one conversation, one after the other
+            wanted[turn.conversation_id] = min(wanted.get(turn.conversation_id, turn.turn), turn.turn - 1)
+        stored = await self.session.execute(
+            select(Memory.conversation_id, Memory.turn)
+            .where(Memory.conversation_id.in_(list(wanted)))
+            .with_for_update()
+        )
+        found = {cid: turn for cid, turn in stored.tuples()}
+        if stale := sorted(cid for cid, turn in wanted.items() if found.get(cid) != turn):
+            raise StaleWrite(f"conversation {stale[0]} changed since it was read ({len(stale)} stale)")
 
     async def replies_like(self, channel_id: int, text: str, since: datetime) -> int:
         """How many persona replies with exactly ``text`` were stored since ``since`` in a channel (or DM)."""
