@@ -82,7 +82,7 @@ async def store(sessions: async_sessionmaker[AsyncSession], data: dict[str, Any]
                 turn.get("said", ""),
                 turn.get("answer", "..."),
                 turn.get("facts", []),
-                turn_number,
+                state.turn + 1,  # the conversation's next turn (a turn is written on the memory it was computed from)
                 {"free": turn.get("memory")},
                 discord_message_id=turn_number if turn_number % 2 else None,
             )
