@@ -17,9 +17,10 @@ import pytest
 from PIL import Image
 
 from bot.cards.export import build_card, card_json_text, write_cards
-from bot.cards.model import CardError, parse_card
+from bot.cards.model import CardError
 from bot.cards.png import card_png
 from bot.cards.reading import read_card_bytes, read_card_file
+from bot.cards.validation import parse_card
 from bot.llm.guard import FactGuard
 from personas.factbase import FactBase
 from personas.roster import PERSONAS

@@ -11,6 +11,9 @@ from bot.cards.model import CardError, ParsedCard
 
 __all__ = ["add_arguments", "run"]
 
+_SHOWN_WARNINGS = 10
+"""A card from an older tool may lack a field in every lorebook entry: the first warnings tell enough."""
+
 
 def add_arguments(commands: Any) -> None:
     """Add the ``cards`` command and its ``export`` and ``import`` subcommands to the command line."""
@@ -60,8 +63,10 @@ def _import(path: Path, as_json: bool) -> int:
         sys.stdout.write(card_json_text(parsed.card))
     else:
         print(_summary(parsed, path))
-    for warning in parsed.warnings:
+    for warning in parsed.warnings[:_SHOWN_WARNINGS]:
         print(f"warning: {warning}", file=sys.stderr)
+    if (hidden := len(parsed.warnings) - _SHOWN_WARNINGS) > 0:
+        print(f"warning: and {hidden} more like these", file=sys.stderr)
     return 0
 
 

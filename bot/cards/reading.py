@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from bot.cards.model import CardError, ParsedCard, parse_card
+from bot.cards.model import CardError, ParsedCard
+from bot.cards.validation import parse_card
 
 __all__ = ["MAX_CARD_BYTES", "read_card_bytes", "read_card_file"]
 
