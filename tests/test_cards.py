@@ -395,3 +395,25 @@ def test_start_up_does_not_load_pillow() -> None:
     code = "import sys, bot.__main__; print('PIL' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert result.stdout.strip() == "False"
+
+
+def test_cli_import_shows_the_first_warnings_of_many(tmp_path: Path, fact_base: FactBase) -> None:
+    document = v2_document(fact_base)
+    entries = document["data"]["character_book"]["entries"]  # type: ignore[index]
+    for entry in entries:
+        del entry["extensions"]
+    path = tmp_path / "old-tool.json"
+    path.write_text(json.dumps(document), encoding="utf-8")
+    result = cli("import", str(path))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("John Connor (Character Card V2, JSON)\n")
+    warnings = result.stderr.splitlines()
+    assert warnings[0] == "warning: data.character_book.entries[0].extensions: missing; taken as {}"
+    assert warnings[10:] == [f"warning: and {len(entries) - 10} more like these"]
+
+
+def test_cli_export_refuses_a_scene_out_of_range(tmp_path: Path) -> None:
+    result = cli("export", str(tmp_path / "out"), "--at-scene", "9")
+    assert result.returncode == 2
+    assert result.stderr == "t2-companion: --at-scene must be a scene number from 1 to 8\n"
+    assert not (tmp_path / "out").exists()
