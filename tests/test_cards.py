@@ -14,10 +14,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from bot.cards.export import build_card, card_json_text, write_cards
-from bot.cards.model import CardError
+from bot.cards.model import BookEntry, CardError, CharacterBook, CharacterCard, card_to_json
 from bot.cards.png import card_png
 from bot.cards.reading import read_card_bytes, read_card_file
 from bot.cards.validation import parse_card
@@ -212,6 +214,120 @@ def test_unknown_keys_and_extensions_survive_a_round_trip(fact_base: FactBase) -
     parsed = parse_card(copy.deepcopy(document))
     assert json.loads(card_json_text(parsed.card)) == document
     assert parsed.warnings == ("data: keys not in the spec kept as they are: group_only_greetings",)
+
+
+_text = st.text(max_size=20)
+_json_leaf = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | _text
+_json = st.recursive(_json_leaf, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_text, inner, max_size=3))
+_extensions = st.dictionaries(st.text(max_size=10).filter(lambda key: key != "t2-companion"), _json, max_size=3)
+_number = st.integers(-1000, 1000) | st.floats(-1e6, 1e6)
+_entries = st.builds(
+    BookEntry,
+    keys=st.lists(_text, max_size=4).map(tuple),
+    content=_text,
+    enabled=st.booleans(),
+    insertion_order=_number,
+    extensions=_extensions,
+    case_sensitive=st.none() | st.booleans(),
+    name=st.none() | _text,
+    priority=st.none() | _number,
+    id=st.none() | st.integers(0, 10_000),
+    comment=st.none() | _text,
+    selective=st.none() | st.booleans(),
+    secondary_keys=st.none() | st.lists(_text, max_size=3).map(tuple),
+    constant=st.none() | st.booleans(),
+    position=st.sampled_from([None, "before_char", "after_char"]),
+)
+_books = st.builds(
+    CharacterBook,
+    entries=st.lists(_entries, max_size=3).map(tuple),
+    extensions=_extensions,
+    name=st.none() | _text,
+    scan_depth=st.none() | _number,
+    recursive_scanning=st.none() | st.booleans(),
+)
+_cards = st.builds(
+    CharacterCard,
+    name=_text,
+    description=_text,
+    first_mes=_text,
+    mes_example=_text,
+    alternate_greetings=st.lists(_text, max_size=3).map(tuple),
+    character_book=st.none() | _books,
+    tags=st.lists(_text, max_size=3).map(tuple),
+    extensions=_extensions,
+)
+
+
+@settings(max_examples=100, derandomize=True, database=None, deadline=None)
+@given(_cards)
+def test_any_card_reads_back_as_itself(card: CharacterCard) -> None:
+    text = json.dumps(card_to_json(card), ensure_ascii=False)
+    parsed = parse_card(json.loads(text))
+    assert parsed.card == card and parsed.warnings == ()
+
+
+def test_a_card_as_sillytavern_writes_it_is_read() -> None:
+    """V1 fields mirrored at the root, the front end's own keys there and in extensions, extra entry keys."""
+    data: Json = {
+        "name": "Ann",
+        "description": "d",
+        "personality": "",
+        "scenario": "",
+        "first_mes": "Hi.",
+        "mes_example": "",
+        "creator_notes": "",
+        "system_prompt": "",
+        "post_history_instructions": "",
+        "tags": ["test"],
+        "creator": "",
+        "character_version": "",
+        "alternate_greetings": [],
+        "extensions": {"talkativeness": "0.5", "fav": False, "world": "", "depth_prompt": {"prompt": "", "depth": 4}},
+        "character_book": {
+            "name": "",
+            "extensions": {},
+            "entries": [
+                {
+                    "id": 0,
+                    "keys": ["ann"],
+                    "secondary_keys": [],
+                    "comment": "",
+                    "content": "Ann is a test.",
+                    "constant": False,
+                    "selective": True,
+                    "insertion_order": 100,
+                    "enabled": True,
+                    "position": "before_char",
+                    "use_regex": True,
+                    "extensions": {"position": 0, "exclude_recursion": False, "probability": 100},
+                }
+            ],
+        },
+    }
+    document = {
+        "name": "Ann",
+        "description": "d",
+        "personality": "",
+        "scenario": "",
+        "first_mes": "Hi.",
+        "mes_example": "",
+        "creatorcomment": "",
+        "avatar": "none",
+        "talkativeness": "0.5",
+        "fav": False,
+        "tags": ["test"],
+        "spec": "chara_card_v2",
+        "spec_version": "2.0",
+        "data": data,
+        "create_date": "2024-1-1 @10h 00m 00s 000ms",
+    }
+    parsed = parse_card(copy.deepcopy(document))
+    assert parsed.card.character_book is not None
+    assert parsed.card.character_book.entries[0].extra == {"use_regex": True}
+    assert json.loads(card_json_text(parsed.card))["data"] == data
+    ignored = sorted(w.split(":")[0] for w in parsed.warnings)
+    assert ignored == ["avatar", "create_date", "creatorcomment", "fav", "tags", "talkativeness"]
 
 
 # --- PNG --------------------------------------------------------------------------------------
