@@ -533,3 +533,9 @@ def test_cli_export_refuses_a_scene_out_of_range(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert result.stderr == "t2-companion: --at-scene must be a scene number from 1 to 8\n"
     assert not (tmp_path / "out").exists()
+
+
+def test_export_is_the_same_bytes_every_time(exported: Path, fact_base: FactBase, tmp_path: Path) -> None:
+    write_cards(tmp_path, PERSONAS.values(), fact_base)
+    for path in exported.iterdir():
+        assert (tmp_path / path.name).read_bytes() == path.read_bytes(), path.name
