@@ -1,4 +1,4 @@
-"""Command line: ``python -m bot [run|console|ask|migrate|export]`` (also installed as ``t2-companion``)."""
+"""Command line: ``python -m bot [run|console|ask|migrate|export|cards]`` (also installed as ``t2-companion``)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from bot.cards import cli as cards_cli
 from bot.config import ConfigError, Settings, load_settings
 from bot.console import cli as trivia_cli
 from bot.console.input import run_interactive
@@ -55,6 +56,7 @@ def _parser() -> argparse.ArgumentParser:
     play = story.add_parser("play", help="a solo or hot-seat story in this terminal (continues an unfinished one)")
     play.add_argument("--order", choices=("list", "vote", "natural"), default="list", help="turn order (default: list)")
     trivia_cli.add_arguments(commands)
+    cards_cli.add_arguments(commands)
     return parser
 
 
@@ -91,6 +93,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_interactive(run_story(settings, args.order)) if args.story == "play" else 2
         if command == "trivia":
             return trivia_cli.run(settings, args)
+        if command == "cards":
+            return cards_cli.run(args)
     except ConfigError as exc:
         print(f"t2-companion: {exc}", file=sys.stderr)
         return 2
