@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.chat import ChatService
 from bot.story import StoryConfig, StoryRefusal, StoryService
+from db.common import StaleWrite
 from db.story.models import StoryEvent, StoryPlayer, StorySession
 from db.turn_writer import TurnWriter
 from personas.engine import GroundedEngine
@@ -421,3 +422,23 @@ async def test_the_epilogue_tells_what_a_choice_made_only_to_whoever_chose_it(se
         readings = {flag.values[any_value].told_to(r) for any_value in flag.values for r in ("sarah", "t800")}
         lines = [line for line in epilogue.splitlines() if line.split(": ", 1)[-1] in readings]
         assert lines == [f"{name}: {flag.values[value].told_to(role)}"], flag_id
+
+
+async def test_a_change_made_from_a_session_another_process_changed_fails_loudly_and_reads_it_again(
+    sessions: async_sessionmaker[AsyncSession], clock: FakeClock
+) -> None:
+    # Two services on one database stand for two processes that both (wrongly) run one guild's session.
+    first, _ = make_service(sessions, clock)
+    second, _ = make_service(sessions, clock)
+    session_id = await lobby(first, "vote", ("u:ann", "john"))
+    await second.load()  # reads the lobby with ann in it
+    await first.join(session_id, "u:bob", "bob", "sarah")  # stored: version moves on
+    with pytest.raises(StaleWrite):
+        await second.join(session_id, "u:cat", "cat", "t800")  # made from the old read
+    await second.join(session_id, "u:cat", "cat", "t800")  # from the session as stored now
+    fresh, _ = make_service(sessions, clock)
+    row = await fresh.session_in("channel:1")
+    assert row is not None and [p.user for p in row.players] == ["u:ann", "u:bob", "u:cat"]
+    await first.close()
+    await second.close()
+    await fresh.close()

@@ -222,7 +222,7 @@ class Lobby:
 
             yield write
             for change in changes:
-                store.remember(change.row)
+                store.saved(change.row)
 
     async def forget(self, user: str) -> int:
         """Remove ``user`` from every session in a transaction of its own; their turns stay as "a former player"."""

@@ -8,6 +8,7 @@ read back and go on at the same point.
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
@@ -20,10 +21,13 @@ from bot.story.change import ENDED, Change, Write, clone, with_player
 from bot.story.model import StoryRefusal
 from bot.story.outbox import discord_channel, posts_payload, story_text
 from db.batching import Batcher
+from db.common import StaleWrite
 from db.outbox import NewPost, OutboxRepository
 from db.story.repository import EventRow, PlayerRow, SessionRow, StoryRepository
 
 __all__ = ["Op", "SessionStore"]
+
+log = logging.getLogger(__name__)
 
 Op = Callable[[StoryRepository], Awaitable[Any]]
 """A write that needs more than the group commit's statements (creating a session, forgetting a user ...)."""
@@ -125,8 +129,29 @@ class SessionStore:
         write = Write(
             change.row, tuple(change.players), tuple(change.events), new_player, tuple(change.posts), change.outbox_key
         )
-        await self._writes.submit(write)
-        self.remember(change.row)
+        try:
+            await self._writes.submit(write)
+        except StaleWrite:
+            # Another process changed this session: only its guild's owner should, so say so loudly, and read the
+            # stored session again, so the next action (the user is told to try again) starts from it.
+            log.warning("story session %d was changed by another process; reading it again", change.row.id)
+            await self._reload(change.row)
+            raise
+        self.saved(change.row)
+
+    def saved(self, row: SessionRow) -> None:
+        """Keep a session just stored: its stored version moved on by one."""
+        row.version += 1
+        self.remember(row)
+
+    async def _reload(self, row: SessionRow) -> None:
+        async with self._sessions() as session:
+            stored = await StoryRepository(session).latest_in_scope(row.scope)
+        self._live.pop(row.id, None)
+        if stored is not None and stored.id == row.id:
+            self.remember(stored)
+        elif self._by_scope.get(row.scope) == row.id:
+            del self._by_scope[row.scope]
 
     @property
     def write_lock(self) -> asyncio.Lock:

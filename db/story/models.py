@@ -5,7 +5,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from db.models import Base, Id, utcnow
@@ -40,6 +52,8 @@ class StorySession(Base):
     state: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     """Story flags and the votes of the decision in progress."""
     event_seq: Mapped[int] = mapped_column(Integer)
+    version: Mapped[int] = mapped_column(Integer, server_default=text("0"), default=0)
+    """Counts the stored changes: a change is written only on the version it was made from."""
     created_at: Mapped[datetime] = mapped_column(DateTime(), default=utcnow)
     ended_at: Mapped[datetime | None] = mapped_column(DateTime())
 

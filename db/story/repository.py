@@ -11,7 +11,7 @@ from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.common import StorageError, storable
+from db.common import StaleWrite, StorageError, storable
 from db.models import utcnow
 from db.story.models import StoryEvent, StoryPlayer, StorySession
 
@@ -72,6 +72,8 @@ class SessionRow:
     state: dict[str, Any]
     event_seq: int
     players: list[PlayerRow] = field(default_factory=list)
+    version: int = 0
+    """The stored version this row was read at (or last written as)."""
     created_at: datetime = field(default_factory=utcnow)
     ended_at: datetime | None = None
 
@@ -136,15 +138,20 @@ class StoryRepository:
     ) -> None:
         """Store the changes of many sessions with one statement per table (group commit)."""
         if sessions:
+            await self._check_fresh(sessions)
             table = _SESSIONS
             values: dict[str, Any] = {
                 name: bindparam(f"v_{name}", type_=table.c[name].type) for name in (*_SESSION_FIELDS, "active_scope")
             }
             await self.session.execute(
-                update(table).where(table.c.id == bindparam("v_id")).values(**values),
+                update(table)
+                .where(table.c.id == bindparam("v_id"), table.c.version == bindparam("v_read"))
+                .values(**values, version=bindparam("v_version")),
                 [
                     {
                         "v_id": row.id,
+                        "v_read": row.version,
+                        "v_version": row.version + 1,
                         "v_active_scope": None if row.status == "ended" else row.scope,
                         **{f"v_{name}": getattr(row, name) for name in _SESSION_FIELDS},
                     }
@@ -170,6 +177,17 @@ class StoryRepository:
         if events:
             rows = [self._event_values(session_id, event) for session_id, event in events]
             await self.session.execute(_EVENTS.insert(), rows)
+
+    async def _check_fresh(self, sessions: Sequence[SessionRow]) -> None:
+        """Raise StaleWrite when a session is no longer at the version it was read at (another process changed it);
+        the rows stay locked until the commit (FOR UPDATE on PostgreSQL; SQLite has one writer at a time)."""
+        read = {row.id: row.version for row in sessions}
+        found = await self.session.execute(
+            select(StorySession.id, StorySession.version).where(StorySession.id.in_(list(read))).with_for_update()
+        )
+        stored = {session_id: version for session_id, version in found.tuples()}
+        if stale := sorted(session_id for session_id, version in read.items() if stored.get(session_id) != version):
+            raise StaleWrite(f"story session {stale[0]} changed since it was read")
 
     @staticmethod
     def _event_values(session_id: int, event: EventRow) -> dict[str, Any]:
@@ -314,6 +332,7 @@ class StoryRepository:
                 state=dict(r.state or {}),
                 event_seq=r.event_seq,
                 players=players[r.id],
+                version=r.version,
                 created_at=r.created_at,
                 ended_at=r.ended_at,
             )

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -69,6 +70,8 @@ class TriviaGame(Base):
     hints: Mapped[int] = mapped_column(Integer)
     last_activity_ms: Mapped[int] = mapped_column(BigInteger)
     paused_at_ms: Mapped[int | None] = mapped_column(BigInteger)
+    version: Mapped[int] = mapped_column(Integer, server_default=text("0"), default=0)
+    """Counts the stored changes of a running game: a change is written only on the version it was made from."""
     created_at: Mapped[datetime] = mapped_column(DateTime(), default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime())
 
