@@ -90,7 +90,9 @@ class App:
         return await self.trivia.suspend() + await self.story.suspend()
 
     async def close(self) -> None:
-        """Finish pending writes and close the database."""
+        """Finish pending writes and close the database (and the model backend's connections)."""
+        if self.chat.model is not None:
+            await self.chat.model.client.close()
         await self.writer.close()
         await self.story.close()
         await self.engine.dispose()
@@ -103,6 +105,33 @@ async def _upgrade(url: URL, timeout_s: float) -> None:
         await migrate.upgrade_if_needed(engine)
     finally:
         await engine.dispose()
+
+
+def _add_model_backend(
+    settings: Settings,
+    chat: ChatService,
+    responder: GroundedEngine,
+    sessions: async_sessionmaker[AsyncSession],
+    writer: TurnWriter,
+) -> None:
+    """Give the chat the optional model backend (used in guilds that turn it on with /persona model on)."""
+    from bot.llm.backend import ModelBackend
+    from bot.llm.client import ModelClient
+    from bot.llm.policy import ModelPolicy
+
+    assert settings.llm_base_url and settings.llm_model
+    key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
+    client = ModelClient(
+        settings.llm_base_url,
+        settings.llm_model,
+        api_key=key,
+        timeout_s=settings.llm_timeout_s,
+        max_tokens=settings.llm_max_tokens,
+    )
+    client.prepare()
+    chat.model = ModelBackend(client, responder, PERSONAS)
+    chat.model_policy = ModelPolicy(sessions, writer.write_lock, daily_tokens=settings.llm_daily_tokens)
+    log.info("model backend: %s at %s, for guilds that turn it on", settings.llm_model, settings.llm_base_url)
 
 
 async def build_app(
@@ -128,6 +157,8 @@ async def build_app(
         writer = TurnWriter(sessions)
         responder = GroundedEngine(knowledge, PERSONAS, cache_dir=model_cache_dir(settings.data_dir()))
         chat = ChatService(engine, sessions, responder, writer, PERSONAS, cache_size=settings.chat_cache_size)
+        if settings.llm_base_url and settings.llm_model:
+            _add_model_backend(settings, chat, responder, sessions, writer)
         story = StoryService(
             sessions,
             writer.write_lock,

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from itertools import pairwise
+from typing import TYPE_CHECKING, Any
 
 from cachetools import LRUCache
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -16,15 +17,24 @@ from db.common import StaleWrite
 from db.turn_writer import TurnWriter
 from personas.engine import GroundedEngine, MemoryState
 from personas.factbase import Fact
+from personas.memory import Reply
 from personas.persona import Persona
 from personas.roster import find_persona
 from personas.understanding.address import split_addressee
 
-__all__ = ["DEFAULT_CACHE_SIZE", "ChatReply", "ChatService", "UnknownPersonaError"]
+if TYPE_CHECKING:
+    from bot.llm.backend import ModelBackend
+    from bot.llm.policy import ModelPolicy
+
+__all__ = ["DEFAULT_CACHE_SIZE", "ChatReply", "ChatService", "Explanation", "UnknownPersonaError"]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_PERSONA = "john"
+MODEL_SKIPS = frozenset({"injection", "empty", "unreadable"})
+"""Offline reply kinds that are never handed to the model: hostile or unreadable messages keep their refusal."""
+HISTORY_TURNS = 3
+"""How many earlier turns of the conversation the model sees."""
 STALE_RETRIES = 3
 """How often a turn is redone when its conversation was changed by another process in the meantime."""
 MAX_STORED_CHARS = 4000
@@ -47,6 +57,15 @@ class ChatReply:
     text: str
     fact_ids: tuple[str, ...]
     kind: str
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    """What ``/why`` shows: who answered last, the facts behind it, and what wrote it (None: the offline engine)."""
+
+    persona: Persona | None
+    facts: list[Fact]
+    backend: str | None = None
 
 
 @dataclass(slots=True)
@@ -73,7 +92,14 @@ class ChatService:
         personas: Mapping[str, Persona],
         *,
         cache_size: int = DEFAULT_CACHE_SIZE,
+        model: ModelBackend | None = None,
+        model_policy: ModelPolicy | None = None,
     ) -> None:
+        """``model`` (with ``model_policy``): the optional language model backend, used in guilds that turned it on
+        and answering only through its fact guard; the offline engine answers everywhere else, and whenever the
+        model fails or its reply is refused."""
+        self.model = model
+        self.model_policy = model_policy
         self._database = database
         self._sessions = sessions
         self._responder = responder
@@ -113,12 +139,14 @@ class ChatService:
         discord_message_id: int | None = None,
         at_scene: int | None = None,
         reply_channel_id: int | None = None,
+        guild_id: int | None = None,
     ) -> ChatReply:
         """Answer ``text`` from ``user`` in ``scope``; the turn is committed before this returns.
 
         ``persona`` is who the user is talking to (the user's default when None); a message that starts
         by naming another persona ("sarah, who gave you the weapons?") is answered by that one.
         ``reply_channel_id``: the reply is to be posted there; it is stored in the outbox with the turn.
+        ``guild_id``: where the message was sent, for the model backend's opt-in and budget.
         """
         addressed, text = split_addressee(text)
         persona_id = addressed or (self.persona(persona).id if persona else await self.default_persona(user))
@@ -133,6 +161,12 @@ class ChatService:
                 result = self._responder.respond(
                     persona_id, text, conversation.memory, seed_key=f"{user}|{scope}", at_scene=at_scene
                 )
+                backend = None
+                if result.kind not in MODEL_SKIPS and await self._model_allowed(guild_id):
+                    assert guild_id is not None
+                    modelled = await self._ask_model(guild_id, persona_id, text, conversation, at_scene)
+                    if modelled is not None:
+                        result, backend = modelled(result), "model"
                 try:
                     await self._writer.write(
                         TurnRecord(
@@ -145,6 +179,7 @@ class ChatService:
                             memory=result.memory.to_data(),
                             discord_message_id=discord_message_id,
                             reply_channel_id=reply_channel_id,
+                            backend=backend,
                         )
                     )
                 except StaleWrite:
@@ -160,6 +195,38 @@ class ChatService:
                 conversation.memory = result.memory
                 break
         return ChatReply(self._personas[persona_id], result.text, result.fact_ids, result.kind)
+
+    async def _model_allowed(self, guild_id: int | None) -> bool:
+        return self.model is not None and self.model_policy is not None and await self.model_policy.allows(guild_id)
+
+    async def _ask_model(
+        self, guild_id: int, persona_id: str, text: str, conversation: _Conversation, at_scene: int | None
+    ) -> Callable[[Reply], Reply] | None:
+        """The model's guarded reply, as a change to the offline one; None when the offline one stands."""
+        from bot.llm.backend import ModelReply
+
+        assert self.model is not None and self.model_policy is not None
+        async with self._sessions() as session:
+            stored = await ConversationRepository(session).messages(
+                conversation.conversation_id, limit=2 * HISTORY_TURNS
+            )
+        history = [
+            (asked.text, answered.text)
+            for asked, answered in pairwise(stored)
+            if asked.role == "user" and answered.role == "persona"
+        ]
+        answer = await self.model.reply(persona_id, text, conversation.memory, at_scene=at_scene, history=history)
+        await self.model_policy.spend(guild_id, answer.tokens)
+        if not isinstance(answer, ModelReply):
+            return None
+
+        def use(offline: Reply) -> Reply:
+            cited = list(answer.fact_ids)
+            said = [fact for fact in offline.memory.said_facts if fact not in cited] + cited
+            memory = replace(offline.memory, last_facts=cited or offline.memory.last_facts, said_facts=said)
+            return replace(offline, text=answer.text, fact_ids=answer.fact_ids, kind="model", memory=memory)
+
+        return use
 
     def _remember(self, key: ConversationKey, state: ConversationState) -> _Conversation:
         conversation = _Conversation(state.conversation_id, MemoryState.from_data(state.memory, state.turn))
@@ -194,17 +261,22 @@ class ChatService:
 
     async def why(self, user: str, scope: str) -> tuple[Persona | None, list[Fact]]:
         """The persona and the plot facts behind the last reply ``user`` got in ``scope``."""
+        explained = await self.explain(user, scope)
+        return explained.persona, explained.facts
+
+    async def explain(self, user: str, scope: str) -> Explanation:
+        """The persona, the plot facts and the backend behind the last reply ``user`` got in ``scope``."""
         async with self._sessions() as session:
             last = await ConversationRepository(session).last_reply(user, scope)
         if last is None or last.persona is None:
-            return None, []
+            return Explanation(None, [])
         facts: list[Fact] = []
         for fact_id in last.fact_ids:
             try:
                 facts.append(self._responder.knowledge.base.fact(fact_id))
             except KeyError:
                 continue  # a fact retired from the fact base since the reply was stored
-        return self._personas.get(last.persona), facts
+        return Explanation(self._personas.get(last.persona), facts, last.backend)
 
     async def forget(self, user: str) -> int:
         """Delete everything stored about ``user``; returns how many messages were removed."""

@@ -90,6 +90,15 @@ class Settings(BaseSettings):
     chat_cache_size: int = Field(
         default=20_000, ge=1, description="conversations kept in memory; the least recently used are reloaded"
     )
+    llm_base_url: str | None = Field(
+        default=None,
+        description="an OpenAI-compatible server, e.g. http://localhost:11434/v1 for Ollama (off if unset)",
+    )
+    llm_model: str | None = Field(default=None, description="the model the server should use, e.g. llama3.1")
+    llm_api_key: SecretStr | None = Field(default=None, description="the server's API key, if it needs one")
+    llm_timeout_s: float = Field(default=8.0, gt=0, le=120, description="how long a model reply may take in all")
+    llm_max_tokens: int = Field(default=300, ge=16, description="the longest model reply, in tokens")
+    llm_daily_tokens: int = Field(default=200_000, ge=0, description="each guild's model budget per day, in tokens")
     shard_count: int | Literal["auto"] | None = Field(
         default=None, description="how many shards the bot has in all, or auto (Discord's recommendation)"
     )
@@ -101,6 +110,18 @@ class Settings(BaseSettings):
         ge=0,
         description="how long to wait for a shard that another process still runs before exiting with an error",
     )
+
+    @field_validator("llm_base_url", "llm_model", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("llm_model")
+    @classmethod
+    def _model_with_server(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if info.data.get("llm_base_url") and not value:
+            raise ValueError("LLM_BASE_URL is set: name the model to use too (for Ollama, e.g. llama3.1)")
+        return value
 
     @field_validator("shard_count", mode="before")
     @classmethod

@@ -6,6 +6,7 @@ from sqlalchemy import MetaData
 
 # Each feature's models register their tables on Base.metadata when imported; list every feature here.
 import db.chat.models
+import db.llm.models
 import db.outbox.models
 import db.story.models
 import db.trivia.models  # noqa: F401

@@ -51,6 +51,11 @@ class ModelClient:
         self._api_key = api_key or "not-needed"
         self._client: AsyncOpenAI | None = None
 
+    def prepare(self) -> None:
+        """Import the client library and build the client now (at start-up), not in the first reply's handler."""
+        self._openai()
+        import openai  # noqa: F401 - complete() imports it again, from the module cache
+
     def _openai(self) -> AsyncOpenAI:
         if self._client is None:
             from openai import AsyncOpenAI  # imported on first use: the bot starts without paying for it

@@ -126,6 +126,7 @@ class ConversationRepository(Repository):
                     "persona": None,
                     "text": storable(turn.user_text),
                     "fact_ids": [],
+                    "backend": None,
                     "discord_message_id": turn.discord_message_id,
                     "created_at": turn.at,
                 }
@@ -137,6 +138,7 @@ class ConversationRepository(Repository):
                     "persona": turn.persona,
                     "text": storable(turn.reply_text),
                     "fact_ids": list(turn.fact_ids),
+                    "backend": turn.backend,
                     "discord_message_id": None,
                     "created_at": turn.at,
                 }

@@ -91,6 +91,8 @@ class Message(Base):
     persona: Mapped[str | None] = mapped_column(String(16))
     text: Mapped[str] = mapped_column(Text)
     fact_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    backend: Mapped[str | None] = mapped_column(String(16))
+    """What wrote a persona's reply: None for the offline engine, ``model`` for the language model backend."""
     discord_message_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(), default=utcnow)
 

@@ -54,6 +54,8 @@ class TurnRecord:
     reply_channel_id: int | None = None
     """Where the reply is to be posted: set, the reply goes into the outbox with the turn (see OutboxRepository)."""
     at: datetime = field(default_factory=utcnow)
+    backend: str | None = None
+    """What wrote the reply: None for the offline engine, ``model`` for the language model backend."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +67,7 @@ class StoredMessage:
     text: str
     fact_ids: list[str]
     created_at: datetime
+    backend: str | None = None
 
 
 USERS = cast(Table, User.__table__)
@@ -75,4 +78,4 @@ MEMORIES = cast(Table, Memory.__table__)
 
 def stored(row: Message) -> StoredMessage:
     """A message row as the front ends show it."""
-    return StoredMessage(row.role, row.persona, row.text, list(row.fact_ids or []), row.created_at)
+    return StoredMessage(row.role, row.persona, row.text, list(row.fact_ids or []), row.created_at, row.backend)
