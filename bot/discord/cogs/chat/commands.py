@@ -1,4 +1,4 @@
-"""Slash commands for chat: /talk, /persona set|list|channel, /why."""
+"""Slash commands for chat: /talk, /persona set|list|channel|model, /why."""
 
 from __future__ import annotations
 
@@ -43,7 +43,11 @@ class ChatCommands(commands.Cog):
             raise Refusal("You are talking too fast. Wait a few seconds.")
         reply = await self.bot.track(
             self.bot.app.chat.reply(
-                user_key(interaction.user), scope_of(interaction.channel), message, persona=persona.value
+                user_key(interaction.user),
+                scope_of(interaction.channel),
+                message,
+                persona=persona.value,
+                guild_id=interaction.guild_id,
             )
         )
         parts = split_message(reply.text)
@@ -86,15 +90,42 @@ class ChatCommands(commands.Cog):
             name = PERSONAS[chosen].display_name
             await send_ephemeral(interaction, f"{name} now answers every message in this channel{note}.")
 
+    @persona_group.command(name="model", description="Let a language model word the replies here (Manage Server)")
+    @app_commands.describe(state="on: replies are worded by the configured model, still only from the plot facts")
+    @app_commands.choices(
+        state=[app_commands.Choice(name="On", value="on"), app_commands.Choice(name="Off", value="off")]
+    )
+    async def persona_model(self, interaction: discord.Interaction, state: app_commands.Choice[str]) -> None:
+        """Turn the model backend on or off for this server."""
+        require_manage_guild(interaction)
+        policy = self.bot.app.chat.model_policy
+        if policy is None:
+            raise Refusal("No language model is configured for this bot (LLM_BASE_URL); the offline engine answers.")
+        if interaction.guild_id is None:
+            raise Refusal("The model can only be turned on in a server.")
+        await policy.set_enabled(interaction.guild_id, state.value == "on")
+        if state.value == "off":
+            await send_ephemeral(interaction, "The offline engine answers here again.")
+            return
+        used = await policy.used_today(interaction.guild_id)
+        await send_ephemeral(
+            interaction,
+            f"Replies here are now worded by the model, checked against the plot facts before they are posted "
+            f"(the offline engine answers whenever a reply fails that check). Today's budget: "
+            f"{used:,} of {policy.daily_tokens:,} tokens used.",
+        )
+
     @app_commands.command(name="why", description="Which plot facts the last reply you got here came from")
     async def why(self, interaction: discord.Interaction) -> None:
-        """List the facts behind the user's last reply in this channel."""
-        persona, facts = await self.bot.app.chat.why(user_key(interaction.user), scope_of(interaction.channel))
+        """List the facts behind the user's last reply in this channel, and what worded it."""
+        explained = await self.bot.app.chat.explain(user_key(interaction.user), scope_of(interaction.channel))
+        persona, facts = explained.persona, explained.facts
         if persona is None:
             await send_ephemeral(interaction, "Nobody has answered you in this channel yet.")
             return
+        by = " (worded by the language model)" if explained.backend == "model" else ""
         if not facts:
-            await send_ephemeral(interaction, f"{persona.display_name}'s last reply to you stated no plot fact.")
+            await send_ephemeral(interaction, f"{persona.display_name}'s last reply to you{by} stated no plot fact.")
             return
         lines = [f"**{fact.id}** (scene {fact.scene}): {fact.text}" for fact in facts]
-        await send_ephemeral(interaction, f"{persona.display_name}'s last reply rests on:\n" + "\n".join(lines))
+        await send_ephemeral(interaction, f"{persona.display_name}'s last reply{by} rests on:\n" + "\n".join(lines))

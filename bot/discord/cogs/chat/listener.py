@@ -172,6 +172,7 @@ class ChatListener(commands.Cog):
                         discord_message_id=message.id,
                         at_scene=at_scene,
                         reply_channel_id=message.channel.id,
+                        guild_id=message.guild.id if message.guild else None,
                     )
             except DuplicateMessageError:
                 reply = None  # a replayed event: its reply is stored, and may not have been posted yet
