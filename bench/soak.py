@@ -5,7 +5,8 @@ two to three times as many conversations as channels. Half the messages visit ev
 half go to the busiest tenth of the channels: with more conversations than ``CHAT_CACHE_SIZE`` the busy ones stay
 cached while the rest keep being evicted and read back from the database. Alongside each turn the
 per-user rate limit and the per-channel pacer of the Discord front end see the message, as they do on Discord.
-Prints one JSON object: RSS at start, at each checkpoint and at the end, and throughput.
+Prints one JSON object: RSS at start, at each checkpoint and at the end (``rss_curve_mb``: start, then every
+checkpoint, so flatness shows at a glance), and throughput; each checkpoint also goes to stderr as it is reached.
 
 Run: ``.venv/bin/python bench/soak.py [--messages 200000] [--channels 20000] [--checkpoint 20000]``
 """
@@ -126,6 +127,7 @@ async def soak(
         "rss_end_mb": round(end_rss, 1),
         "rss_max_mb": max(point["rss_mb"] for point in checkpoints),
         "rss_growth_after_warmup_mb": round(max(warm) - warm[0], 1),
+        "rss_curve_mb": [round(start_rss, 1), *(point["rss_mb"] for point in checkpoints)],
         "rate_limited": limited,
         "paced": len(paced),
         "checkpoints": checkpoints,

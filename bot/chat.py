@@ -238,8 +238,7 @@ class ChatService:
         cached = self._defaults.get(user)
         if cached is not None:
             return cached
-        async with self._sessions() as session:
-            chosen = await UserRepository(session).default_persona(user)
+        chosen = await self._writer.default_persona(user)
         persona = chosen if chosen is not None and chosen in self._personas else DEFAULT_PERSONA
         self._remember_default(user, persona)
         return persona

@@ -7,7 +7,7 @@ import zlib
 from collections.abc import Callable, Sequence
 
 from personas.factbase import Fact
-from personas.memory import MEMORY_LIMIT, RECENT_ENTITIES, MemoryState, Reply
+from personas.memory import MEMORY_LIMIT, RECENT_ENTITIES, MemoryState, Reply, shared_id
 from personas.persona import Persona
 
 __all__ = ["ReplyBuilder"]
@@ -53,7 +53,7 @@ class ReplyBuilder:
             saying_most = [index for index in range(len(variants)) if overlap[index] == max(overlap)]
             fresh = [index for index in saying_most if index in fresh] or saying_most
         index = fresh[self._seed(slot) % len(fresh)]
-        self._new_lines.append(keys[index])
+        self._new_lines.append(shared_id(keys[index]))
         return variants[index]
 
     def pick_voice(self, field_name: str, *, avoiding: str = "") -> str:
@@ -91,8 +91,8 @@ class ReplyBuilder:
 
     def _reply(self, text: str, facts: Sequence[Fact], kind: str, entities: Sequence[str]) -> Reply:
         memory = self.memory
-        fact_ids = [fact.id for fact in facts]
-        recent = list(dict.fromkeys([*entities, *memory.entities]))[:RECENT_ENTITIES]
+        fact_ids = [shared_id(fact.id) for fact in facts]
+        recent = list(dict.fromkeys([*map(shared_id, entities), *memory.entities]))[:RECENT_ENTITIES]
         said = [fact_id for fact_id in memory.said_facts if fact_id not in fact_ids] + fact_ids
         used = [key for key in memory.used_lines if key not in self._new_lines] + self._new_lines
         new_memory = MemoryState(

@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["MEMORY_LIMIT", "RECENT_ENTITIES", "MemoryState", "Reply"]
+__all__ = ["MEMORY_LIMIT", "RECENT_ENTITIES", "MemoryState", "Reply", "shared_id"]
 
 MEMORY_LIMIT = 200
 """How many said facts and used lines a conversation remembers."""
 RECENT_ENTITIES = 6
 """How many recently talked-about entities follow-ups can refer to."""
+
+
+def shared_id(name: str) -> str:
+    """One string object for an entity id, fact id or line key, however many conversations remember it.
+
+    These come from a fixed vocabulary (the fact base and the personas' lines), while a conversation remembers up
+    to ``MEMORY_LIMIT`` of them; memories read back from JSON, or line keys built per turn, would otherwise hold a
+    copy of each in every cached conversation. (The topic's words are the user's, so they are not shared.)
+    """
+    return sys.intern(name)
 
 
 @dataclass(slots=True)
@@ -37,13 +48,16 @@ class MemoryState:
             value = data.get(key)
             return [item for item in value if isinstance(item, str)] if isinstance(value, list) else []
 
+        def ids(key: str) -> list[str]:
+            return [shared_id(item) for item in strings(key)]
+
         topic_type = data.get("topic_type")
         return cls(
             turn,
-            strings("entities"),
-            strings("last_facts"),
-            strings("said_facts"),
-            strings("used_lines"),
+            ids("entities"),
+            ids("last_facts"),
+            ids("said_facts"),
+            ids("used_lines"),
             strings("topic"),
             topic_type if isinstance(topic_type, str) else "",
         )

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.app import App, build_app
@@ -217,6 +217,30 @@ async def test_concurrent_turns_of_one_conversation_stay_in_order_while_the_cach
     assert chat.cached() <= 2
 
 
+async def test_remembered_ids_are_one_object_however_many_conversations_hold_them(small_app: App) -> None:
+    """Cached memories hold the fact ids and line keys they share with other conversations, not copies of them:
+    a memory grows by a pointer per remembered id, whether it was read back from the database or built by a turn."""
+    chat = small_app.chat
+    users = ("u:a", "u:b", "u:c", "u:d")
+    for user in users:  # with two conversations cached, each of these is evicted before its next turn
+        await chat.reply(user, "channel:1", "Who is Dyson?", persona="john")
+    for user in users:
+        await chat.reply(user, "channel:1", "When is Judgment Day?", persona="john")
+    cached = [chat._cache[(user, "channel:1", "john")].memory for user in users[2:]]
+    for user in users[:2]:  # read back from the database for this turn
+        await chat.reply(user, "channel:1", "thanks", persona="john")
+    reloaded = [chat._cache[(user, "channel:1", "john")].memory for user in users[:2]]
+    memories = cached + reloaded
+    for field in ("said_facts", "used_lines", "entities"):
+        by_value: dict[str, set[int]] = {}
+        for memory in memories:
+            for item in getattr(memory, field):
+                by_value.setdefault(item, set()).add(id(item))
+        shared = {value for value, objects in by_value.items() if len(objects) == 1}
+        assert by_value and shared == set(by_value), f"{field}: one string object per value"
+    assert "f-dyson-cyberdyne-engineer" in reloaded[0].said_facts, "the reloaded memory is the stored one"
+
+
 async def test_default_personas_are_bounded_and_read_back(small_app: App) -> None:
     chat = small_app.chat
     await chat.set_default_persona("u:a", "sarah")
@@ -224,6 +248,42 @@ async def test_default_personas_are_bounded_and_read_back(small_app: App) -> Non
         await chat.set_default_persona(user, "t800")
     reply = await chat.reply("u:a", "channel:1", "hi")
     assert reply.persona.id == "sarah", "an evicted default is read back from the database"
+
+
+# ---------------------------------------------------------------------------------------------- database
+
+
+async def test_a_burst_of_first_messages_reads_over_a_few_connections(tmp_path: Path) -> None:
+    """N + k users whose defaults are not cached, all at once: their reads share a query instead of taking a
+    connection each, so the pool never opens connections beyond its size only to close them after the burst (each
+    a thread and a SQLite connection made and dropped, which fragments the heap)."""
+    app = await _app(tmp_path, "burst", 2)
+    in_use = peak = 0
+    closed: list[object] = []
+
+    def checkout(*_: object) -> None:
+        nonlocal in_use, peak
+        in_use += 1
+        peak = max(peak, in_use)
+
+    def checkin(*_: object) -> None:
+        nonlocal in_use
+        in_use -= 1
+
+    event.listen(app.engine.sync_engine, "checkout", checkout)
+    event.listen(app.engine.sync_engine, "checkin", checkin)
+    event.listen(app.engine.sync_engine, "close", lambda connection, _: closed.append(connection))
+    try:
+        users = [f"u:{number}" for number in range(60)]
+        for user in users[::2]:
+            await app.chat.set_default_persona(user, "sarah")
+        for _ in range(2):  # the second time, the first burst's defaults are evicted (two cached)
+            replies = await asyncio.gather(*(app.chat.reply(user, "channel:1", "hi") for user in users))
+            assert [reply.persona.id for reply in replies] == ["sarah", "john"] * 30, "each user's own default"
+        assert peak <= 3, "one read, one conversation opener, one turn writer at a time"
+        assert closed == [], "no connection opened for the burst and closed after it"
+    finally:
+        await app.close()
 
 
 # ---------------------------------------------------------------------------------------------- discord caches

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
@@ -31,6 +32,15 @@ class UserRepository(Repository):
     async def default_persona(self, external_id: str) -> str | None:
         """The persona this user chose as default, if any."""
         return await self.session.scalar(select(User.default_persona).where(User.external_id == external_id))
+
+    async def default_personas(self, external_ids: Sequence[str]) -> dict[str, str]:
+        """The default personas chosen by any of these users, by user (users without one are left out)."""
+        rows = await self.session.execute(
+            select(User.external_id, User.default_persona).where(
+                User.external_id.in_(sorted(set(external_ids))), User.default_persona.is_not(None)
+            )
+        )
+        return {external_id: persona for external_id, persona in rows.all() if persona is not None}
 
     async def set_default_persona(self, external_id: str, persona: str) -> None:
         """Remember the user's default persona."""

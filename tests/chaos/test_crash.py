@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import subprocess
 import sys
 import time
 from collections import Counter
@@ -22,10 +21,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bot.config import Settings
 from bot.trivia.hosting import HOSTS
-from db.chat.models import Conversation, Message
+from db.chat.models import Conversation, Memory, Message
 from db.engine import create_engine
+from personas.factbase import load_fact_base
+from personas.roster import PERSONAS
 from tests.chaos.harness import (
     REPLAY_WINDOW_S,
     BotProcess,
@@ -42,6 +42,8 @@ from tests.postgres import PostgresServer, create_database, drop_database, find_
 from tests.twin import DiscordTwin
 
 pytest_plugins = ["tests.twin.fixtures"]
+
+FACTS = load_fact_base()
 
 # A restarted process does not know how many posts a channel had in the last seconds, so it may run into Discord's
 # per-channel limit once; discord.py waits and retries, which is what Discord expects.
@@ -300,35 +302,129 @@ async def test_postgresql_restarting_under_load_loses_nothing(
 
 
 HOLD_LOCK = """
-import sqlite3, sys, time
-connection = sqlite3.connect(sys.argv[1], timeout=30, isolation_level=None)
+import sqlite3, sys
+connection = sqlite3.connect(sys.argv[1], isolation_level=None)
 connection.execute("BEGIN IMMEDIATE")
 print("locked", flush=True)
-time.sleep(float(sys.argv[2]))
+sys.stdin.readline()
 connection.execute("ROLLBACK")
+connection.close()
+print("released", flush=True)
 """
+"""Another program writing to the SQLite file: takes its write lock, says "locked", holds the lock until a line
+comes on its standard input, then releases it and says "released"."""
+LOCKED_DB_TIMEOUT_S = 0.5
+"""The bot's database timeout (``DB_TIMEOUT_S``, SQLite's busy timeout) in the lock test; the lock is held until
+the user has been told to try again, so for longer than this whatever the machine's speed."""
+
+
+class LockHolder:
+    """A second process holding SQLite's write lock on a file until told to let go."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.process: asyncio.subprocess.Process | None = None
+
+    async def __aenter__(self) -> LockHolder:
+        self.process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            HOLD_LOCK,
+            str(self.path),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        await self._expect(b"locked")
+        return self
+
+    async def release(self) -> None:
+        """Let go of the lock; returns once the other process has rolled back and ended."""
+        process = self.process
+        assert process is not None and process.stdin is not None
+        if process.returncode is not None:
+            return
+        process.stdin.write(b"release\n")
+        await process.stdin.drain()
+        await self._expect(b"released")
+        assert await asyncio.wait_for(process.wait(), 30) == 0
+
+    async def __aexit__(self, *exc: object) -> None:
+        process = self.process
+        if process is not None and process.returncode is None:
+            process.kill()
+            await process.wait()
+
+    async def _expect(self, word: bytes) -> None:
+        assert self.process is not None and self.process.stdout is not None
+        line = await asyncio.wait_for(self.process.stdout.readline(), 30)
+        assert line.strip() == word, f"the lock holder said {line!r}, not {word!r}"
 
 
 async def test_sqlite_write_lock_held_past_busy_timeout(tmp_path: Path, chaos_figures: dict[str, Any]) -> None:
+    """A turn that meets the write lock of another program for longer than the busy timeout is told to try again
+    in character, with a reference that is in the log; once the lock is gone the bot answers, and the conversation
+    goes on from what was stored before the failure (the failed turn left nothing, in the database or in memory)."""
     path = tmp_path / "locked.db"
     url = f"sqlite+aiosqlite:///{path}"
-    busy_s = float(Settings.model_fields["db_timeout_s"].default)  # the bot's SQLite busy timeout (DB_TIMEOUT_S)
-    hold_s = busy_s + 3
+    twin = DiscordTwin()
+    await twin.start()
+    guild = twin.add_guild("Outage")
+    channel = twin.add_text_channel(guild.id, "chat").id
+    user = twin.add_member(guild.id, name="user").id
+    log_path = tmp_path / "bot.log"
+    bot = BotProcess(twin, bot_env(url, twin.token, tmp_path, DB_TIMEOUT_S=str(LOCKED_DB_TIMEOUT_S)), log_path)
+    engine = create_engine(url)
+    mention = f"<@{twin.bot_user.id}>"
 
-    async def outage() -> None:
-        await asyncio.sleep(2)
-        holder = await asyncio.to_thread(
-            subprocess.Popen, [sys.executable, "-c", HOLD_LOCK, str(path), str(hold_s)], stdout=subprocess.PIPE
-        )
-        assert holder.stdout is not None
-        assert (await asyncio.to_thread(holder.stdout.readline)).strip() == b"locked"
-        await asyncio.to_thread(holder.wait, hold_s + 30)
+    async def say(text: str, posts_before: int) -> str:
+        await twin.send_message(channel, user, f"{mention} {text}")
+        posts = await twin.wait_for_messages(channel, posts_before + 1, timeout=30)
+        assert len(posts) == posts_before + 1, [post_text(post) for post in posts]
+        return post_text(posts[-1])
 
-    counts, sent, after = await outage_run(url, tmp_path, outage, messages=48)
-    chaos_figures["sqlite write lock"] = {"turns": sent, "lock_s": hold_s, "busy_timeout_s": busy_s, **counts}
-    # Whether a turn meets the lock for longer than the timeout depends on timing: each message gets its reply
-    # or the retry message, never both and never neither.
-    assert counts["replies"] + counts["apologies"] == sent, counts
-    assert counts["replies"] == counts["stored"], counts
-    assert counts["twice"] == counts["unposted"] == 0, counts
-    assert all(after), "the bot answers again once the lock is released"
+    async def stored() -> tuple[list[tuple[str, str]], list[int]]:
+        async with engine.connect() as connection:
+            messages = (await connection.execute(select(Message.role, Message.text).order_by(Message.id))).all()
+            turns = (await connection.scalars(select(Memory.turn).order_by(Memory.conversation_id))).all()
+        return [(role, text) for role, text in messages], list(turns)
+
+    async def about(reply: str) -> set[str]:
+        """The entities of the facts a stored reply states."""
+        async with engine.connect() as connection:
+            found = await connection.scalar(select(Message.fact_ids).where(Message.text == reply))
+        return {entity for fact_id in found or () for entity in FACTS.fact(fact_id).entities}
+
+    try:
+        await bot.start()
+        first = await say("who is dyson?", 0)
+        assert not is_retry_message(first) and "dyson" in await about(first), first
+        async with LockHolder(path) as holder:
+            began = time.monotonic()
+            told = await say("who is the T-1000?", 1)  # meets the lock: waits the busy timeout, then fails
+            told_after_s = time.monotonic() - began
+            assert is_retry_message(told), told
+            line, ref = told.rsplit(" (ref ", 1)
+            ref = ref.rstrip(")")
+            assert line in PERSONAS["john"].voice.retry, told
+            assert ref in await asyncio.to_thread(log_path.read_text), "the reference the user got is in the log"
+            assert await stored() == ([("user", "who is dyson?"), ("persona", first)], [1]), "nothing half stored"
+            await holder.release()
+        after = await say("what happened to him?", 2)  # "him" is Dyson: the failed turn changed no memory
+        assert not is_retry_message(after) and "dyson" in await about(after), after
+        messages, turns = await stored()
+        assert messages == [
+            ("user", "who is dyson?"),
+            ("persona", first),
+            ("user", "what happened to him?"),
+            ("persona", after),
+        ]
+        assert turns == [2]
+    finally:
+        await bot.stop()
+        await engine.dispose()
+        await twin.stop()
+    chaos_figures["sqlite write lock"] = {
+        "busy_timeout_s": LOCKED_DB_TIMEOUT_S,
+        "retry_message_after_s": round(told_after_s, 2),
+    }
+    assert told_after_s >= LOCKED_DB_TIMEOUT_S, "the turn waited for the lock before it gave up"
