@@ -1,0 +1,110 @@
+"""Model backend benchmark: the fact guard's cost, the fallback's latency when the model hangs, and what a model turn
+adds over an offline one with a model server that answers at once (the loopback model server). Prints JSON.
+
+Run: ``.venv/bin/python bench/llm.py [--guard-checks 20000] [--turns 200] [--timeout 1.0]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bot.app import build_app  # noqa: E402
+from bot.config import Settings  # noqa: E402
+from bot.llm.guard import FactGuard  # noqa: E402
+from bot.llm.prompt import card_text  # noqa: E402
+from personas.factbase import load_fact_base  # noqa: E402
+from personas.roster import PERSONAS  # noqa: E402
+from tests.modeltwin import ModelTwin, grounded, hang  # noqa: E402
+
+GUILD = 1
+DATE = "f-judgment-day-date"
+REPLY = "Mom drilled it into me: August 29, 1997 is Judgment Day. Nobody believes her, but she's right."
+
+
+def percentile(samples: list[float], share: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def guard_figures(checks: int) -> dict[str, float]:
+    """Microseconds per check of a typical grounded reply, and of one the guard refuses."""
+    base = load_fact_base()
+    others = [persona for key, persona in PERSONAS.items() if key != "john"]
+    guard = FactGuard(PERSONAS["john"], base, others, card_texts=[card_text(PERSONAS["john"])])
+    sent = {DATE, "f-sarah-prepared-john"}
+    figures: dict[str, float] = {}
+    for name, text in (("grounded", REPLY), ("invented", REPLY + " Kyle Reese told her in 1984.")):
+        samples = []
+        for _ in range(checks):
+            started = time.perf_counter()
+            guard.check(text, [DATE], sent)
+            samples.append((time.perf_counter() - started) * 1e6)
+        figures[f"guard_{name}_p50_us"] = round(percentile(samples, 0.5), 1)
+        figures[f"guard_{name}_p99_us"] = round(percentile(samples, 0.99), 1)
+    return figures
+
+
+async def turn_figures(turns: int, timeout_s: float) -> dict[str, Any]:
+    """Milliseconds per chat turn: offline, through a model that answers at once, and with a model that hangs."""
+    async with ModelTwin() as model:
+        model.default = lambda record: grounded(REPLY, [DATE])
+        with tempfile.TemporaryDirectory() as folder:
+            settings = Settings(
+                database_url=f"sqlite+aiosqlite:///{folder}/bench.db",
+                llm_base_url=model.base_url,
+                llm_model=model.model,
+                llm_timeout_s=timeout_s,
+            )
+            app = await build_app(settings)
+            try:
+                policy = app.chat.model_policy
+                assert policy is not None
+
+                async def timed(user: str, guild: int | None) -> float:
+                    started = time.perf_counter()
+                    await app.chat.reply(user, "channel:1", "when is judgment day", persona="john", guild_id=guild)
+                    return (time.perf_counter() - started) * 1000
+
+                await timed("warm", None)
+                offline = [await timed(f"u{n}", None) for n in range(turns)]
+                await policy.set_enabled(GUILD, True)
+                await timed("warm-model", GUILD)
+                modelled = [await timed(f"m{n}", GUILD) for n in range(turns)]
+                model.default = lambda record: hang(timeout_s * 10)
+                hung = [await timed(f"h{n}", GUILD) for n in range(3)]
+            finally:
+                await app.close()
+    return {
+        "offline_turn_p50_ms": round(statistics.median(offline), 2),
+        "model_turn_p50_ms": round(statistics.median(modelled), 2),
+        "model_turn_p99_ms": round(percentile(modelled, 0.99), 2),
+        "model_overhead_p50_ms": round(statistics.median(modelled) - statistics.median(offline), 2),
+        "llm_timeout_s": timeout_s,
+        "fallback_when_hung_ms": round(max(hung), 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--guard-checks", type=int, default=20_000)
+    parser.add_argument("--turns", type=int, default=200)
+    parser.add_argument("--timeout", type=float, default=1.0, help="LLM_TIMEOUT_S for the hang test")
+    args = parser.parse_args()
+    figures: dict[str, Any] = guard_figures(args.guard_checks)
+    figures.update(asyncio.run(turn_figures(args.turns, args.timeout)))
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()
