@@ -205,6 +205,10 @@ def test_a_database_the_bot_filled_is_copied_row_for_row_and_the_bot_goes_on_fro
     for table in ("users", "conversations", "messages"):
         assert len(moved[table]) > len(after[table]), f"no new {table} row could be stored after the copy"
 
+    back = tmp_path / "back.db"  # and the other way, as a local copy of a PostgreSQL database
+    assert migrate_data(tmp_path, plain(target_url), f"sqlite:///{back}").returncode == 0
+    assert asyncio.run(dump(f"sqlite+aiosqlite:///{back}")) == moved
+
 
 def test_a_target_holding_rows_is_refused_and_left_unchanged(
     tmp_path: Path, source_path: Path, target_url: str
