@@ -1,4 +1,4 @@
-"""Command line: ``python -m bot [run|console|ask|migrate|export|cards]`` (also installed as ``t2-companion``)."""
+"""Command line: ``python -m bot [run|console|ask|migrate|migrate-data|export|cards]`` (or ``t2-companion``)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 
 from bot.cards import cli as cards_cli
-from bot.config import ConfigError, Settings, load_settings
+from bot.config import ConfigError, Settings, load_settings, normalise_database_url
 from bot.console import cli as trivia_cli
 from bot.console.input import run_interactive
 from db.common import StorageError
@@ -50,6 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     migrate = commands.add_parser("migrate", help="bring the database schema to the newest revision")
     migrate.add_argument("--revision", default="head", help="upgrade to this revision (default: head)")
     migrate.add_argument("--downgrade", metavar="REVISION", help="downgrade to REVISION instead (base drops all)")
+    _add_migrate_data(commands)
     export = commands.add_parser("export", help="print everything stored about a user as JSON")
     export.add_argument("--user", default=argparse.SUPPRESS, help="a console user name, or discord:<id>")
     story = commands.add_parser("story", help="group stories: play one in this terminal").add_subparsers(dest="story")
@@ -58,6 +59,19 @@ def _parser() -> argparse.ArgumentParser:
     trivia_cli.add_arguments(commands)
     cards_cli.add_arguments(commands)
     return parser
+
+
+def _add_migrate_data(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    mover = commands.add_parser(
+        "migrate-data",
+        help="copy every table from one database into a new, empty one (e.g. SQLite to PostgreSQL)",
+        description="Copy every table into an empty target database (brought to the newest revision first), "
+        "keeping ids, then compare the row counts; the exit status is 1 when any count differs. "
+        "Stop the bot before copying.",
+    )
+    mover.add_argument("--from", dest="source", required=True, metavar="URL", help="the database to copy from")
+    mover.add_argument("--to", dest="target", required=True, metavar="URL", help="the empty database to copy into")
+    mover.add_argument("--batch-size", type=int, default=1000, metavar="N", help="rows copied at a time (1000)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -85,6 +99,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_ask(settings, args.persona, args.user, args.json, message, args.at_scene))
         if command == "migrate":
             return asyncio.run(_migrate(settings, args.revision, args.downgrade))
+        if command == "migrate-data":
+            return asyncio.run(_migrate_data(settings, args.source, args.target, args.batch_size))
         if command == "export":
             return asyncio.run(_export(settings, args.user))
         if command == "story":
@@ -178,6 +194,40 @@ async def _migrate(settings: Settings, revision: str, downgrade_to: str | None) 
         print(f"database at revision {await migrate.current_revision(engine) or 'base'}")
     finally:
         await engine.dispose()
+    return 0
+
+
+async def _migrate_data(settings: Settings, source: str, target: str, batch_size: int) -> int:
+    from db.transfer import TransferError, format_counts, transfer
+
+    if batch_size < 1:
+        raise ConfigError("--batch-size must be 1 or more")
+    source_url = normalise_database_url(source, "--from")
+    target_url = normalise_database_url(target, "--to")
+
+    def progress(table: str, rows: int) -> None:
+        print(f"\r{table}: {rows:,} rows", end="", file=sys.stderr, flush=True)
+
+    try:
+        counts = await transfer(
+            source_url,
+            target_url,
+            batch_size=batch_size,
+            timeout_s=settings.db_timeout_s,
+            progress=progress if sys.stderr.isatty() else None,
+        )
+    except TransferError as exc:
+        print(f"t2-companion: {exc}", file=sys.stderr)
+        return 1
+    if sys.stderr.isatty():
+        print("\r\033[K", end="", file=sys.stderr)
+    print(format_counts(counts))
+    differ = [count.table for count in counts if not count.matches]
+    if differ:
+        differing = ", ".join(differ)
+        print(f"t2-companion: the row counts differ in {differing}: was the bot still running?", file=sys.stderr)
+        return 1
+    print(f"copied {sum(count.target for count in counts):,} rows in {len(counts)} tables; every count matches")
     return 0
 
 

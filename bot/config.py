@@ -30,19 +30,19 @@ class ConfigError(Exception):
     """A setting is wrong; the message is one line that names it."""
 
 
-def normalise_database_url(raw: str) -> URL:
-    """Parse DATABASE_URL and pick the async driver for its backend."""
+def normalise_database_url(raw: str, setting: str = "DATABASE_URL") -> URL:
+    """Parse a database URL and pick the async driver for its backend; errors name ``setting``."""
     try:
         url = make_url(raw.strip())
     except ArgumentError as exc:
-        raise ConfigError(f"DATABASE_URL: cannot parse {raw!r} as a database URL") from exc
+        raise ConfigError(f"{setting}: cannot parse {raw!r} as a database URL") from exc
     driver = _DRIVERS.get(url.drivername)
     if driver is None:
         known = "sqlite:///path/to/file.db or postgresql://user:password@host/db"
-        raise ConfigError(f"DATABASE_URL: unsupported scheme {url.drivername!r}; use {known}")
+        raise ConfigError(f"{setting}: unsupported scheme {url.drivername!r}; use {known}")
     url = url.set(drivername=driver)
     if driver.startswith("sqlite") and url.database in (None, "", ":memory:"):
-        raise ConfigError("DATABASE_URL: an in-memory SQLite database would lose everything; give a file path")
+        raise ConfigError(f"{setting}: an in-memory SQLite database would lose everything; give a file path")
     return url
 
 
