@@ -23,6 +23,7 @@ from bot.trivia.service import GameOptions
 from db.chat import ChannelRepository
 from db.chat.models import GuildSettings
 from db.engine import create_engine
+from db.llm import ModelRepository
 from db.migrate import current_revision, head_revision, upgrade
 from db.schema import metadata
 from tests.postgres import create_database, drop_database
@@ -109,6 +110,8 @@ async def populate(url: str) -> None:
             await ChannelRepository(session).set_auto_persona(CHANNEL, GUILD, "t800")
             await ChannelRepository(session).set_webhook(REPLY_CHANNEL, GUILD, 31337, "webhook-token")
             session.add(GuildSettings(guild_id=GUILD, default_persona="john"))
+            await ModelRepository(session).set_enabled(GUILD, True)
+            await ModelRepository(session).spend(GUILD, "2026-12-01", 321)
         await app.request_forget("discord:99")  # carried out at the next start, which is on PostgreSQL
     finally:
         await app.close()
