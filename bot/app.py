@@ -130,7 +130,9 @@ def _add_model_backend(
     )
     client.prepare()
     chat.model = ModelBackend(client, responder, PERSONAS)
-    chat.model_policy = ModelPolicy(sessions, writer.write_lock, daily_tokens=settings.llm_daily_tokens)
+    chat.model_policy = ModelPolicy(
+        sessions, writer.write_lock, daily_tokens=settings.llm_daily_tokens, refresh_s=settings.settings_refresh_s
+    )
     log.info("model backend: %s at %s, for guilds that turn it on", settings.llm_model, settings.llm_base_url)
 
 
@@ -156,7 +158,15 @@ async def build_app(
         knowledge = Knowledge(load_fact_base())
         writer = TurnWriter(sessions)
         responder = GroundedEngine(knowledge, PERSONAS, cache_dir=model_cache_dir(settings.data_dir()))
-        chat = ChatService(engine, sessions, responder, writer, PERSONAS, cache_size=settings.chat_cache_size)
+        chat = ChatService(
+            engine,
+            sessions,
+            responder,
+            writer,
+            PERSONAS,
+            cache_size=settings.chat_cache_size,
+            settings_refresh_s=settings.settings_refresh_s,
+        )
         if settings.llm_base_url and settings.llm_model:
             _add_model_backend(settings, chat, responder, sessions, writer)
         story = StoryService(

@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
-from cachetools import LRUCache
+from cachetools import LRUCache, TTLCache
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.keyed import KeyedLocks
@@ -92,6 +92,7 @@ class ChatService:
         personas: Mapping[str, Persona],
         *,
         cache_size: int = DEFAULT_CACHE_SIZE,
+        settings_refresh_s: float = 5.0,
         model: ModelBackend | None = None,
         model_policy: ModelPolicy | None = None,
     ) -> None:
@@ -107,7 +108,9 @@ class ChatService:
         self._personas = personas
         self._cache: LRUCache[ConversationKey, _Conversation] = LRUCache(maxsize=cache_size)
         self._locks: KeyedLocks[ConversationKey] = KeyedLocks()
-        self._defaults: LRUCache[str, str] = LRUCache(maxsize=cache_size)
+        # A user's default persona holds across guilds, so across processes when sharded: it is read again after
+        # ``settings_refresh_s`` seconds, and a change made through another process is seen within that time.
+        self._defaults: TTLCache[str, str] = TTLCache(maxsize=cache_size, ttl=settings_refresh_s)
 
     def cached(self) -> int:
         """How many conversations are in memory now."""

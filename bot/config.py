@@ -90,6 +90,11 @@ class Settings(BaseSettings):
     chat_cache_size: int = Field(
         default=20_000, ge=1, description="conversations kept in memory; the least recently used are reloaded"
     )
+    settings_refresh_s: float = Field(
+        default=5.0,
+        ge=0,
+        description="how soon a setting changed through another process (a user's persona, a channel's) is seen",
+    )
     llm_base_url: str | None = Field(
         default=None,
         description="an OpenAI-compatible server, e.g. http://localhost:11434/v1 for Ollama (off if unset)",

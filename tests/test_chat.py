@@ -411,3 +411,15 @@ async def test_a_turn_on_memory_another_process_changed_is_redone_on_the_stored_
     finally:
         await first.close()
         await second.close()
+
+
+async def test_a_default_persona_set_through_another_process_is_seen(database_url: str) -> None:
+    settings = Settings(database_url=database_url, settings_refresh_s=0)  # 0: read again every time
+    first, second = await build_app(settings), await build_app(settings)
+    try:
+        assert (await second.chat.reply("discord:5", "dm:5", "hi")).persona.id == "john"  # the default, cached
+        await first.chat.set_default_persona("discord:5", "t800")
+        assert (await second.chat.reply("discord:5", "dm:5", "hi")).persona.id == "t800"
+    finally:
+        await first.close()
+        await second.close()

@@ -203,7 +203,7 @@ class CompanionBot(commands.Bot):
             self._lease_task = asyncio.create_task(self._keep_lease(), name="shard-lease")
         self.app = await build_app(self.settings, clock=self.clock, ownership=self.ownership)
         self._services_ready = True
-        self.channels = ChannelDirectory(self.app.sessions)
+        self.channels = ChannelDirectory(self.app.sessions, refresh_s=self.settings.settings_refresh_s)
         self.poster = PersonaPoster(self, self.channels)
         self.outbox = OutboxSender(
             self,
