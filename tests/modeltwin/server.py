@@ -126,6 +126,8 @@ class ModelTwin:
         record.behaviour = behaviour
         if behaviour.delay_s:
             await asyncio.sleep(behaviour.delay_s)
+            if request.transport is None or request.transport.is_closing():
+                return web.Response(status=499)  # the client gave up waiting: nobody to answer
         if behaviour.status != 200:
             kind = "rate_limit_exceeded" if behaviour.status == 429 else "server_error"
             response = _error(behaviour.status, f"scripted {behaviour.status}", kind)
