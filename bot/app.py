@@ -6,7 +6,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -25,6 +25,9 @@ from personas.knowledge import Knowledge
 from personas.roster import PERSONAS
 from personas.story import load_story
 from personas.understanding.model import model_cache_dir
+
+if TYPE_CHECKING:
+    from bot.ops.metrics import Metrics
 
 __all__ = ["App", "build_app"]
 
@@ -45,6 +48,8 @@ class App:
     trivia: TriviaService
     exporters: dict[str, Callable[[str], Awaitable[dict[str, Any]]]] = field(default_factory=dict)
     """What /export gathers: each feature's "everything stored about this user", under the feature's name."""
+    metrics: Metrics | None = None
+    """What is counted for /metrics (None: metrics are off)."""
 
     async def export_user(self, user: str) -> dict[str, Any]:
         """Everything every feature stores about ``user``, JSON-ready: the chat's data, then one key per game."""
@@ -102,10 +107,13 @@ async def _upgrade(url: URL, timeout_s: float) -> None:
         await engine.dispose()
 
 
-async def build_app(settings: Settings, *, run_migrations: bool = True, clock: Clock = time.time) -> App:
+async def build_app(
+    settings: Settings, *, run_migrations: bool = True, clock: Clock = time.time, metrics: Metrics | None = None
+) -> App:
     """Connect to the database, bring its schema to the newest revision, load the fact base, build services.
 
-    ``clock`` (seconds, like ``time.time``) drives the games' deadlines; tests pass a fake one.
+    ``clock`` (seconds, like ``time.time``) drives the games' deadlines; tests pass a fake one. ``metrics``, when
+    given, counts the chat turns.
     """
     url = settings.resolved_database_url()
     if run_migrations:
@@ -116,7 +124,15 @@ async def build_app(settings: Settings, *, run_migrations: bool = True, clock: C
         knowledge = Knowledge(load_fact_base())
         writer = TurnWriter(sessions)
         responder = GroundedEngine(knowledge, PERSONAS, cache_dir=model_cache_dir(settings.data_dir()))
-        chat = ChatService(engine, sessions, responder, writer, PERSONAS, cache_size=settings.chat_cache_size)
+        chat = ChatService(
+            engine,
+            sessions,
+            responder,
+            writer,
+            PERSONAS,
+            cache_size=settings.chat_cache_size,
+            on_turn=metrics.chat_turn if metrics is not None else None,
+        )
         story = StoryService(
             sessions,
             writer.write_lock,
@@ -130,7 +146,7 @@ async def build_app(settings: Settings, *, run_migrations: bool = True, clock: C
         await engine.dispose()
         raise
     log.info("services ready on %s", url.get_backend_name())
-    app = App(settings, engine, sessions, knowledge, chat, writer, story, trivia)
+    app = App(settings, engine, sessions, knowledge, chat, writer, story, trivia, metrics=metrics)
     app.exporters.update(trivia=trivia.export, story=story.export)
     try:
         await app.finish_forget_requests()

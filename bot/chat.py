@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +19,7 @@ from personas.persona import Persona
 from personas.roster import find_persona
 from personas.understanding.address import split_addressee
 
-__all__ = ["DEFAULT_CACHE_SIZE", "ChatReply", "ChatService", "UnknownPersonaError"]
+__all__ = ["DEFAULT_CACHE_SIZE", "ChatReply", "ChatService", "TurnObserver", "UnknownPersonaError"]
 
 DEFAULT_PERSONA = "john"
 MAX_STORED_CHARS = 4000
@@ -27,6 +28,8 @@ DEFAULT_CACHE_SIZE = 20_000
 
 ConversationKey = tuple[str, str, str]
 """(user, scope, persona)"""
+TurnObserver = Callable[[str, float], None]
+"""Told of each turn answered: the reply's kind and the seconds the turn took (it must not block)."""
 
 
 class UnknownPersonaError(ValueError):
@@ -67,8 +70,10 @@ class ChatService:
         personas: Mapping[str, Persona],
         *,
         cache_size: int = DEFAULT_CACHE_SIZE,
+        on_turn: TurnObserver | None = None,
     ) -> None:
         self._database = database
+        self._on_turn = on_turn
         self._sessions = sessions
         self._responder = responder
         self._writer = writer
@@ -113,7 +118,9 @@ class ChatService:
         ``persona`` is who the user is talking to (the user's default when None); a message that starts
         by naming another persona ("sarah, who gave you the weapons?") is answered by that one.
         ``reply_channel_id``: the reply is to be posted there; it is stored in the outbox with the turn.
+        ``on_turn`` (given at construction) is told of the turn once it is committed.
         """
+        started = time.perf_counter()
         addressed, text = split_addressee(text)
         persona_id = addressed or (self.persona(persona).id if persona else await self.default_persona(user))
         key = (user, scope, persona_id)
@@ -140,6 +147,8 @@ class ChatService:
                 )
             )
             conversation.memory = result.memory
+        if self._on_turn is not None:
+            self._on_turn(result.kind, time.perf_counter() - started)
         return ChatReply(self._personas[persona_id], result.text, result.fact_ids, result.kind)
 
     def _remember(self, key: ConversationKey, state: ConversationState) -> _Conversation:
