@@ -6,6 +6,7 @@ import asyncio
 import io
 import json
 import logging
+import socket
 from collections.abc import Callable, Iterator
 from contextlib import AbstractAsyncContextManager, contextmanager
 from pathlib import Path
@@ -16,7 +17,7 @@ import pytest
 from prometheus_client import CONTENT_TYPE_LATEST
 from prometheus_client.parser import text_string_to_metric_families
 
-from bot.config import Settings
+from bot.config import ConfigError, Settings
 from bot.discord.client import CompanionBot
 from bot.ops.logs import configure_handler
 from tests.twin import DiscordTwin, run_client
@@ -235,3 +236,16 @@ async def test_without_a_metrics_port_nothing_is_served_or_counted(
         [reply] = await twin.wait_for_messages(channel, 1)
         assert bot.monitor is None and bot.metrics is None and bot.app.metrics is None
     assert "Skynet" in reply["content"]
+
+
+async def test_a_metrics_port_in_use_stops_start_up_with_one_line_naming_it(
+    twin: DiscordTwin, world: dict[str, Any], run_bot: RunBot
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(ConfigError) as raised:
+            async with run_bot(metrics_port=port):
+                pass
+    assert str(raised.value).startswith(f"METRICS_PORT: cannot listen on 127.0.0.1:{port} (")

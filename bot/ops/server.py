@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from bot.config import ConfigError
 from bot.ops.health import HealthReport
 from bot.ops.metrics import CONTENT_TYPE, Metrics
 
@@ -37,10 +38,14 @@ class OpsServer:
         self._site: web.TCPSite | None = None
 
     async def start(self, host: str, port: int) -> None:
-        """Listen on ``host``:``port`` (port 0: any free port, see ``port``)."""
+        """Listen on ``host``:``port`` (port 0: any free port, see ``port``); ConfigError when that is refused."""
         await self._runner.setup()
         self._site = web.TCPSite(self._runner, host, port)
-        await self._site.start()
+        try:
+            await self._site.start()
+        except OSError as exc:
+            await self.close()
+            raise ConfigError(f"METRICS_PORT: cannot listen on {host}:{port} ({exc.strerror or exc})") from exc
         log.info("serving /healthz and /metrics on http://%s:%d", host, self.port)
 
     @property
