@@ -8,7 +8,7 @@ per-user rate limit and the per-channel pacer of the Discord front end see the m
 Prints one JSON object: RSS at start, at each checkpoint and at the end (``rss_curve_mb``: start, then every
 checkpoint, so flatness shows at a glance), and throughput; each checkpoint also goes to stderr as it is reached.
 
-Run: ``.venv/bin/python bench/soak.py [--messages 200000] [--channels 20000] [--checkpoint 20000]``
+Run: ``.venv/bin/python bench/soak.py [--messages 200000] [--channels 20000] [--checkpoint 20000] [--metrics]``
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 from bot.app import build_app  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from bot.limits import SlidingWindow, TokenBuckets  # noqa: E402
+from bot.ops.metrics import Metrics  # noqa: E402
 
 QUESTIONS = (
     "Who is Dyson?",
@@ -54,11 +55,17 @@ def rss_mb() -> float:
 
 
 async def soak(
-    folder: Path, messages: int, channels: int, checkpoint: int, concurrency: int, cache_size: int | None
+    folder: Path,
+    messages: int,
+    channels: int,
+    checkpoint: int,
+    concurrency: int,
+    cache_size: int | None,
+    metrics: Metrics | None = None,
 ) -> dict[str, Any]:
     extra = {} if cache_size is None else {"chat_cache_size": cache_size}
     settings = Settings(database_url=f"sqlite+aiosqlite:///{folder}/soak.db", **extra)
-    app = await build_app(settings)
+    app = await build_app(settings, metrics=metrics)
     user_limits = TokenBuckets(settings.chat_turns_per_user, settings.chat_turn_period_s)
     paced: list[float] = []
 
@@ -141,9 +148,15 @@ async def main() -> None:
     parser.add_argument("--checkpoint", type=int, default=20_000, help="measure RSS every this many messages")
     parser.add_argument("--concurrency", type=int, default=200, help="turns in flight at once")
     parser.add_argument("--cache-size", type=int, default=None, help="CHAT_CACHE_SIZE (default: the setting's)")
+    parser.add_argument("--metrics", action="store_true", help="count every turn for /metrics, as METRICS_PORT does")
     args = parser.parse_args()
+    metrics = Metrics() if args.metrics else None
     with tempfile.TemporaryDirectory(prefix="t2-soak-") as tmp:
-        result = await soak(Path(tmp), args.messages, args.channels, args.checkpoint, args.concurrency, args.cache_size)
+        result = await soak(
+            Path(tmp), args.messages, args.channels, args.checkpoint, args.concurrency, args.cache_size, metrics
+        )
+    if metrics is not None:
+        result["metrics_turns"] = metrics.registry.get_sample_value("t2_chat_turns_total")
     print(json.dumps(result))
 
 

@@ -13,6 +13,7 @@ from bot.cards import cli as cards_cli
 from bot.config import ConfigError, Settings, load_settings, normalise_database_url
 from bot.console import cli as trivia_cli
 from bot.console.input import run_interactive
+from bot.ops.logs import configure_handler
 from db.common import StorageError
 
 __all__ = ["main"]
@@ -128,22 +129,21 @@ def local_user(name: str) -> str:
 
 
 def _configure_logging(settings: Settings, default_level: str, in_console: bool) -> None:
-    """Log to standard error at ``LOG_LEVEL`` (or ``default_level``).
+    """Log to standard error at ``LOG_LEVEL`` (or ``default_level``), as text or JSON lines (``LOG_FORMAT``).
 
     In the console, without ``LOG_LEVEL``, only warnings reach the screen, so logs never print over the
     conversation; everything from INFO up also goes to ``t2-companion.log`` in the data folder.
     """
-    formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     root = logging.getLogger()
     screen = logging.StreamHandler()
-    screen.setFormatter(formatter)
+    configure_handler(screen, settings.log_format)
     root.addHandler(screen)
     if in_console and settings.log_level is None:
         screen.setLevel(logging.WARNING)
         folder = settings.data_dir()
         folder.mkdir(parents=True, exist_ok=True)
         journal = logging.FileHandler(folder / "t2-companion.log", encoding="utf-8")
-        journal.setFormatter(formatter)
+        configure_handler(journal, settings.log_format)
         root.addHandler(journal)
         root.setLevel(logging.INFO)
     else:

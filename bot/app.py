@@ -6,7 +6,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -26,6 +26,9 @@ from personas.knowledge import Knowledge
 from personas.roster import PERSONAS
 from personas.story import load_story
 from personas.understanding.model import model_cache_dir
+
+if TYPE_CHECKING:
+    from bot.ops.metrics import Metrics
 
 __all__ = ["App", "build_app"]
 
@@ -48,6 +51,8 @@ class App:
     trivia: TriviaService
     exporters: dict[str, Callable[[str], Awaitable[dict[str, Any]]]] = field(default_factory=dict)
     """What /export gathers: each feature's "everything stored about this user", under the feature's name."""
+    metrics: Metrics | None = None
+    """What is counted for /metrics (None: metrics are off)."""
 
     async def export_user(self, user: str) -> dict[str, Any]:
         """Everything every feature stores about ``user``, JSON-ready: the chat's data, then one key per game."""
@@ -142,11 +147,13 @@ async def build_app(
     run_migrations: bool = True,
     clock: Clock = time.time,
     ownership: Ownership | None = None,
+    metrics: Metrics | None = None,
 ) -> App:
     """Connect to the database, bring its schema to the newest revision, load the fact base, build services.
 
     ``clock`` (seconds, like ``time.time``) drives the games' deadlines; tests pass a fake one. ``ownership``: the
     shards this process runs (default: all of them); games and sessions of other guilds are left to their owner.
+    ``metrics``, when given, counts the chat turns.
     """
     ownership = ownership or Ownership()
     url = settings.resolved_database_url()
@@ -166,6 +173,7 @@ async def build_app(
             PERSONAS,
             cache_size=settings.chat_cache_size,
             settings_refresh_s=settings.settings_refresh_s,
+            on_turn=metrics.chat_turn if metrics is not None else None,
         )
         if settings.llm_base_url and settings.llm_model:
             _add_model_backend(settings, chat, responder, sessions, writer)
@@ -183,7 +191,7 @@ async def build_app(
         await engine.dispose()
         raise
     log.info("services ready on %s", url.get_backend_name())
-    app = App(settings, ownership, engine, sessions, knowledge, chat, writer, story, trivia)
+    app = App(settings, ownership, engine, sessions, knowledge, chat, writer, story, trivia, metrics=metrics)
     app.exporters.update(trivia=trivia.export, story=story.export)
     try:
         await app.finish_forget_requests()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from itertools import pairwise
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
     from bot.llm.backend import ModelBackend
     from bot.llm.policy import ModelPolicy
 
-__all__ = ["DEFAULT_CACHE_SIZE", "ChatReply", "ChatService", "Explanation", "UnknownPersonaError"]
+__all__ = ["DEFAULT_CACHE_SIZE", "ChatReply", "ChatService", "Explanation", "TurnObserver", "UnknownPersonaError"]
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,8 @@ DEFAULT_CACHE_SIZE = 20_000
 
 ConversationKey = tuple[str, str, str]
 """(user, scope, persona)"""
+TurnObserver = Callable[[str, float], None]
+"""Told of each turn answered: the reply's kind and the seconds the turn took (it must not block)."""
 
 
 class UnknownPersonaError(ValueError):
@@ -95,6 +98,7 @@ class ChatService:
         settings_refresh_s: float = 5.0,
         model: ModelBackend | None = None,
         model_policy: ModelPolicy | None = None,
+        on_turn: TurnObserver | None = None,
     ) -> None:
         """``model`` (with ``model_policy``): the optional language model backend, used in guilds that turned it on
         and answering only through its fact guard; the offline engine answers everywhere else, and whenever the
@@ -102,6 +106,7 @@ class ChatService:
         self.model = model
         self.model_policy = model_policy
         self._database = database
+        self._on_turn = on_turn
         self._sessions = sessions
         self._responder = responder
         self._writer = writer
@@ -150,7 +155,9 @@ class ChatService:
         by naming another persona ("sarah, who gave you the weapons?") is answered by that one.
         ``reply_channel_id``: the reply is to be posted there; it is stored in the outbox with the turn.
         ``guild_id``: where the message was sent, for the model backend's opt-in and budget.
+        ``on_turn`` (given at construction) is told of the turn once it is committed.
         """
+        started = time.perf_counter()
         addressed, text = split_addressee(text)
         persona_id = addressed or (self.persona(persona).id if persona else await self.default_persona(user))
         key = (user, scope, persona_id)
@@ -197,6 +204,8 @@ class ChatService:
                     continue
                 conversation.memory = result.memory
                 break
+        if self._on_turn is not None:
+            self._on_turn(result.kind, time.perf_counter() - started)
         return ChatReply(self._personas[persona_id], result.text, result.fact_ids, result.kind)
 
     async def _model_allowed(self, guild_id: int | None) -> bool:

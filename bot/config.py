@@ -68,6 +68,14 @@ class Settings(BaseSettings):
     database_url: str = DEFAULT_DATABASE_URL
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] | None = None
     """None picks INFO for the bot and WARNING for one-shot commands."""
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="text lines, or one JSON object per line with guild, channel and shard"
+    )
+    metrics_port: int | None = Field(
+        default=None, ge=0, le=65535, description="serve /healthz and /metrics on this port (0: any free port)"
+    )
+    """None: no server (and no metrics kept)."""
+    metrics_host: str = Field(default="127.0.0.1", description="the address /healthz and /metrics listen on")
     chat_turns_per_user: int = Field(default=5, ge=1, description="chat turns one user may take per period")
     chat_turn_period_s: float = Field(default=10.0, gt=0, description="the period of chat_turns_per_user")
     message_content_intent: bool = Field(default=True, description="ask Discord for message content")
@@ -165,6 +173,16 @@ class Settings(BaseSettings):
     @classmethod
     def _upper_level(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower_format(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
+    @field_validator("metrics_port", mode="before")
+    @classmethod
+    def _blank_port_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("discord_token", mode="before")
     @classmethod

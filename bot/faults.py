@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Callable
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from db.common import StorageError, describe_failure
 from personas.persona import Persona
 
-__all__ = ["Fault", "new_ref", "retryable"]
+__all__ = ["Fault", "database_failure", "new_ref", "retryable"]
 
 
 def new_ref() -> str:
@@ -28,14 +29,31 @@ def retryable(exc: BaseException) -> bool:
     return isinstance(exc, StorageError | SQLAlchemyError | TimeoutError | ConnectionError)
 
 
+def database_failure(exc: BaseException) -> bool:
+    """True when the database failed or refused: a repository's StorageError or any SQLAlchemy error."""
+    return isinstance(exc, StorageError | SQLAlchemyError)
+
+
 class Fault:
-    """One failure: logged once with its reference when made; ``text`` is what the user is told."""
+    """One failure: logged once with its reference when made; ``text`` is what the user is told.
+
+    ``on_database_error`` is called when the failure is the database's (see ``database_failure``).
+    """
 
     def __init__(
-        self, exc: BaseException, persona: Persona, *, what: str, logger: logging.Logger, retry: bool | None = None
+        self,
+        exc: BaseException,
+        persona: Persona,
+        *,
+        what: str,
+        logger: logging.Logger,
+        retry: bool | None = None,
+        on_database_error: Callable[[], None] | None = None,
     ) -> None:
         self.ref = new_ref()
         self.retry = retryable(exc) if retry is None else retry
+        if on_database_error is not None and database_failure(exc):
+            on_database_error()
         if self.retry:
             logger.warning("%s failed, the user may try again (ref %s): %s", what, self.ref, describe_failure(exc))
         else:

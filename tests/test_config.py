@@ -143,7 +143,14 @@ def test_read_only_sqlite_folder_is_refused(monkeypatch: pytest.MonkeyPatch, tmp
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("LOG_LEVEL", "LOUD"), ("LOG_LEVEL", "trace"), ("DISCORD_GUILD_ID", "my-guild")],
+    [
+        ("LOG_LEVEL", "LOUD"),
+        ("LOG_LEVEL", "trace"),
+        ("DISCORD_GUILD_ID", "my-guild"),
+        ("LOG_FORMAT", "xml"),
+        ("METRICS_PORT", "70000"),
+        ("METRICS_PORT", "http"),
+    ],
 )
 def test_bad_values_name_the_setting(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
     monkeypatch.setenv(name, value)
@@ -158,6 +165,18 @@ def test_bad_values_name_the_setting(monkeypatch: pytest.MonkeyPatch, name: str,
 def test_log_levels_are_case_insensitive(monkeypatch: pytest.MonkeyPatch, level: str) -> None:
     monkeypatch.setenv("LOG_LEVEL", level)
     assert load_settings().log_level == level.upper()
+
+
+def test_metrics_are_off_and_logs_are_text_unless_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = load_settings()
+    assert (settings.metrics_port, settings.metrics_host, settings.log_format) == (None, "127.0.0.1", "text")
+    monkeypatch.setenv("METRICS_PORT", " ")
+    assert load_settings().metrics_port is None
+    monkeypatch.setenv("METRICS_PORT", "9108")
+    monkeypatch.setenv("METRICS_HOST", "0.0.0.0")
+    monkeypatch.setenv("LOG_FORMAT", "JSON")
+    settings = load_settings()
+    assert (settings.metrics_port, settings.metrics_host, settings.log_format) == (9108, "0.0.0.0", "json")
 
 
 def test_cli_reports_a_bad_database_url_in_one_line(tmp_path: Path) -> None:

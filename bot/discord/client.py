@@ -8,7 +8,7 @@ import gc
 import logging
 import time
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import discord
@@ -18,6 +18,7 @@ from discord.ext import commands
 from bot.app import App, build_app
 from bot.config import Settings
 from bot.discord.channels import ChannelDirectory
+from bot.discord.log_context import bind_interaction
 from bot.discord.outbox import OutboxSender
 from bot.discord.personas_out import NO_MENTIONS, PersonaPoster
 from bot.faults import Fault, retryable
@@ -26,6 +27,10 @@ from bot.sharding import IdentifyGate, Ownership
 from db.leases import Lease, ShardsTaken, acquire_shards
 from personas.persona import Persona
 from personas.roster import PERSONAS
+
+if TYPE_CHECKING:
+    from bot.discord.monitoring import Monitor
+    from bot.ops.metrics import Metrics
 
 __all__ = [
     "EXTENSIONS",
@@ -83,7 +88,10 @@ async def tell_fault(
     error = _original(error)
     if persona is None:
         persona = bot.voice_for(interaction.user) if isinstance(bot, CompanionBot) else PERSONAS[DEFAULT_VOICE]
-    fault = Fault(error, persona, what=what, logger=log, retry=discord_retryable(error))
+    if isinstance(bot, CompanionBot):
+        fault = bot.fault(error, persona, what=what, logger=log)
+    else:
+        fault = Fault(error, persona, what=what, logger=log, retry=discord_retryable(error))
     try:
         await send_ephemeral(interaction, fault.text)
     except (discord.HTTPException, TimeoutError, OSError):
@@ -93,6 +101,11 @@ async def tell_fault(
 
 class CompanionTree(app_commands.CommandTree["CompanionBot"]):
     """Slash commands; errors become short ephemeral answers, never tracebacks."""
+
+    async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
+        """Every command's log lines carry its guild, channel and shard (the command runs in this task)."""
+        bind_interaction(interaction)
+        return True
 
     async def on_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
         """Tell the user what went wrong: their mistake plainly; a failure in a persona's voice, with a reference."""
@@ -136,6 +149,15 @@ class CompanionBot(commands.Bot):
         if it is lost, so no two processes run one guild."""
         intents = discord.Intents.default()
         intents.message_content = settings.message_content_intent if message_content is None else message_content
+        self.metrics: Metrics | None = None
+        """What /metrics serves; None without METRICS_PORT (then prometheus-client is never imported)."""
+        options: dict[str, Any] = {}
+        if settings.metrics_port is not None:
+            from bot.ops.http_trace import response_trace
+            from bot.ops.metrics import Metrics
+
+            self.metrics = Metrics()
+            options["http_trace"] = response_trace(self.metrics.discord_response)
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=intents,
@@ -143,6 +165,7 @@ class CompanionBot(commands.Bot):
             help_command=None,
             tree_cls=CompanionTree,
             **client_options,
+            **options,
         )
         self.settings = settings
         self.exclusive = exclusive
@@ -157,6 +180,8 @@ class CompanionBot(commands.Bot):
         self._services_ready = False
         self._shutdown: asyncio.Future[None] | None = None
         self._outbox_task: asyncio.Task[None] | None = None
+        self.monitor: Monitor | None = None
+        """The /healthz and /metrics server, while it runs."""
 
     async def login(self, token: str) -> None:
         """Log in, then bound every request to Discord by DISCORD_TIMEOUT_S (see ``_bound_requests``)."""
@@ -185,13 +210,20 @@ class CompanionBot(commands.Bot):
         chosen = self.app.chat.cached_default(f"discord:{user.id}") if user and self._services_ready else None
         return PERSONAS.get(chosen or DEFAULT_VOICE) or PERSONAS[DEFAULT_VOICE]
 
+    def fault(self, exc: BaseException, persona: Persona, *, what: str, logger: logging.Logger) -> Fault:
+        """A failure to tell a user about (logged with its reference now), counted for /metrics."""
+        on_database_error = self.metrics.database_error if self.metrics is not None else None
+        return Fault(
+            exc, persona, what=what, logger=logger, retry=discord_retryable(exc), on_database_error=on_database_error
+        )
+
     async def find_shards(self) -> Ownership:
         """The shards this process runs: all of them, as one unsharded connection."""
         return Ownership()
 
     async def setup_hook(self) -> None:
         """Take this process's shards, run the migrations and build the services, load the cogs, sync the slash
-        commands."""
+        commands, and serve /healthz and /metrics when METRICS_PORT is set."""
         self.ownership = await self.find_shards()
         if self.exclusive:
             self.lease = await acquire_shards(
@@ -201,7 +233,7 @@ class CompanionBot(commands.Bot):
                 timeout_s=self.settings.db_timeout_s,
             )
             self._lease_task = asyncio.create_task(self._keep_lease(), name="shard-lease")
-        self.app = await build_app(self.settings, clock=self.clock, ownership=self.ownership)
+        self.app = await build_app(self.settings, clock=self.clock, ownership=self.ownership, metrics=self.metrics)
         self._services_ready = True
         self.channels = ChannelDirectory(self.app.sessions, refresh_s=self.settings.settings_refresh_s)
         self.poster = PersonaPoster(self, self.channels)
@@ -219,6 +251,11 @@ class CompanionBot(commands.Bot):
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         await self.sync_commands()
+        if self.metrics is not None and self.settings.metrics_port is not None:
+            from bot.discord.monitoring import Monitor
+
+            self.monitor = Monitor(self, self.app, self.metrics)
+            await self.monitor.start(self.settings.metrics_host, self.settings.metrics_port)
         if not self.intents.message_content:
             log.warning(
                 "the message content intent is off: the bot answers mentions, DMs and slash commands only; "
@@ -289,6 +326,9 @@ class CompanionBot(commands.Bot):
                 await self._outbox_task
             self._outbox_task = None
         await super().close()
+        if self.monitor is not None:
+            await self.monitor.close()
+            self.monitor = None
         if self._services_ready:
             self._services_ready = False
             await self.outbox.close()

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 import discord
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.discord.log_context import channel_context
 from bot.discord.personas_out import PersonaPoster, PostTarget
 from bot.splitting import split_message
 from db.batching import Batcher
@@ -196,21 +197,24 @@ class OutboxSender:
             return
         self._in_flight.add(entry.key)
         try:
-            channel = await self._channel(entry.channel_id)
-            renderer = self._renderers.get(entry.kind)
-            if channel is None or renderer is None:
-                why = "the channel is gone or closed to the bot" if channel is None else f"nothing posts {entry.kind}"
-                log.warning("gave up a post to channel %s: %s", entry.channel_id, why)
+            with channel_context(self._client, entry.channel_id):
+                channel = await self._channel(entry.channel_id)
+                renderer = self._renderers.get(entry.kind)
+                if channel is None or renderer is None:
+                    why = (
+                        "the channel is gone or closed to the bot" if channel is None else f"nothing posts {entry.kind}"
+                    )
+                    log.warning("gave up a post to channel %s: %s", entry.channel_id, why)
+                    await self._settle([entry.key])
+                    return
+
+                async def progress(parts_sent: int) -> None:
+                    async with self._write_lock, self._sessions.begin() as session:
+                        await OutboxRepository(session).progress(entry.id, parts_sent)
+
+                await renderer(channel, entry, progress)
                 await self._settle([entry.key])
-                return
-
-            async def progress(parts_sent: int) -> None:
-                async with self._write_lock, self._sessions.begin() as session:
-                    await OutboxRepository(session).progress(entry.id, parts_sent)
-
-            await renderer(channel, entry, progress)
-            await self._settle([entry.key])
-            log.info("posted a waiting %s post to channel %s", entry.kind, entry.channel_id)
+                log.info("posted a waiting %s post to channel %s", entry.kind, entry.channel_id)
         finally:
             self._in_flight.discard(entry.key)
 

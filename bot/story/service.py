@@ -72,6 +72,10 @@ class StoryService:
         """Finish pending writes."""
         await self._store.close()
 
+    def running_guilds(self) -> list[int | None]:
+        """The guild of each session not ended (None for one outside a guild), once ``load`` has run."""
+        return [row.guild_id for row in self._store.rows()]
+
     async def session_id(self, scope: str) -> int:
         """The id of the running session of this place; StoryRefusal when there is none."""
         return await self._store.session_id(scope)

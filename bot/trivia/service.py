@@ -128,6 +128,10 @@ class TriviaService(TriviaRecords):
         """How many games run now."""
         return len(self._games)
 
+    def running_guilds(self) -> list[int | None]:
+        """The guild of each game running now (None for one outside a guild)."""
+        return [live.guild_key or None for live in self._games]
+
     def _now(self) -> int:
         return int(self.clock() * 1000)
 

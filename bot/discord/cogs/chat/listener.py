@@ -12,9 +12,9 @@ from collections.abc import AsyncIterator
 import discord
 from discord.ext import commands
 
-from bot.discord.client import CompanionBot, discord_retryable
+from bot.discord.client import CompanionBot
+from bot.discord.log_context import bind_message
 from bot.discord.personas_out import NO_MENTIONS, persona_embed
-from bot.faults import Fault
 from bot.ordering import InOrder, Ticket
 from db.chat import DuplicateMessageError
 from db.outbox import reply_key
@@ -76,6 +76,7 @@ class ChatListener(commands.Cog):
         """Decide whether a message is for us and, if so, answer it once."""
         if message.author.bot or message.webhook_id is not None or not self.bot.accepting:
             return
+        bind_message(self.bot, message)
         ticket = self._order.ticket(message.channel.id)  # before any await: replies keep the order of messages
         text, persona = "", None
         try:
@@ -88,7 +89,7 @@ class ChatListener(commands.Cog):
             named, _ = split_addressee(text, persona)
             speaker = PERSONAS.get(named or persona or "") or self.bot.voice_for(message.author)
             what = f"answering message {message.id} in channel {message.channel.id}"
-            fault = Fault(exc, speaker, what=what, logger=log, retry=discord_retryable(exc))
+            fault = self.bot.fault(exc, speaker, what=what, logger=log)
             with contextlib.suppress(discord.HTTPException, TimeoutError, OSError):
                 await ticket.wait()
                 await message.channel.send(

@@ -12,10 +12,10 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.discord.client import CompanionBot, discord_retryable, send_ephemeral
+from bot.discord.client import CompanionBot, send_ephemeral
 from bot.discord.cogs.chat.listener import user_key
+from bot.discord.log_context import bind_interaction
 from bot.discord.personas_out import NO_MENTIONS
-from bot.faults import Fault
 
 __all__ = ["ForgetButton", "PrivacyCommands"]
 
@@ -47,6 +47,7 @@ class ForgetButton(
 
     async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
         """Only the user the button was made for may press it."""
+        bind_interaction(interaction)  # the check and the callback run in one task
         if interaction.user.id != self.user_id:
             await send_ephemeral(interaction, "This button is not for you.")
             return False
@@ -63,13 +64,8 @@ class ForgetButton(
         try:
             await bot.app.request_forget(user)  # stored first: a stop from here on still finishes it at next start
         except Exception as exc:
-            ref = Fault(
-                exc,
-                bot.voice_for(interaction.user),
-                what="storing a request to delete a user's data",
-                logger=log,
-                retry=discord_retryable(exc),
-            ).ref
+            what = "storing a request to delete a user's data"
+            ref = bot.fault(exc, bot.voice_for(interaction.user), what=what, logger=log).ref
             await interaction.response.edit_message(
                 content=f"I could not start deleting your data; nothing was deleted. Please try again. (ref {ref})",
                 view=None,
@@ -80,7 +76,7 @@ class ForgetButton(
             removed = await bot.app.forget_user(user)
         except Exception as exc:
             what = "deleting a user's data (retried at the next start)"
-            ref = Fault(exc, bot.voice_for(interaction.user), what=what, logger=log, retry=discord_retryable(exc)).ref
+            ref = bot.fault(exc, bot.voice_for(interaction.user), what=what, logger=log).ref
             await interaction.edit_original_response(
                 content="Deleting hit a problem, so nothing was deleted yet. It is retried when the bot restarts, "
                 f"or press /forget-me again. (ref {ref})"

@@ -8,6 +8,7 @@ from typing import Any
 
 import discord
 
+from bot.discord.log_context import bind_interaction
 from bot.story import Post, Prompt
 
 __all__ = ["Narration", "StoryButton", "narration_messages", "prompt_view", "story_embeds"]
@@ -45,6 +46,7 @@ class StoryButton(
 
     async def callback(self, interaction: discord.Interaction) -> None:
         """Hand the click to the story cog."""
+        bind_interaction(interaction)
         cog = interaction.client.get_cog("StoryCog")  # type: ignore[attr-defined]
         await cog.on_button(interaction, self)
 

@@ -18,10 +18,11 @@ from bot.discord.checks import is_moderator
 from bot.discord.client import CompanionBot, Refusal, send_ephemeral, tell_fault
 from bot.discord.cogs.chat.listener import scope_of, user_key
 from bot.discord.cogs.story.buttons import StoryButton, narration_messages, prompt_view, story_embeds
+from bot.discord.log_context import channel_context
 from bot.discord.outbox import Progress
 from bot.discord.personas_out import NO_MENTIONS
 from bot.story import TURN_ORDERS, Post, StoryRefusal
-from bot.story.outbox import posts_from_payload
+from bot.story.outbox import discord_channel, posts_from_payload
 from db.outbox import OutboxEntry
 from personas.roster import PERSONAS
 from personas.story import ROLES
@@ -74,7 +75,8 @@ class StoryCog(commands.Cog, name="StoryCog"):
                 for tick in await self.bot.app.story.tick():
                     channel = await self._channel(tick.scope)
                     if channel is not None:
-                        await self.publish(channel, tick.posts, tick.outbox_key)
+                        with channel_context(self.bot, discord_channel(tick.scope) or 0):
+                            await self.publish(channel, tick.posts, tick.outbox_key)
             except Exception:
                 log.exception("the story ticker failed; it keeps running")
 

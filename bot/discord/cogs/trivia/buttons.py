@@ -9,6 +9,7 @@ import discord
 
 from bot.discord.client import CompanionBot, send_ephemeral, tell_fault
 from bot.discord.cogs.chat.listener import user_key
+from bot.discord.log_context import bind_interaction
 from bot.trivia.options import Announcement
 from bot.trivia.questions import CHOICE_LETTERS
 from personas.roster import PERSONAS
@@ -48,6 +49,7 @@ class ChoiceButton(
 
     async def callback(self, interaction: discord.Interaction) -> None:
         """Record the player's one answer; tell them privately, and the channel if the question closed."""
+        bind_interaction(interaction)
         bot = interaction.client
         assert isinstance(bot, CompanionBot)
         name = getattr(interaction.user, "display_name", interaction.user.name)

@@ -20,12 +20,12 @@ from typing import Any
 import discord
 from discord.ext import commands
 
-from bot.discord.client import CompanionBot, discord_retryable
+from bot.discord.client import CompanionBot
 from bot.discord.cogs.chat.listener import user_key
 from bot.discord.cogs.trivia.buttons import choice_view
+from bot.discord.log_context import bind_channel, bind_message
 from bot.discord.outbox import Progress
 from bot.discord.personas_out import NO_MENTIONS, PostTarget, persona_embed
-from bot.faults import Fault
 from bot.keyed import KeyedLocks
 from bot.trivia.options import Announcement
 from bot.trivia.outbox import KIND, from_stored
@@ -129,6 +129,7 @@ class TriviaPlay(commands.Cog, name="TriviaPlay"):
         A stored announcement no longer waiting went out already (with the earlier ones of another handler). When
         Discord refuses a post, the stored ones after it wait in the outbox, whose loop posts them in order.
         """
+        bind_channel(self.bot, channel_id)  # each channel's posts run in a task of their own (``publish``)
         async with self._order.hold(channel_id):
             channel = await self._channel(channel_id)
             if channel is None:
@@ -212,6 +213,7 @@ class TriviaPlay(commands.Cog, name="TriviaPlay"):
         """In a channel with an open-answer game, every message from a person is an answer."""
         if message.author.bot or message.webhook_id is not None or message.guild is None or not message.content:
             return
+        bind_message(self.bot, message)
         await self._resumed.wait()  # after a restart, the events Discord replays come before the games are loaded
         if not self.service.is_playing(message.channel.id):
             return
@@ -230,7 +232,7 @@ class TriviaPlay(commands.Cog, name="TriviaPlay"):
         """An answer that could not be stored: the host says so to the player, in the channel, with a reference."""
         host = PERSONAS.get(self.service.host_in(message.channel.id) or "t800") or PERSONAS["t800"]
         what = f"judging an answer in trivia channel {message.channel.id}"
-        fault = Fault(exc, host, what=what, logger=log, retry=discord_retryable(exc))
+        fault = self.bot.fault(exc, host, what=what, logger=log)
         with contextlib.suppress(discord.HTTPException, TimeoutError, OSError):
             await message.channel.send(
                 embed=persona_embed(host, fault.text),
