@@ -217,6 +217,44 @@ async def test_a_restart_mid_question_continues_with_the_time_that_was_left(
     assert await points(engine) == {bob: 20}, "the points from before the restart are kept"
 
 
+async def games(engine: AsyncEngine) -> int:
+    async with engine.connect() as connection:
+        return int(await connection.scalar(select(func.count()).select_from(TriviaGame)) or 0)
+
+
+async def test_a_start_delivered_again_after_its_game_ended_starts_no_second_game(
+    twin: DiscordTwin,
+    world: dict[str, Any],
+    run_bot: RunBot,
+    engine: AsyncEngine,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # A bot that comes back after a crash may be sent the events of its last seconds again, the command that
+    # started a game among them, when that game may be over already.
+    channel, alice, bob = world["general"].id, world["alice"].id, world["bob"].id
+    caplog.set_level(logging.INFO, logger="bot.discord.cogs.trivia.commands")
+    async with run_bot():
+        start = await twin.send_slash_command(channel, alice, "trivia", {"questions": 1}, subcommand="start")
+        await start.wait_for_responses(1)
+        await twin.wait_for_messages(channel, 1)
+        await twin.send_message(channel, bob, (await question(engine))["a"][0])
+        await twin.wait_for_messages(channel, 3)  # right, then the final scores: the game is over
+        frames = twin.gateway_frames
+        began = next(n for n, f in enumerate(frames) if f.t == "INTERACTION_CREATE" and int(f.d["id"]) == start.id)
+        since = sum(1 for f in frames[began:] if f.direction == "out" and f.op == 0 and f.t != "RESUMED")
+        await twin.drop_connection(4000, replay_last=since)
+        again = f"trivia start {start.id} came again"
+        for _ in range(500):
+            if any(again in r.getMessage() for r in caplog.records) or await games(engine) > 1:
+                break
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.3)
+    assert await games(engine) == 1, "the start delivered again started another game"
+    assert any(again in r.getMessage() for r in caplog.records)
+    assert len(twin.messages[channel]) == 3
+    assert await outbox_depth(engine) == 0
+
+
 async def test_choice_buttons_work_after_a_restart(
     twin: DiscordTwin, world: dict[str, Any], run_bot: RunBot, engine: AsyncEngine, clock: FakeClock
 ) -> None:

@@ -20,7 +20,7 @@ from bot.trivia.normalise import normalise
 from bot.trivia.options import Announcement
 from bot.trivia.questions import QuestionPools, with_choices
 from bot.trivia.red_lists import RedListError
-from bot.trivia.service import GameOptions, NotAllowedError, TriviaError, TriviaService
+from bot.trivia.service import AlreadyStartedError, GameOptions, NotAllowedError, TriviaError, TriviaService
 from bot.trivia.variety import RECENT_GAMES
 from db.engine import create_engine, create_session_factory
 from db.migrate import upgrade_if_needed
@@ -125,6 +125,24 @@ async def test_one_game_per_channel_and_options_are_checked(service: TriviaServi
         await service.start(OTHER, GUILD, BOB, GameOptions(lists=("nope",)))
     await service.start(OTHER, GUILD, BOB, GameOptions(questions=1), seed=3)
     assert service.running() == 2
+
+
+async def test_a_request_starts_one_game_however_often_it_comes(
+    service: TriviaService, sessions: async_sessionmaker[AsyncSession], clock: FakeClock
+) -> None:
+    said = await service.start(CHANNEL, GUILD, ALICE, GameOptions(questions=1), request="9001")
+    assert [a.kind for a in said] == ["start", "ask"]
+    with pytest.raises(AlreadyStartedError):  # while its game runs
+        await service.start(CHANNEL, GUILD, ALICE, GameOptions(questions=1), request="9001")
+    await service.stop(CHANNEL, ALICE)
+    restarted = TriviaService(sessions, load_fact_base(), clock=clock)  # what a new process knows is stored
+    with pytest.raises(AlreadyStartedError):  # and once it is over
+        await restarted.start(CHANNEL, GUILD, ALICE, GameOptions(questions=1), request="9001")
+    assert restarted.running() == 0
+    await restarted.start(CHANNEL, GUILD, ALICE, GameOptions(questions=1), request="9002")
+    async with sessions() as session:
+        stored = (await session.scalars(select(TriviaGame.start_request).order_by(TriviaGame.id))).all()
+    assert stored == ["9001", "9002"]
 
 
 async def test_a_target_score_ends_the_game_and_hints_lower_the_points(

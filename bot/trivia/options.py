@@ -13,6 +13,7 @@ __all__ = [
     "LIMITS",
     "MODES",
     "PLOT_LIST",
+    "AlreadyStartedError",
     "Announcement",
     "ChoiceResult",
     "GameOptions",
@@ -52,6 +53,10 @@ class TriviaError(ValueError):
 
 class NotAllowedError(TriviaError):
     """Only the game's starter or a moderator may do that."""
+
+
+class AlreadyStartedError(TriviaError):
+    """This very request started a game before (it was delivered again, after a restart): nothing to do."""
 
 
 @dataclass(frozen=True, slots=True)

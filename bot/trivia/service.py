@@ -23,6 +23,7 @@ from bot.trivia import announcing
 from bot.trivia.live import LiveGame, LiveGames, live_game, unpause
 from bot.trivia.options import (
     PLOT_LIST,
+    AlreadyStartedError,
     Announcement,
     ChoiceResult,
     GameOptions,
@@ -42,6 +43,7 @@ from db.trivia.stats import TriviaStatsRepository
 from personas.factbase import FactBase
 
 __all__ = [
+    "AlreadyStartedError",
     "Announcement",
     "ChoiceResult",
     "Clock",
@@ -146,18 +148,23 @@ class TriviaService(TriviaRecords):
         *,
         seed: int | None = None,
         solo: bool = False,
+        request: str | None = None,
     ) -> list[Announcement]:
         """Start a game here; TriviaError when one runs already or an option is wrong.
 
         Questions come in a random order (``seed``, else the service's, fixes it), those the channel heard in its
         latest games last (``bot.trivia.variety``). ``solo``: the starter plays alone (a terminal game), so each
-        question closes once the starter answers.
+        question closes once the starter answers. ``request`` names the request asking for the game (a Discord
+        interaction's id): AlreadyStartedError when it started one already, so the same request delivered again
+        after a restart starts no second game (of two deliveries at once, the one stored second is refused).
         """
-        if self._games.in_channel(channel_id) is not None:
-            raise TriviaError(_ALREADY_RUNNING)
         guild_key = guild_id or 0
         async with self._sessions() as session:
             repo = TriviaRepository(session)
+            if request is not None and await repo.started_by(request):
+                raise AlreadyStartedError("This game was started already.")
+            if self._games.in_channel(channel_id) is not None:
+                raise TriviaError(_ALREADY_RUNNING)
             stored = await repo.settings(guild_key) if guild_id else None
             chosen = merge_options(options, stored)
             pool, config = await self._questions.pool(repo, guild_key, chosen.lists or (PLOT_LIST,))
@@ -175,6 +182,7 @@ class TriviaService(TriviaRecords):
             "channel_id": channel_id,
             "active_channel": channel_id,
             "starter": starter,
+            "start_request": request,
             "solo": solo,
             "host": chosen.host,
             "mode": chosen.mode,

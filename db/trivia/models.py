@@ -52,6 +52,9 @@ class TriviaGame(Base):
     channel_id: Mapped[int] = mapped_column(BigInteger)
     active_channel: Mapped[int | None] = mapped_column(BigInteger, unique=True)
     starter: Mapped[str | None] = mapped_column(String(80))
+    start_request: Mapped[str | None] = mapped_column(String(40), unique=True)
+    """The request that started it (a Discord interaction's id), so the same request delivered again after a
+    restart starts no second game."""
     solo: Mapped[bool] = mapped_column(Boolean, server_default=false(), default=False)
     """Played by its starter alone (in a terminal): a question closes as soon as the starter answers."""
     host: Mapped[str] = mapped_column(String(16))

@@ -136,6 +136,11 @@ class TriviaRepository:
             raise GameRunningError("a game is already running in this channel") from exc
         return _game(game)
 
+    async def started_by(self, request: str) -> bool:
+        """Whether a game (running or over) was started by ``request``."""
+        query = select(TriviaGame.id).where(TriviaGame.start_request == request).limit(1)
+        return await self.session.scalar(query) is not None
+
     async def running_games(self) -> list[GameRow]:
         """Every running game, as stored now."""
         rows = await self.session.scalars(select(TriviaGame).where(TriviaGame.status == "running"))

@@ -14,7 +14,7 @@ FIGURES = pytest.StashKey[dict[str, Any]]()
 
 @pytest.fixture(scope="session")
 def chaos_runs() -> dict[str, Any]:
-    """The runs of the kill -9 test by backend, for the checks that are expected to fail for now."""
+    """The runs of the kill -9 test by backend, for the checks made on them afterwards."""
     return {}
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import discord
 from discord import app_commands
 from discord.ext import commands
@@ -12,13 +14,15 @@ from bot.discord.cogs.chat.commands import PERSONA_CHOICES
 from bot.discord.cogs.chat.listener import user_key
 from bot.discord.cogs.trivia.play import TriviaPlay
 from bot.discord.personas_out import NO_MENTIONS, persona_embed
-from bot.trivia.options import Announcement, GameOptions, TriviaError
+from bot.trivia.options import AlreadyStartedError, Announcement, GameOptions, TriviaError
 from bot.trivia.red_lists import MAX_LIST_BYTES, RedListError
 from bot.trivia.service import TriviaService
 from db.trivia.stats import BOARD_METRICS, BoardRow
 from personas.roster import PERSONAS
 
 __all__ = ["TriviaCommands"]
+
+log = logging.getLogger(__name__)
 
 MODE_CHOICES = [
     app_commands.Choice(name="Open: type the answer", value="open"),
@@ -127,8 +131,16 @@ class TriviaCommands(commands.GroupCog, group_name="trivia", group_description="
                 raise Refusal("Open answers need the message content intent, which is off. Use `mode: choice`.")
         try:
             said = await self.service.start(
-                interaction.channel_id, interaction.guild_id, user_key(interaction.user), options
+                interaction.channel_id,
+                interaction.guild_id,
+                user_key(interaction.user),
+                options,
+                request=str(interaction.id),
             )
+        except AlreadyStartedError:
+            # Delivered again after a restart: the game it started was announced through the outbox.
+            log.info("trivia start %s came again; its game was started already", interaction.id)
+            return
         except TriviaError as exc:
             raise Refusal(str(exc)) from exc
         await self._respond(interaction, said)
