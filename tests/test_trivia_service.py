@@ -411,7 +411,12 @@ def test_host_lines_state_no_plot_facts() -> None:
 
 def test_a_solo_game_in_the_terminal(tmp_path: Path) -> None:
     root = Path(__file__).resolve().parent.parent
-    env = {"PATH": "/usr/bin:/bin", "DATABASE_URL": f"sqlite:///{tmp_path}/t2.db", "HOME": str(tmp_path)}
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "DATABASE_URL": f"sqlite:///{tmp_path}/t2.db",
+        "HOME": str(tmp_path),
+        "T2_CACHE_DIR": os.environ["T2_CACHE_DIR"],  # the suite's understanding model, built once
+    }
     command = [sys.executable, "-m", "bot", "trivia", "play", "--questions", "2", "--seed", "3", "--host", "john"]
     result = subprocess.run(
         command, input="/skip\n/skip\n/skip\n", capture_output=True, text=True, cwd=root, env=env, timeout=60
@@ -568,7 +573,12 @@ async def test_what_a_channel_heard_survives_a_restart(
 
 def test_terminal_games_do_not_repeat_the_last_ones_questions(tmp_path: Path) -> None:
     root = Path(__file__).resolve().parent.parent
-    env = {"PATH": "/usr/bin:/bin", "DATABASE_URL": f"sqlite:///{tmp_path}/t2.db", "HOME": str(tmp_path)}
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "DATABASE_URL": f"sqlite:///{tmp_path}/t2.db",
+        "HOME": str(tmp_path),
+        "T2_CACHE_DIR": os.environ["T2_CACHE_DIR"],  # the suite's understanding model, built once
+    }
     env["T2_CACHE_DIR"] = os.environ["T2_CACHE_DIR"]  # the model the other tests use (set by conftest)
     command = [sys.executable, "-m", "bot", "trivia", "play", "--questions", "2", "--seed", "3"]
     wordings = [question["q"] for question in QuestionPools(load_fact_base()).plot()]
