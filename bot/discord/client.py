@@ -213,6 +213,7 @@ class CompanionBot(commands.Bot):
             self.app.chat.persona,
             poll_s=self.settings.outbox_poll_s,
             max_age_s=self.settings.outbox_max_age_s,
+            owns=None if self.ownership.everything else self.ownership.owns,
         )
         self._outbox_task = asyncio.create_task(self.outbox.run(), name="outbox")
         self.user_limits = TokenBuckets(self.settings.chat_turns_per_user, self.settings.chat_turn_period_s)
