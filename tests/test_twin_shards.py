@@ -223,3 +223,42 @@ async def test_an_unsharded_session_still_gets_every_guild() -> None:
             for _guild_id, channel_id, member_id in world:
                 message = await twin.send_message(channel_id, member_id, "hello")
                 assert delivered_to(twin, "MESSAGE_CREATE", int(message["id"])) == [session]
+
+
+async def test_a_new_process_takes_over_only_the_dead_sessions_of_its_own_shard() -> None:
+    async with DiscordTwin(shards=2) as twin:
+        twin.replay_on_identify_s = 5.0
+        world = build(twin, 4)
+        async with aiohttp.ClientSession() as http:
+            sockets = []
+            for shard_id in (0, 1):
+                ws = await http.ws_connect(twin.gateway_url)
+                await ws.receive()  # HELLO
+                identify = {"token": twin.token, "intents": 513 | (1 << 15), "properties": {}, "shard": [shard_id, 2]}
+                await ws.send_str(json.dumps({"op": IDENTIFY, "d": identify}))
+                sockets.append(ws)
+            await twin.wait_until(lambda: len(twin.gateway.live_sessions) == 2 and twin.gateway.connected)
+            await twin.gateway.flush()
+            for ws in sockets:
+                await ws.close(code=4000)  # not a clean close: the sessions stay, as for a killed process
+            await twin.wait_until(lambda: not twin.gateway.connected)
+            sent = {}
+            for guild_id, channel_id, member_id in world:  # buffered for the dead sessions of their shards
+                sent[int((await twin.send_message(channel_id, member_id, "while down"))["id"])] = guild_id
+
+            dead = {s.id for s in twin.gateway.live_sessions}
+            ws = await http.ws_connect(twin.gateway_url)  # shard 1 comes back in a new process
+            await ws.receive()
+            identify = {"token": twin.token, "intents": 513 | (1 << 15), "properties": {}, "shard": [1, 2]}
+            await ws.send_str(json.dumps({"op": IDENTIFY, "d": identify}))
+
+            def new_session() -> Session | None:
+                return next((s for s in twin.sessions_of_shard(1) if s.id not in dead), None)
+
+            session = await twin.wait_until(new_session)
+            await twin.gateway.flush()
+            replayed = {int(f["d"]["id"]) for f in session.history if f["t"] == "MESSAGE_CREATE"}
+            assert replayed == {m for m, g in sent.items() if twin.shard_of(g) == 1}
+            assert [s.shard for s in twin.gateway.live_sessions] == [(0, 2), (1, 2)], "shard 1's dead session is gone"
+            assert twin.sessions_of_shard(0)[0].id in dead, "shard 0's dead session waits for its own process"
+            await ws.close()
