@@ -37,6 +37,7 @@ from tests.chaos.harness import ASKED, REPLAY_WINDOW_S, RESUMED, BotProcess, _bu
 from tests.chaos.launcher import PROCESS_HEADER
 from tests.postgres import create_database, drop_database
 from tests.twin import DiscordTwin, RecordedRequest
+from tests.twin.gateway import guild_of
 
 pytest_plugins = ["tests.twin.fixtures"]
 
@@ -298,6 +299,8 @@ async def test_two_processes_share_four_shards_and_a_killed_one_resumes_its_game
         await twin.wait_until(lambda: run.answered(b_guilds), 60, what="B to answer its guilds")
         await asyncio.sleep(3)  # B's outbox loop runs every second: long enough for it to take A's post (it must not)
         assert not any(post_text(m) == LEFTOVER for m in twin.messages[a_channel])
+        a_channels = [channel for guild, channel, _ in world.chat if guild in a_guilds]
+        assert [len(twin.messages[c]) for c in a_channels] == [1] * len(a_channels), "nobody answers for A"
         _, index, _, _ = await run.game()
         assert index == 1, "nobody runs the game while its process is down"
 
@@ -331,6 +334,7 @@ async def test_two_processes_share_four_shards_and_a_killed_one_resumes_its_game
         c_log = (tmp_path / "bot-C.log").read_text()
         assert "cannot run shards 1-2 of 4" in c_log and "is run by another process" in c_log, c_log[-2000:]
         c_requests = [r for r in twin.requests[mark:] if label(r) == "C"]
+        assert any(r.path == "/gateway/bot" for r in c_requests), "C asks Discord for the shard count"
         assert all(r.method == "GET" for r in c_requests), [(r.method, r.path) for r in c_requests]
         assert not any(f.direction == "in" and f.op == 2 for f in twin.gateway_frames[frames:]), (
             "C must not identify any shard"
@@ -338,6 +342,8 @@ async def test_two_processes_share_four_shards_and_a_killed_one_resumes_its_game
         assert sessions_labels(twin) == {"A", "B"}
 
         # ---------------------------------------------------------------------------------------------- checks
+        assert run.b.running and run.b.starts == 1 and run.b._readies() == len(B_SHARDS), "B ran on, undisturbed"
+        check_routing(twin)
         await check_chat(run, figures)
         await check_games(run, before_kill, figures)
         left = [m for m in twin.messages[a_channel] if post_text(m) == LEFTOVER]
@@ -355,6 +361,23 @@ async def test_two_processes_share_four_shards_and_a_killed_one_resumes_its_game
         chaos_figures["shards"] = figures
 
 
+def check_routing(twin: DiscordTwin) -> None:
+    """Every dispatch of a guild (GUILD_CREATE, MESSAGE_CREATE, INTERACTION_CREATE ...) went to a session of the
+    guild's shard, and every process got the GUILD_CREATE of each of its guilds."""
+    shard_of_session = session_shards(twin)
+    routed: Counter[str] = Counter()
+    for frame in twin.gateway_frames:
+        if frame.direction != "out" or frame.op != 0 or frame.t in ("READY", "RESUMED"):
+            continue
+        guild_id = guild_of(frame.t or "", frame.d)
+        assert shard_of_session[str(frame.session_id)] == twin.shard_of(guild_id), (frame.t, guild_id)
+        routed[str(frame.t)] += 1
+    assert routed["GUILD_CREATE"] >= len(twin.world.guilds) and routed["INTERACTION_CREATE"] > 0, routed
+    for session_id, shard in shard_of_session.items():
+        sent = {int(f.d["id"]) for f in twin.gateway_frames if f.session_id == session_id and f.t == "GUILD_CREATE"}
+        assert sent == {g for g in twin.world.guilds if twin.shard_of(g) == shard}
+
+
 async def check_chat(run: Run, figures: dict[str, Any]) -> None:
     """Every chat message went to the session of its guild's shard and was answered once, by that shard's process."""
     twin = run.twin
@@ -362,7 +385,7 @@ async def check_chat(run: Run, figures: dict[str, Any]) -> None:
     made_by = posters(twin)
     for message_id, (guild_id, _) in run.sent.items():
         deliveries = [
-            shard_of_session[f.session_id]
+            shard_of_session[str(f.session_id)]
             for f in twin.gateway_frames
             if f.direction == "out" and f.t == "MESSAGE_CREATE" and int(f.d["id"]) == message_id
         ]
