@@ -211,3 +211,22 @@ async def test_a_lease_whose_connection_dies_is_taken_again_unless_another_proce
     finally:
         await lease.release()
         await engine.dispose()
+
+
+async def test_processes_identify_in_one_bucket_by_turns(pg_url: str) -> None:
+    from sqlalchemy.engine import make_url
+
+    url = make_url(pg_url)
+    first = await acquire_shards(url, Ownership.of(4, [0, 1]), wait_s=0)
+    second = await acquire_shards(url, Ownership.of(4, [2, 3]), wait_s=0)
+    try:
+        await first.identify_turn(0, 600)  # shard 0 identifies; bucket 0 is its for the next 600 s
+        await asyncio.wait_for(second.identify_turn(1, 600), 30)  # another bucket goes at once
+        waiting = asyncio.create_task(second.identify_turn(0, 600))  # shard 2 is in bucket 0 too
+        await asyncio.sleep(0.3)
+        assert not waiting.done()
+        await first.release()  # a process that stops (or dies) frees its turn
+        await asyncio.wait_for(waiting, 30)
+    finally:
+        await first.release()
+        await second.release()

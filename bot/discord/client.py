@@ -318,5 +318,9 @@ class ShardedCompanionBot(CompanionBot, commands.AutoShardedBot):
         return self.settings.ownership(self.shard_count)
 
     async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
-        """Wait for this shard's identify bucket (``shard_id % max_concurrency``), not a flat 5 s per shard."""
-        await self.identify_gate.wait(shard_id or 0)
+        """Wait for this shard's identify bucket (``shard_id % max_concurrency``), not a flat 5 s per shard, in this
+        process and, through the lease, in the other processes of the bot."""
+        shard = shard_id or 0
+        await self.identify_gate.wait(shard)
+        if self.lease is not None:
+            await self.lease.identify_turn(self.identify_gate.bucket(shard), self.identify_gate.interval)
