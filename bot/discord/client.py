@@ -22,7 +22,7 @@ from bot.discord.outbox import OutboxSender
 from bot.discord.personas_out import NO_MENTIONS, PersonaPoster
 from bot.faults import Fault, retryable
 from bot.limits import TokenBuckets
-from bot.sharding import IdentifyGate, Ownership
+from bot.sharding import IDENTIFY_SLACK_S, IdentifyGate, Ownership
 from db.leases import Lease, ShardsTaken, acquire_shards
 from personas.persona import Persona
 from personas.roster import PERSONAS
@@ -323,4 +323,6 @@ class ShardedCompanionBot(CompanionBot, commands.AutoShardedBot):
         shard = shard_id or 0
         await self.identify_gate.wait(shard)
         if self.lease is not None:
-            await self.lease.identify_turn(self.identify_gate.bucket(shard), self.identify_gate.interval)
+            await self.lease.identify_turn(
+                self.identify_gate.bucket(shard), self.identify_gate.interval + IDENTIFY_SLACK_S
+            )
