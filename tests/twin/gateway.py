@@ -229,6 +229,8 @@ class Gateway:
         self.identifies = 0
         #: identify bucket -> when it last identified (monotonic)
         self._last_identify: dict[int, float] = {}
+        #: the HTTP headers of every websocket upgrade, in order
+        self.upgrades: list[dict[str, str]] = []
         #: IDENTIFYs that came sooner than ``IDENTIFY_INTERVAL_S`` after the last one of their bucket
         self.identify_violations: list[IdentifyViolation] = []
 
@@ -340,6 +342,7 @@ class Gateway:
         ws = web.WebSocketResponse(max_msg_size=0, autoping=True)
         await ws.prepare(request)
         conn = Connection(ws, self, dict(request.headers))
+        self.upgrades.append(conn.headers)
         self.connections.add(conn)
         try:
             await self.hold.wait()
