@@ -79,8 +79,9 @@ Sharding
     (``(guild_id >> 22) % n == id``) and their GUILD_CREATEs; every guild dispatch goes only to the sessions of
     the guild's shard, DMs to shard 0; a session without ``shard`` gets everything. A bad ``shard`` is closed with
     4010, a missing one with 4011 when ``sharding_required``. ``shard_of(guild_id)``, ``sessions_of_shard(id)``,
-    ``Session.shard``/``Session.headers`` (the websocket upgrade's headers); ``gateway.identify_violations`` lists
-    IDENTIFYs sooner than 5 s after the last of their bucket (``shard_id % max_concurrency``); none are refused.
+    ``Session.shard``/``Session.headers`` (the websocket upgrade's headers; every upgrade's in
+    ``gateway.upgrades``); ``gateway.identify_violations`` lists IDENTIFYs sooner than 5 s after the last of their
+    bucket (``shard_id % max_concurrency``); none are refused.
 
 Rate limits (``ratelimits``; on unless ``rate_limits=False``)
     Discord's per-route buckets (5 messages per 5 s per channel, 5 per 2 s per webhook and token, reactions 1 per
