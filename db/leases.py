@@ -61,7 +61,8 @@ class Lease(Protocol):
     """The shards a process holds until it releases them or dies."""
 
     async def keep(self) -> bool:
-        """Check the lease is still held, taking it again after a lost connection; False when it is lost."""
+        """Check the lease is still held, taking it again after a lost connection; False when another process holds
+        it now (not when the database cannot be reached: then it is checked again next time)."""
 
     async def release(self) -> None:
         """Give the shards up."""
@@ -129,8 +130,11 @@ class _AdvisoryLease:
         try:
             return await self.try_take() is None
         except (DBAPIError, OSError):
+            # The database cannot be reached (restarting, say): no process can take the shards there meanwhile, and
+            # the next check takes them again, or finds that another process has.
             await self._drop_connection()
-            return False
+            log.warning("cannot reach the database to take %s again; trying at the next check", self._shards.describe())
+            return True
 
     async def _drop_connection(self) -> None:
         if self._conn is not None:

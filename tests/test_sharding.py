@@ -230,3 +230,29 @@ async def test_processes_identify_in_one_bucket_by_turns(pg_url: str) -> None:
     finally:
         await first.release()
         await second.release()
+
+
+async def test_a_lease_is_kept_while_the_database_cannot_be_reached(postgres_url: str, pg_url: str) -> None:
+    from sqlalchemy.engine import make_url
+
+    url = make_url(pg_url)
+    admin = create_engine(postgres_url)
+
+    async def run(statement: str) -> None:
+        async with admin.connect() as connection:
+            await connection.execution_options(isolation_level="AUTOCOMMIT")
+            await connection.execute(text(statement))
+
+    lease = await acquire_shards(url, Ownership.of(2, [0]), wait_s=0)
+    try:
+        await run(f'ALTER DATABASE "{url.database}" ALLOW_CONNECTIONS false')  # as while PostgreSQL restarts
+        await run(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{url.database}'")
+        assert await lease.keep(), "an unreachable database is no reason to stop serving"
+        await run(f'ALTER DATABASE "{url.database}" ALLOW_CONNECTIONS true')
+        assert await lease.keep()
+        with pytest.raises(ShardsTaken):  # taken again, and held
+            await acquire_shards(url, Ownership.of(2, [0]), wait_s=0)
+    finally:
+        await run(f'ALTER DATABASE "{url.database}" ALLOW_CONNECTIONS true')
+        await lease.release()
+        await admin.dispose()
