@@ -331,7 +331,7 @@ class Workload:
         await started.wait_for_responses(1, timeout=15)
         lobby = started.original_message
         assert lobby is not None
-        buttons = _buttons(lobby)
+        buttons = story_buttons(lobby)
         joined = await self.twin.click_button(self.story_channel, ann, int(lobby["id"]), buttons["john"])
         await joined.wait_for_responses(1, timeout=15)
         go = await self.twin.click_button(self.story_channel, ann, int(lobby["id"]), buttons["start"])
@@ -409,7 +409,7 @@ class Workload:
     def _prompt(self, scene: int) -> tuple[int, dict[str, str]] | None:
         pattern = re.compile(rf"^t2:story:\d+:{scene}:choose:")
         for message in reversed(self.twin.history(self.story_channel)):
-            buttons = _buttons(message)
+            buttons = story_buttons(message)
             if any(pattern.match(custom) for custom in buttons.values()):
                 return int(message["id"]), buttons
         return None
@@ -520,7 +520,7 @@ class Workload:
         return [row[0] for row in await self.rows(query)]
 
 
-def _buttons(message: dict[str, Any]) -> dict[str, str]:
+def story_buttons(message: dict[str, Any]) -> dict[str, str]:
     """arg -> custom id of every story button on a message."""
     found = {}
     for row in message.get("components") or []:

@@ -33,7 +33,7 @@ from db.trivia.models import TriviaGame, TriviaScore
 from personas.factbase import load_fact_base
 from personas.roster import PERSONAS
 from personas.understanding.model import load_model
-from tests.chaos.harness import ASKED, REPLAY_WINDOW_S, RESUMED, BotProcess, _buttons, bot_env, post_text
+from tests.chaos.harness import ASKED, REPLAY_WINDOW_S, RESUMED, BotProcess, bot_env, post_text, story_buttons
 from tests.chaos.launcher import PROCESS_HEADER
 from tests.postgres import create_database, drop_database
 from tests.twin import DiscordTwin, RecordedRequest
@@ -209,7 +209,7 @@ class Run:
 
     def _prompt(self, scene: int) -> tuple[int, dict[str, str]] | None:
         for message in reversed(self.twin.history(self.world.story_channel)):
-            buttons = {arg: custom for arg, custom in _buttons(message).items() if f":{scene}:choose:" in custom}
+            buttons = {arg: custom for arg, custom in story_buttons(message).items() if f":{scene}:choose:" in custom}
             if buttons:
                 return int(message["id"]), buttons
         return None
@@ -230,7 +230,7 @@ class Run:
         await story.wait_for_responses(1, timeout=15)
         lobby = story.original_message
         assert lobby is not None
-        buttons = _buttons(lobby)
+        buttons = story_buttons(lobby)
         joined = await self.twin.click_button(self.world.story_channel, ann, int(lobby["id"]), buttons["john"])
         await joined.wait_for_responses(1, timeout=15)
         go = await self.twin.click_button(self.world.story_channel, ann, int(lobby["id"]), buttons["start"])
@@ -360,6 +360,7 @@ async def test_two_processes_share_four_shards_and_a_killed_one_resumes_its_game
         await engine.dispose()
         await twin.stop()
         figures["seconds"] = round(time.monotonic() - began, 1)
+        figures["answered_429"] = len(twin.rate_limited)
         chaos_figures["shards"] = figures
 
 
