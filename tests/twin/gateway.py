@@ -101,7 +101,7 @@ def shard_of(guild_id: int | None, num_shards: int) -> int:
 def guild_of(event: str, data: dict[str, Any]) -> int | None:
     """The guild a dispatch belongs to, or None (a DM, or an event of no guild)."""
     raw = data.get("id") if event in GUILD_OBJECT_EVENTS else data.get("guild_id")
-    return int(raw) if raw is not None else None
+    return int(raw) if isinstance(raw, int | str) and str(raw).isdigit() else None
 
 
 @dataclass(frozen=True)
