@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 __all__ = [
     "IDENTIFY_INTERVAL_S",
+    "IDENTIFY_SLACK_S",
     "IdentifyGate",
     "Ownership",
     "ShardRangeError",
@@ -25,6 +26,9 @@ __all__ = [
 
 IDENTIFY_INTERVAL_S = 5.0
 """Discord lets one shard of each rate-limit bucket identify every 5 seconds."""
+IDENTIFY_SLACK_S = 0.5
+"""Added to the 5 seconds a bucket is held across processes: the hold starts before the IDENTIFY is sent, and Discord
+counts from when it arrives, which for the next process may be sooner after the hold than for this one."""
 
 _PART = re.compile(r"^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$")
 

@@ -5,6 +5,10 @@ server drops the locks the moment that connection ends, so a process killed with
 once. Each process also holds a shared lock naming its shard count: processes that split the guilds with different
 shard counts would both own some guilds, so a count that differs from a running one is refused.
 
+Discord lets each identify bucket (``shard_id % max_concurrency``) of a bot start one session every 5 seconds, however
+many processes it runs in: on PostgreSQL a process takes the bucket's advisory lock before it identifies a shard and
+keeps it that long, so processes that start together take turns.
+
 SQLite is one file on one machine, served by one process: a lock file next to the database refuses a second one.
 """
 
@@ -33,6 +37,8 @@ SHARD_LOCKS = 0x7432_0001
 """The advisory lock namespace (first key) of the per-shard locks; the second key is ``count << 16 | shard``."""
 LAYOUT_LOCKS = 0x7432_0002
 """The namespace of the shared locks naming a process's shard count (second key)."""
+IDENTIFY_LOCKS = 0x7432_0004
+"""The namespace of the locks that space the identifies of one bucket (second key) across processes."""
 
 
 class Shards(Protocol):
@@ -55,10 +61,15 @@ class Lease(Protocol):
     """The shards a process holds until it releases them or dies."""
 
     async def keep(self) -> bool:
-        """Check the lease is still held, taking it again after a lost connection; False when it is lost."""
+        """Check the lease is still held, taking it again after a lost connection; False when another process holds
+        it now (not when the database cannot be reached: then it is checked again next time)."""
 
     async def release(self) -> None:
         """Give the shards up."""
+
+    async def identify_turn(self, bucket: int, hold_s: float) -> None:
+        """Wait until no other process is identifying in ``bucket``, then keep the others from it for ``hold_s``
+        (if the database fails, return at once: identifying a little early beats not identifying)."""
 
 
 def _shard_key(count: int, shard: int) -> int:
@@ -72,6 +83,7 @@ class _AdvisoryLease:
         self._engine: AsyncEngine = create_async_engine(url, poolclass=NullPool, connect_args={"timeout": timeout_s})
         self._shards = shards
         self._conn: AsyncConnection | None = None
+        self._turns: set[asyncio.Task[None]] = set()
 
     async def try_take(self) -> str | None:
         """Take every lock, or none: None when taken, else why not."""
@@ -118,8 +130,11 @@ class _AdvisoryLease:
         try:
             return await self.try_take() is None
         except (DBAPIError, OSError):
+            # The database cannot be reached (restarting, say): no process can take the shards there meanwhile, and
+            # the next check takes them again, or finds that another process has.
             await self._drop_connection()
-            return False
+            log.warning("cannot reach the database to take %s again; trying at the next check", self._shards.describe())
+            return True
 
     async def _drop_connection(self) -> None:
         if self._conn is not None:
@@ -129,7 +144,41 @@ class _AdvisoryLease:
             except (DBAPIError, OSError):
                 pass
 
+    async def identify_turn(self, bucket: int, hold_s: float) -> None:
+        try:
+            conn = await self._engine.connect()
+        except (DBAPIError, OSError, TimeoutError) as exc:
+            log.warning("identifying without waiting for other processes: the database failed (%s)", exc)
+            return
+        try:
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await conn.execute(text("SELECT pg_advisory_lock(:ns, :bucket)"), {"ns": IDENTIFY_LOCKS, "bucket": bucket})
+        except (DBAPIError, OSError, TimeoutError) as exc:
+            await conn.invalidate()
+            log.warning("identifying without waiting for other processes: the database failed (%s)", exc)
+            return
+        except BaseException:
+            await conn.invalidate()
+            raise
+        turn = asyncio.create_task(self._end_turn(conn, hold_s), name=f"identify-bucket-{bucket}")
+        self._turns.add(turn)
+        turn.add_done_callback(self._turns.discard)
+
+    @staticmethod
+    async def _end_turn(conn: AsyncConnection, hold_s: float) -> None:
+        """Hold the bucket for ``hold_s``, then let it go with its connection."""
+        try:
+            await asyncio.sleep(hold_s)
+        finally:
+            try:
+                await conn.close()
+            except (DBAPIError, OSError):
+                await conn.invalidate()
+
     async def release(self) -> None:
+        for turn in list(self._turns):
+            turn.cancel()
+        await asyncio.gather(*self._turns, return_exceptions=True)
         await self._drop_connection()
         await self._engine.dispose()
 
@@ -158,6 +207,9 @@ class _FileLease:
 
     async def release(self) -> None:
         self._lock.release()
+
+    async def identify_turn(self, bucket: int, hold_s: float) -> None:
+        """One process serves a SQLite database: its own pacing is enough."""
 
 
 async def acquire_shards(

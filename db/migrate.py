@@ -9,6 +9,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -26,6 +27,8 @@ __all__ = [
 ]
 
 MIGRATIONS_DIR = Path(migrations.__file__).parent
+MIGRATION_LOCK = 0x7432_0003
+"""The PostgreSQL advisory lock a migration holds (next to the shard locks of ``db.leases``)."""
 
 
 def alembic_config(url: str | None = None) -> Config:
@@ -60,6 +63,10 @@ async def _migrate(engine: AsyncEngine, action: str, revision: str) -> None:
             await connection.commit()
         try:
             async with connection.begin():
+                if connection.dialect.name == "postgresql":
+                    # Processes that run different shards start together; the first migrates, the others wait here
+                    # and then find the schema up to date (the lock ends with the transaction).
+                    await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
                 await connection.run_sync(_run, action, revision)
                 if sqlite:
                     broken = (await connection.exec_driver_sql("PRAGMA foreign_key_check")).all()

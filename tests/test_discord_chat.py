@@ -8,6 +8,7 @@ import logging
 import os
 import re
 import signal
+import time
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
@@ -15,15 +16,16 @@ from typing import Any
 
 import discord
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.config import Settings
-from bot.discord.client import CompanionBot
+from bot.discord.client import CompanionBot, ShardedCompanionBot
 from bot.discord.runner import serve
 from db.chat.models import ChannelSettings, Conversation, Memory, Message, User
 from db.outbox.models import OutboxPost
 from personas.roster import PERSONAS
+from tests.chaos.harness import post_text
 from tests.twin import DiscordTwin, run_client
 
 pytest_plugins = ["tests.twin.fixtures"]
@@ -559,6 +561,37 @@ async def test_a_reply_stored_before_a_stop_is_posted_once_after_the_restart(
     assert len(twin.messages[channel]) == 1 and "Dyson" in reply["embeds"][0]["description"]
     assert await rows(engine, Message, Message.role == "user") == 1
     assert await outbox_depth(engine) == 0
+
+
+async def test_a_process_running_some_shards_posts_only_the_leftovers_of_its_guilds(
+    settings: Settings, engine: AsyncEngine
+) -> None:
+    async with DiscordTwin(shards=2) as twin:
+        theirs, ours = twin.add_guild("shard 0", shard=0), twin.add_guild("shard 1", shard=1)
+        their_channel, our_channel = twin.add_text_channel(theirs.id).id, twin.add_text_channel(ours.id).id
+        sharded = settings.model_copy(update={"shard_count": 2, "shard_ids": (1,), "outbox_poll_s": 60})
+        bot = ShardedCompanionBot(sharded)
+        async with run_client(twin, bot):
+            written = int(time.time() * 1000) - 5000  # older than the outbox's grace: left by a stopped process
+            async with engine.begin() as connection:
+                for key, channel in (("theirs", their_channel), ("ours", our_channel)):  # the other shard's first
+                    await connection.execute(
+                        insert(OutboxPost).values(
+                            key=key,
+                            kind="chat",
+                            channel_id=channel,
+                            persona="john",
+                            text=f"left for {key}",
+                            payload=None,
+                            created_at_ms=written,
+                            parts_sent=0,
+                        )
+                    )
+            assert await bot.outbox.drain() == 1
+        assert [post_text(m) for m in twin.messages[our_channel]] == ["left for ours"]
+        assert twin.messages[their_channel] == [], "the other shard's process posts it"
+        async with engine.connect() as connection:
+            assert list((await connection.scalars(select(OutboxPost.key))).all()) == ["theirs"]
 
 
 async def test_a_post_older_than_the_limit_is_given_up_not_sent_late(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,7 @@ from db.migrate import (
     upgrade_if_needed,
 )
 from db.schema import metadata
+from tests.postgres import create_database, drop_database
 
 MODEL_TABLES = set(metadata.tables)
 SNOWFLAKE = 1_234_567_890_123_456_789
@@ -368,3 +371,49 @@ async def test_count_helper_counts_rows(
         }
     assert direct == POPULATED_COUNTS == await counts(migrated_engine)
     assert all(direct[table] > 0 for table in ("users", "conversations", "memories", "messages", "channel_settings"))
+
+
+ROOT = Path(__file__).resolve().parents[1]
+MIGRATE_IN_A_PROCESS = """
+import asyncio, sys
+from db import migrate
+from db.engine import create_engine
+
+async def main() -> bool:
+    engine = create_engine(sys.argv[1])
+    try:
+        return await migrate.upgrade_if_needed(engine)
+    finally:
+        await engine.dispose()
+
+print("migrated" if asyncio.run(main()) else "up to date", flush=True)
+"""
+
+
+async def test_processes_starting_together_on_postgresql_migrate_once(postgres_url: str) -> None:
+    """Bot processes that run different shards of one PostgreSQL database start at the same time; each brings the
+    schema up to date, and none fails because another one is creating the same tables."""
+    url = create_database(postgres_url)
+    engine = create_engine(url)
+    try:
+        processes = [
+            await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-c",
+                MIGRATE_IN_A_PROCESS,
+                url,
+                cwd=ROOT,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+            )
+            for _ in range(3)
+        ]
+        outcomes = [await process.communicate() for process in processes]
+        errors = [[line for line in err.decode().splitlines() if "Error" in line] for _, err in outcomes]
+        assert [process.returncode for process in processes] == [0, 0, 0], errors
+        assert all(out.strip() in (b"migrated", b"up to date") for out, _ in outcomes), outcomes
+        assert await alembic_versions(engine) == [head_revision()]
+        assert await schema_drift(engine) == []
+    finally:
+        await engine.dispose()
+        drop_database(postgres_url, url)

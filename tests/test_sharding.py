@@ -211,3 +211,48 @@ async def test_a_lease_whose_connection_dies_is_taken_again_unless_another_proce
     finally:
         await lease.release()
         await engine.dispose()
+
+
+async def test_processes_identify_in_one_bucket_by_turns(pg_url: str) -> None:
+    from sqlalchemy.engine import make_url
+
+    url = make_url(pg_url)
+    first = await acquire_shards(url, Ownership.of(4, [0, 1]), wait_s=0)
+    second = await acquire_shards(url, Ownership.of(4, [2, 3]), wait_s=0)
+    try:
+        await first.identify_turn(0, 600)  # shard 0 identifies; bucket 0 is its for the next 600 s
+        await asyncio.wait_for(second.identify_turn(1, 600), 30)  # another bucket goes at once
+        waiting = asyncio.create_task(second.identify_turn(0, 600))  # shard 2 is in bucket 0 too
+        await asyncio.sleep(0.3)
+        assert not waiting.done()
+        await first.release()  # a process that stops (or dies) frees its turn
+        await asyncio.wait_for(waiting, 30)
+    finally:
+        await first.release()
+        await second.release()
+
+
+async def test_a_lease_is_kept_while_the_database_cannot_be_reached(postgres_url: str, pg_url: str) -> None:
+    from sqlalchemy.engine import make_url
+
+    url = make_url(pg_url)
+    admin = create_engine(postgres_url)
+
+    async def run(statement: str) -> None:
+        async with admin.connect() as connection:
+            await connection.execution_options(isolation_level="AUTOCOMMIT")
+            await connection.execute(text(statement))
+
+    lease = await acquire_shards(url, Ownership.of(2, [0]), wait_s=0)
+    try:
+        await run(f'ALTER DATABASE "{url.database}" ALLOW_CONNECTIONS false')  # as while PostgreSQL restarts
+        await run(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{url.database}'")
+        assert await lease.keep(), "an unreachable database is no reason to stop serving"
+        await run(f'ALTER DATABASE "{url.database}" ALLOW_CONNECTIONS true')
+        assert await lease.keep()
+        with pytest.raises(ShardsTaken):  # taken again, and held
+            await acquire_shards(url, Ownership.of(2, [0]), wait_s=0)
+    finally:
+        await run(f'ALTER DATABASE "{url.database}" ALLOW_CONNECTIONS true')
+        await lease.release()
+        await admin.dispose()

@@ -23,7 +23,7 @@ from bot.discord.outbox import OutboxSender
 from bot.discord.personas_out import NO_MENTIONS, PersonaPoster
 from bot.faults import Fault, retryable
 from bot.limits import TokenBuckets
-from bot.sharding import IdentifyGate, Ownership
+from bot.sharding import IDENTIFY_SLACK_S, IdentifyGate, Ownership
 from db.leases import Lease, ShardsTaken, acquire_shards
 from personas.persona import Persona
 from personas.roster import PERSONAS
@@ -245,6 +245,7 @@ class CompanionBot(commands.Bot):
             self.app.chat.persona,
             poll_s=self.settings.outbox_poll_s,
             max_age_s=self.settings.outbox_max_age_s,
+            owns=None if self.ownership.everything else self.ownership.owns,
         )
         self._outbox_task = asyncio.create_task(self.outbox.run(), name="outbox")
         self.user_limits = TokenBuckets(self.settings.chat_turns_per_user, self.settings.chat_turn_period_s)
@@ -357,5 +358,11 @@ class ShardedCompanionBot(CompanionBot, commands.AutoShardedBot):
         return self.settings.ownership(self.shard_count)
 
     async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
-        """Wait for this shard's identify bucket (``shard_id % max_concurrency``), not a flat 5 s per shard."""
-        await self.identify_gate.wait(shard_id or 0)
+        """Wait for this shard's identify bucket (``shard_id % max_concurrency``), not a flat 5 s per shard, in this
+        process and, through the lease, in the other processes of the bot."""
+        shard = shard_id or 0
+        await self.identify_gate.wait(shard)
+        if self.lease is not None:
+            await self.lease.identify_turn(
+                self.identify_gate.bucket(shard), self.identify_gate.interval + IDENTIFY_SLACK_S
+            )

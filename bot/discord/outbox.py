@@ -6,7 +6,8 @@ stopped in between, or Discord failed) is posted by a loop that runs at start an
 Posts made as the bot carry the post's key as a nonce, which Discord enforces, so a retry returns the message that
 already went out. Before a persona's leftover post goes out through a webhook (which takes no nonce), the channel's
 messages since it was written are read, so that parts Discord had already accepted are not posted again. A post
-older than ``OUTBOX_MAX_AGE_S`` is given up and logged.
+older than ``OUTBOX_MAX_AGE_S`` is given up and logged. With shards, a process posts only the leftovers of the guilds
+it runs: those of another guild are its process's, which posts them when it starts again.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from datetime import UTC, datetime
 
 import discord
+from cachetools import LRUCache
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.discord.log_context import channel_context
@@ -39,6 +41,8 @@ BATCH = 50
 """How many waiting posts one pass reads."""
 GRACE_S = 2.0
 """A post younger than this is left to the handler that stored it."""
+CHANNEL_GUILDS = 4096
+"""How many channels' guilds are remembered, to tell whose leftovers a process posts."""
 REPEAT_WINDOW_S = 120.0
 """How far before a post was written the channel and the stored replies are both read for it: an identical reply
 stored earlier may have been posted after it (posts wait their turn in a busy channel), so both are counted over
@@ -66,8 +70,12 @@ class OutboxSender:
         *,
         poll_s: float,
         max_age_s: float,
+        owns: Callable[[int | None], bool] | None = None,
     ) -> None:
+        """``owns`` tells the guilds (None: direct messages) whose leftovers this process posts; all by default."""
         self._client = client
+        self._owns = owns
+        self._guild_of: LRUCache[int, int | None] = LRUCache(maxsize=CHANNEL_GUILDS)
         self._poster = poster
         self._sessions = sessions
         self._write_lock = write_lock
@@ -173,7 +181,7 @@ class OutboxSender:
             entries = await OutboxRepository(session).waiting(BATCH, created_before_ms=now_ms - int(GRACE_S * 1000))
         handled = 0
         for entry in entries:
-            if entry.key in busy or self.busy(entry.key):
+            if entry.key in busy or self.busy(entry.key) or not await self._runs_channel(entry.channel_id):
                 continue
             if now_ms - entry.created_at_ms > self._max_age_s * 1000:
                 await self._settle([entry.key])
@@ -245,6 +253,22 @@ class OutboxSender:
         first = max(entry.parts_sent, out)
         if first < len(parts):
             await self._poster.post(channel, persona, entry.text, nonce=entry.key, first_part=first, on_part=progress)
+
+    async def _runs_channel(self, channel_id: int) -> bool:
+        """Whether this process runs the guild of ``channel_id`` (a channel that is gone counts as its own: it is
+        given up by whoever finds it)."""
+        if self._owns is None:
+            return True
+        if channel_id not in self._guild_of:
+            channel = self._client.get_channel(channel_id)
+            if channel is None:
+                try:
+                    channel = await self._client.fetch_channel(channel_id)
+                except (discord.NotFound, discord.Forbidden):
+                    return True
+            guild = getattr(channel, "guild", None)
+            self._guild_of[channel_id] = guild.id if guild is not None else None
+        return self._owns(self._guild_of[channel_id])
 
     async def _channel(self, channel_id: int) -> PostTarget | None:
         channel = self._client.get_channel(channel_id)

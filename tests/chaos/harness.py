@@ -29,6 +29,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.splitting import split_message
+from bot.trivia.hosting import HOSTS
 from db.chat.models import Conversation, Message
 from db.outbox.models import OutboxPost
 from db.story.models import StoryEvent, StorySession
@@ -54,6 +55,22 @@ REPLAY_WINDOW_S = 5.0
 TRIVIA_QUESTIONS = 3
 STORY_SCENES = 8
 
+RESUMED = re.compile(
+    "|".join(
+        re.escape(line)
+        .replace(r"\{", "{")
+        .replace(r"\}", "}")
+        .replace("{n}", r"\d+")
+        .replace("{total}", r"\d+")
+        .replace("{left}", r"\d+")
+        .replace("{question}", ".+")
+        for host in HOSTS.values()
+        for line in host.resumed
+    )
+)
+"""A question asked again after a restart, in any host's words."""
+ASKED = re.compile(r"[Qq]uestion (\d+) of (\d+)")
+
 
 @dataclass(frozen=True, slots=True)
 class Plan:
@@ -78,24 +95,34 @@ def make_plan(seed: int, *, messages: int, kills: int, channels: int, users: int
 
 
 class BotProcess:
-    """The bot as a separate process talking to ``twin`` over loopback."""
+    """The bot as a separate process talking to ``twin`` over loopback; with ``shards``, a process that runs those
+    shards (its environment names them in ``SHARD_IDS``) next to others."""
 
-    def __init__(self, twin: DiscordTwin, env: dict[str, str], log_path: Path) -> None:
+    def __init__(self, twin: DiscordTwin, env: dict[str, str], log_path: Path, *, shards: tuple[int, ...] = ()) -> None:
         self.twin = twin
         self.env = env
         self.log_path = log_path
+        self.shards = shards
         self.process: asyncio.subprocess.Process | None = None
         self.starts = 0
         self.kills = 0
         self.start_seconds: list[float] = []
 
-    def _readies(self) -> int:
-        return sum(1 for frame in self.twin.gateway.frames if frame.direction == "out" and frame.t == "READY")
+    def _mine(self, shard: Any) -> bool:
+        """Whether a READY's ``shard`` (or a session's) is one of this process's."""
+        return not self.shards or (shard is not None and shard[0] in self.shards)
 
-    async def start(self, timeout: float = 90.0) -> None:
-        """Start the bot and return once the twin has sent it READY and its guilds."""
-        began = time.monotonic()
-        seen = self._readies()
+    def _readies(self) -> int:
+        return sum(
+            1
+            for frame in self.twin.gateway.frames
+            if frame.direction == "out" and frame.t == "READY" and self._mine(frame.d.get("shard"))
+        )
+
+    def _connected(self) -> bool:
+        return any(s.conn is not None and self._mine(s.shard) for s in self.twin.gateway.live_sessions)
+
+    async def _spawn(self) -> asyncio.subprocess.Process:
         with self.log_path.open("ab") as log:
             log.write(f"\n===== start {self.starts + 1}\n".encode())
             log.flush()
@@ -110,12 +137,18 @@ class BotProcess:
                 stdout=log,
                 stderr=log,
             )
-        process = self.process
+        return self.process
+
+    async def start(self, timeout: float = 90.0) -> None:
+        """Start the bot and return once the twin has sent READY (one per shard it runs) and its guilds."""
+        began = time.monotonic()
+        seen = self._readies()
+        process = await self._spawn()
 
         def ready() -> bool:
             if process.returncode is not None:
                 raise RuntimeError(f"the bot exited with {process.returncode}; see {self.log_path}")
-            return self._readies() > seen
+            return self._readies() >= seen + max(1, len(self.shards))
 
         await self.twin.wait_until(ready, timeout, what="the bot's READY")
         await self.twin.gateway.flush()
@@ -131,7 +164,18 @@ class BotProcess:
             process.send_signal(signal.SIGKILL)
         await process.wait()
         self.kills += 1
-        await self.twin.wait_until(lambda: not self.twin.gateway.connected, 10.0, what="the dead bot's socket closed")
+        await self.twin.wait_until(lambda: not self._connected(), 10.0, what="the dead bot's sockets closed")
+
+    async def run_until_exit(self, timeout: float = 60.0) -> int:
+        """Start the bot and wait for it to exit on its own; its exit code."""
+        process = await self._spawn()
+        self.starts += 1
+        try:
+            return await asyncio.wait_for(process.wait(), timeout)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+            raise
 
     async def stop(self) -> None:
         """Stop the bot the normal way (SIGTERM) and wait for it."""
@@ -287,7 +331,7 @@ class Workload:
         await started.wait_for_responses(1, timeout=15)
         lobby = started.original_message
         assert lobby is not None
-        buttons = _buttons(lobby)
+        buttons = story_buttons(lobby)
         joined = await self.twin.click_button(self.story_channel, ann, int(lobby["id"]), buttons["john"])
         await joined.wait_for_responses(1, timeout=15)
         go = await self.twin.click_button(self.story_channel, ann, int(lobby["id"]), buttons["start"])
@@ -365,7 +409,7 @@ class Workload:
     def _prompt(self, scene: int) -> tuple[int, dict[str, str]] | None:
         pattern = re.compile(rf"^t2:story:\d+:{scene}:choose:")
         for message in reversed(self.twin.history(self.story_channel)):
-            buttons = _buttons(message)
+            buttons = story_buttons(message)
             if any(pattern.match(custom) for custom in buttons.values()):
                 return int(message["id"]), buttons
         return None
@@ -476,7 +520,7 @@ class Workload:
         return [row[0] for row in await self.rows(query)]
 
 
-def _buttons(message: dict[str, Any]) -> dict[str, str]:
+def story_buttons(message: dict[str, Any]) -> dict[str, str]:
     """arg -> custom id of every story button on a message."""
     found = {}
     for row in message.get("components") or []:

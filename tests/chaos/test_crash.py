@@ -21,13 +21,14 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bot.trivia.hosting import HOSTS
 from db.chat.models import Conversation, Memory, Message
 from db.engine import create_engine
 from personas.factbase import load_fact_base
 from personas.roster import PERSONAS
 from tests.chaos.harness import (
+    ASKED,
     REPLAY_WINDOW_S,
+    RESUMED,
     BotProcess,
     Figures,
     Plan,
@@ -172,23 +173,6 @@ def test_trivia_announcements_survive_a_kill_9(chaos_runs: dict[str, Any]) -> No
             assert asked == Counter(range(1, totals.pop() + 1)), f"{backend}: questions asked {dict(asked)}"
         calm_games = sum(1 for posts in calm.trivia_posts.values() if posts)
         assert calm_games == sum(1 for posts in killed.trivia_posts.values() if posts), backend
-
-
-RESUMED = re.compile(
-    "|".join(
-        re.escape(line)
-        .replace(r"\{", "{")
-        .replace(r"\}", "}")
-        .replace("{n}", r"\d+")
-        .replace("{total}", r"\d+")
-        .replace("{left}", r"\d+")
-        .replace("{question}", ".+")
-        for host in HOSTS.values()
-        for line in host.resumed
-    )
-)
-"""A question asked again after a restart, in any host's words."""
-ASKED = re.compile(r"[Qq]uestion (\d+) of (\d+)")
 
 
 # ----------------------------------------------------------------------------------------- database outages

@@ -16,7 +16,7 @@ Quick start (pytest, ``asyncio_mode=auto``)::
 
 ``DiscordTwin(*, token="twin-token", bot_user_id=None, application_id=None, bot_name="TwinBot",
 bot_permissions=DEFAULT_BOT_PERMISSIONS, privileged_intents=True, heartbeat_interval=41250,
-callback_deadline=3.0, rate_limits=True, clock=time.time)``
+callback_deadline=3.0, rate_limits=True, clock=time.time, shards=1, max_concurrency=1, sharding_required=False)``
 
 Lifecycle
     ``await start(port=0)``, ``await stop()`` (or ``async with DiscordTwin() as twin``);
@@ -25,8 +25,9 @@ Lifecycle
     client and ``discord.webhook``) and ``DiscordWebSocket.DEFAULT_GATEWAY``, restored on exit.
 
 World (sync; when a client is connected the matching gateway event is dispatched)
-    ``add_guild(name="Twin Guild", *, owner_id=None) -> Guild`` (roles @everyone + managed bot
-    role; the bot and an owner are members), ``add_role(guild_id, name, *, permissions=())``,
+    ``add_guild(name="Twin Guild", *, owner_id=None, shard=None) -> Guild`` (roles @everyone + managed bot
+    role; the bot and an owner are members; with ``shards`` > 1 guilds take turns over the shards, or land on
+    ``shard``), ``add_role(guild_id, name, *, permissions=())``,
     ``add_category(guild_id, name)``, ``add_text_channel(guild_id, name="general", *,
     category_id=None, topic=None) -> Channel``, ``add_thread(parent_id, name="thread", *,
     owner_id=None, private=False) -> Channel``, ``add_dm_channel(user_id) -> Channel``,
@@ -71,6 +72,16 @@ Recording and waiting
     ``wait_for_gateway(*, direction=None, op=None, t=None, predicate=None, after=0)``,
     ``wait_for_ready()``. Timeouts raise ``TwinTimeout`` with a report (``describe()``); if the
     watched ``client.start()`` task dies they raise ``ClientCrashed``.
+
+Sharding
+    ``GET /gateway/bot`` answers ``shards`` and a ``session_start_limit`` (``max_concurrency``, ``remaining``
+    counting IDENTIFYs). An IDENTIFY with ``shard: [id, n]`` gets a READY listing only that shard's guilds
+    (``(guild_id >> 22) % n == id``) and their GUILD_CREATEs; every guild dispatch goes only to the sessions of
+    the guild's shard, DMs to shard 0; a session without ``shard`` gets everything. A bad ``shard`` is closed with
+    4010, a missing one with 4011 when ``sharding_required``. ``shard_of(guild_id)``, ``sessions_of_shard(id)``,
+    ``Session.shard``/``Session.headers`` (the websocket upgrade's headers; every upgrade's in
+    ``gateway.upgrades``); ``gateway.identify_violations`` lists IDENTIFYs sooner than 5 s after the last of their
+    bucket (``shard_id % max_concurrency``); none are refused.
 
 Rate limits (``ratelimits``; on unless ``rate_limits=False``)
     Discord's per-route buckets (5 messages per 5 s per channel, 5 per 2 s per webhook and token, reactions 1 per

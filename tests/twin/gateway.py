@@ -8,10 +8,16 @@ Protocol as discord.py 2.x speaks it (discord/gateway.py):
 * RESUME -> every dispatch the session produced after the client's ``seq`` is replayed,
   then RESUMED; an unknown session gets INVALID_SESSION (op 9, ``d: false``);
 * REQUEST_GUILD_MEMBERS (op 8) -> one GUILD_MEMBERS_CHUNK.
+* sharding: an IDENTIFY may carry ``shard: [shard_id, num_shards]``. That session gets only the guilds of its shard
+  (``(guild_id >> 22) % num_shards == shard_id``) in READY and GUILD_CREATE, and only their dispatches; dispatches
+  without a guild (DMs) go to shard 0. A bad ``shard`` is closed with 4010 (Invalid shard), and one missing while
+  the host requires sharding with 4011 (Sharding required). A session without ``shard`` gets every guild. Identifies
+  are paced per bucket (``shard_id % max_concurrency``): one per ``IDENTIFY_INTERVAL_S``; the twin does not refuse a
+  faster one but records it in ``Gateway.identify_violations``.
 * with ``replay_on_identify_s`` set on the host (a bot that was killed comes back in a new process, which cannot
-  RESUME), an IDENTIFY takes over every session whose socket died: after its GUILD_CREATEs it gets the dispatches
-  the dead session had queued but not written, and those written in its last ``replay_on_identify_s`` seconds (a
-  process that checkpoints where it is in the stream that often would ask for them again).
+  RESUME), an IDENTIFY takes over every session of its shard whose socket died: after its GUILD_CREATEs it gets the
+  dispatches the dead session had queued but not written, and those written in its last ``replay_on_identify_s``
+  seconds (a process that checkpoints where it is in the stream that often would ask for them again).
 * a *zombied* connection (``stop_heartbeat_acks``) answers no HEARTBEAT and writes nothing; discord.py closes it
   after ``heartbeat_timeout`` seconds without a frame and RESUMEs, and the frames it missed are replayed.
 
@@ -63,6 +69,11 @@ DIRECT_MESSAGE_REACTIONS = 1 << 13
 MESSAGE_CONTENT = 1 << 15
 PRIVILEGED_INTENTS = GUILD_MEMBERS | GUILD_PRESENCES | MESSAGE_CONTENT
 
+IDENTIFY_INTERVAL_S = 5.0
+"""Discord lets each identify bucket (``shard_id % max_concurrency``) start one session every 5 seconds."""
+GUILD_OBJECT_EVENTS = frozenset({"GUILD_CREATE", "GUILD_UPDATE", "GUILD_DELETE"})
+"""Dispatches whose ``id`` is the guild's (the others name it in ``guild_id``)."""
+
 NOT_REPLAYED_ON_IDENTIFY = frozenset({"READY", "RESUMED", "GUILD_CREATE", "GUILD_MEMBERS_CHUNK"})
 """What a new session gets from its own IDENTIFY, so a dead session's copies are not carried over."""
 
@@ -80,11 +91,35 @@ class GatewayFrame:
     time: float = field(default_factory=time.monotonic)
 
 
+def shard_of(guild_id: int | None, num_shards: int) -> int:
+    """The shard Discord sends a guild's events on; events without a guild (DMs) go to shard 0."""
+    if guild_id is None or num_shards <= 1:
+        return 0
+    return (guild_id >> 22) % num_shards
+
+
+def guild_of(event: str, data: dict[str, Any]) -> int | None:
+    """The guild a dispatch belongs to, or None (a DM, or an event of no guild)."""
+    raw = data.get("id") if event in GUILD_OBJECT_EVENTS else data.get("guild_id")
+    return int(raw) if isinstance(raw, int | str) and str(raw).isdigit() else None
+
+
+@dataclass(frozen=True)
+class IdentifyViolation:
+    """An IDENTIFY that came sooner than its bucket allows."""
+
+    shard: tuple[int, int] | None
+    bucket: int
+    seconds_since_last: float
+
+
 class GatewayHost(Protocol):
     token: str
     privileged_intents: bool
     heartbeat_interval: int
     replay_on_identify_s: float | None
+    max_concurrency: int
+    sharding_required: bool
 
     def ready_payload(self, session: Session, shard: list[int] | None) -> dict[str, Any]: ...
     def guild_create_payloads(self, session: Session) -> list[dict[str, Any]]: ...
@@ -96,10 +131,16 @@ Transform = Callable[["Session", dict[str, Any]], dict[str, Any] | None]
 
 
 class Session:
-    def __init__(self, intents: int) -> None:
+    def __init__(
+        self, intents: int, shard: tuple[int, int] | None = None, headers: dict[str, str] | None = None
+    ) -> None:
         self.id = secrets.token_hex(16)
         self.seq = 0
         self.intents = intents
+        #: (shard_id, num_shards) from IDENTIFY, None for an unsharded session (it gets every guild)
+        self.shard = shard
+        #: the HTTP headers of the websocket upgrade that identified this session
+        self.headers = headers or {}
         self.history: list[dict[str, Any]] = []
         self.conn: Connection | None = None
         self.resumes = 0
@@ -112,11 +153,20 @@ class Session:
     def wants(self, intent: int | None) -> bool:
         return intent is None or bool(self.intents & intent)
 
+    def receives(self, guild_id: int | None) -> bool:
+        """Whether this session's shard carries the events of ``guild_id`` (None: a DM, which shard 0 carries)."""
+        if self.shard is None:
+            return True
+        shard_id, num_shards = self.shard
+        return shard_of(guild_id, num_shards) == shard_id
+
 
 class Connection:
-    def __init__(self, ws: web.WebSocketResponse, gateway: Gateway) -> None:
+    def __init__(self, ws: web.WebSocketResponse, gateway: Gateway, headers: dict[str, str] | None = None) -> None:
         self.ws = ws
         self.gateway = gateway
+        #: the HTTP headers of the websocket upgrade request
+        self.headers = headers or {}
         self.session: Session | None = None
         # (frame, future) pairs; a ``None`` frame is a barrier (see Gateway.flush), a bare None stops the writer.
         self.outbox: asyncio.Queue[tuple[dict[str, Any] | None, asyncio.Future[None] | None] | None] = asyncio.Queue()
@@ -175,6 +225,14 @@ class Gateway:
         self.frames: list[GatewayFrame] = []
         self.hold = asyncio.Event()
         self.hold.set()
+        #: IDENTIFYs in all (the session start limit counts them)
+        self.identifies = 0
+        #: identify bucket -> when it last identified (monotonic)
+        self._last_identify: dict[int, float] = {}
+        #: the HTTP headers of every websocket upgrade, in order
+        self.upgrades: list[dict[str, str]] = []
+        #: IDENTIFYs that came sooner than ``IDENTIFY_INTERVAL_S`` after the last one of their bucket
+        self.identify_violations: list[IdentifyViolation] = []
 
     # ----------------------------------------------------------------- helpers
     def _log(self, direction: str, frame: dict[str, Any], session: Session | None) -> None:
@@ -198,6 +256,10 @@ class Gateway:
     def connected(self) -> bool:
         return any(s.conn is not None for s in self.sessions.values())
 
+    def sessions_of(self, guild_id: int | None) -> list[Session]:
+        """The live sessions whose shard carries ``guild_id`` (None: DMs)."""
+        return [s for s in self.sessions.values() if s.receives(guild_id)]
+
     def enqueue(
         self,
         event: str,
@@ -207,8 +269,9 @@ class Gateway:
         transform: Transform | None = None,
         only: Session | None = None,
     ) -> int:
-        """Queue a dispatch for every live session (or ``only`` one). Returns how many sessions got it."""
-        targets = [only] if only is not None else list(self.sessions.values())
+        """Queue a dispatch for every live session whose shard carries its guild (or for ``only`` one). Returns
+        how many sessions got it."""
+        targets = [only] if only is not None else self.sessions_of(guild_of(event, data))
         delivered = 0
         for session in targets:
             if not session.wants(intent):
@@ -278,7 +341,8 @@ class Gateway:
     async def handle(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(max_msg_size=0, autoping=True)
         await ws.prepare(request)
-        conn = Connection(ws, self)
+        conn = Connection(ws, self, dict(request.headers))
+        self.upgrades.append(conn.headers)
         self.connections.add(conn)
         try:
             await self.hold.wait()
@@ -343,11 +407,18 @@ class Gateway:
         if intents & PRIVILEGED_INTENTS and not self.host.privileged_intents:
             await conn.close(4014)  # Disallowed intent(s)
             return
-        session = Session(intents)
+        shard = d.get("shard")
+        if shard is None and self.host.sharding_required:
+            await conn.close(4011)  # Sharding required
+            return
+        if shard is not None and not _valid_shard(shard):
+            await conn.close(4010)  # Invalid shard
+            return
+        session = Session(intents, (shard[0], shard[1]) if shard is not None else None, conn.headers)
+        self._count_identify(session)
         self.sessions[session.id] = session
         session.conn = conn
         conn.session = session
-        shard = d.get("shard")
         carried = self._take_over_dead_sessions(session)
         self.enqueue("READY", self.host.ready_payload(session, shard), only=session)
         for guild in self.host.guild_create_payloads(session):
@@ -355,14 +426,25 @@ class Gateway:
         for frame in carried:
             self.enqueue(frame["t"], frame["d"], only=session)
 
+    def _count_identify(self, session: Session) -> None:
+        """Count the identify against its bucket, recording it when it came too soon."""
+        self.identifies += 1
+        bucket = session.shard[0] % max(self.host.max_concurrency, 1) if session.shard is not None else 0
+        now = time.monotonic()
+        last = self._last_identify.get(bucket)
+        if last is not None and now - last < IDENTIFY_INTERVAL_S:
+            self.identify_violations.append(IdentifyViolation(session.shard, bucket, now - last))
+        self._last_identify[bucket] = now
+
     def _take_over_dead_sessions(self, new: Session) -> list[dict[str, Any]]:
-        """With ``replay_on_identify_s``: end the sessions whose socket died and return what of theirs to replay."""
+        """With ``replay_on_identify_s``: end the sessions of ``new``'s shard whose socket died and return what of
+        theirs to replay."""
         window = self.host.replay_on_identify_s
         if window is None:
             return []
         carried: list[dict[str, Any]] = []
         for old in list(self.sessions.values()):
-            if old is new or old.conn is not None or old.lost_at is None:
+            if old is new or old.conn is not None or old.lost_at is None or old.shard != new.shard:
                 continue
             del self.sessions[old.id]
             since = old.lost_at - window
@@ -398,3 +480,13 @@ class Gateway:
         for frame in replay:
             conn.send(frame)
         self.enqueue("RESUMED", {"_trace": ["twin"]}, only=session)
+
+
+def _valid_shard(shard: Any) -> bool:
+    """``[shard_id, num_shards]`` with ``0 <= shard_id < num_shards``."""
+    return (
+        isinstance(shard, list)
+        and len(shard) == 2
+        and all(isinstance(n, int) and not isinstance(n, bool) for n in shard)
+        and 0 <= shard[0] < shard[1]
+    )

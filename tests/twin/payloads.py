@@ -49,6 +49,15 @@ class Snowflakes:
         self._last = candidate
         return candidate
 
+    def next_on_shard(self, shard_id: int, num_shards: int) -> int:
+        """The next snowflake whose guild would be on ``shard_id`` of ``num_shards`` (``(id >> 22) % num_shards``):
+        its millisecond part is moved on to the next one that fits."""
+        ms = max(int(time.time() * 1000) - DISCORD_EPOCH_MS, (self._last >> 22) + 1)
+        ms += (shard_id - ms) % num_shards
+        candidate = (ms << 22) | (1 << 17) | (1 << 12)
+        self._last = candidate
+        return candidate
+
 
 def snowflake_time(snowflake: int) -> datetime.datetime:
     ms = (snowflake >> 22) + DISCORD_EPOCH_MS

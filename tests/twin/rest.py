@@ -505,10 +505,17 @@ class RestApi:
         return {"url": self.twin.gateway_url}
 
     async def get_gateway_bot(self, req: RecordedRequest) -> Any:
+        twin = self.twin
+        total = twin.session_start_total
         return {
-            "url": self.twin.gateway_url,
-            "shards": 1,
-            "session_start_limit": {"total": 1000, "remaining": 999, "reset_after": 14400000, "max_concurrency": 1},
+            "url": twin.gateway_url,
+            "shards": twin.shards,
+            "session_start_limit": {
+                "total": total,
+                "remaining": max(0, total - twin.gateway.identifies),
+                "reset_after": 14400000,
+                "max_concurrency": twin.max_concurrency,
+            },
         }
 
     async def get_me(self, req: RecordedRequest) -> Any:

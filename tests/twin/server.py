@@ -32,6 +32,7 @@ from .gateway import (
     Gateway,
     GatewayFrame,
     Session,
+    shard_of,
 )
 from .interactions import (
     APPLICATION_COMMAND,
@@ -99,7 +100,12 @@ class DiscordTwin:
         callback_deadline: float = 3.0,
         rate_limits: bool = True,
         clock: Callable[[], float] = time.time,
+        shards: int = 1,
+        max_concurrency: int = 1,
+        sharding_required: bool = False,
     ) -> None:
+        if shards < 1 or max_concurrency < 1:
+            raise ValueError("shards and max_concurrency are at least 1")
         ids = p.Snowflakes()
         bot_user = User(id=bot_user_id or ids.next(), username=bot_name, bot=True)
         self.world = World(
@@ -110,6 +116,14 @@ class DiscordTwin:
         #: Whether the app may use privileged intents; if False an IDENTIFY asking for them is closed with 4014.
         self.privileged_intents = privileged_intents
         self.heartbeat_interval = heartbeat_interval
+        #: The shard count ``GET /gateway/bot`` recommends; with more than one, ``add_guild`` spreads guilds over them.
+        self.shards = shards
+        #: Identify buckets (``session_start_limit.max_concurrency``): each may identify once per 5 s.
+        self.max_concurrency = max_concurrency
+        #: Whether an IDENTIFY without ``shard`` is closed with 4011 (Discord: from 2,500 guilds on).
+        self.sharding_required = sharding_required
+        #: How many sessions may still start (``session_start_limit``); each IDENTIFY takes one.
+        self.session_start_total = 1000
         #: Seconds of a dead session's written frames that the next IDENTIFY gets replayed (see ``gateway.py``);
         #: None (the default) is Discord's behaviour: a new session starts with nothing of the old one.
         self.replay_on_identify_s: float | None = None
@@ -219,14 +233,23 @@ class DiscordTwin:
         """A user who is not (yet) in any guild, e.g. for DMs."""
         return self._new_user(name, bot=bot, user_id=user_id)
 
-    def add_guild(self, name: str = "Twin Guild", *, owner_id: int | None = None) -> Guild:
-        """A guild with an @everyone role, a managed bot role, the bot and an owner as members."""
+    def add_guild(self, name: str = "Twin Guild", *, owner_id: int | None = None, shard: int | None = None) -> Guild:
+        """A guild with an @everyone role, a managed bot role, the bot and an owner as members.
+
+        With ``shards`` > 1 guilds take turns over the shards (their ids are spread like Discord's, whose shard is
+        ``(id >> 22) % shards``), or land on ``shard`` when it is given.
+        """
         world = self.world
+        if shard is not None and not 0 <= shard < self.shards:
+            raise ValueError(f"shard {shard} is outside 0-{self.shards - 1}")
         if owner_id is None:
             owner = self._new_user("owner")
         else:
             owner = world.users.get(owner_id) or self._new_user("owner", user_id=owner_id)
-        guild = Guild(id=world.ids.next(), name=name, owner_id=owner.id)
+        if shard is None and self.shards > 1:
+            shard = len(world.guilds) % self.shards
+        guild_id = world.ids.next() if shard is None else world.ids.next_on_shard(shard, self.shards)
+        guild = Guild(id=guild_id, name=name, owner_id=owner.id)
         world.guilds[guild.id] = guild
         everyone = Role(guild.id, guild.id, "@everyone", permission_value(DEFAULT_EVERYONE_PERMISSIONS))
         bot_role = Role(world.ids.next(), guild.id, self.bot_user.username, world.bot_permissions, 1, self.bot_user.id)
@@ -235,10 +258,17 @@ class DiscordTwin:
             guild.role_ids.append(role.id)
         guild.members[owner.id] = Member(owner.id, guild.id)
         guild.members[self.bot_user.id] = Member(self.bot_user.id, guild.id, [bot_role.id])
-        if self.gateway.sessions:
-            for session in self.gateway.live_sessions:
-                self.gateway.enqueue("GUILD_CREATE", self._guild_create(guild, session, joined=True), only=session)
+        for session in self.gateway.sessions_of(guild.id):
+            self.gateway.enqueue("GUILD_CREATE", self._guild_create(guild, session, joined=True), only=session)
         return guild
+
+    def shard_of(self, guild_id: int | None, shards: int | None = None) -> int:
+        """The shard (of ``shards``, default the twin's count) that carries a guild's events; DMs: shard 0."""
+        return shard_of(guild_id, shards or self.shards)
+
+    def sessions_of_shard(self, shard_id: int) -> list[Session]:
+        """The live sharded sessions that identified as ``shard_id``."""
+        return [s for s in self.gateway.live_sessions if s.shard is not None and s.shard[0] == shard_id]
 
     def add_role(self, guild_id: int, name: str, *, permissions: Iterable[str] = ()) -> Role:
         guild = self.world.guilds[guild_id]
@@ -418,7 +448,7 @@ class DiscordTwin:
             "v": 10,
             "user": p.client_user_payload(self.bot_user),
             "user_settings": {},
-            "guilds": [{"id": str(g), "unavailable": True} for g in self.world.guilds],
+            "guilds": [{"id": str(g), "unavailable": True} for g in self.world.guilds if session.receives(g)],
             "session_id": session.id,
             "session_type": "normal",
             "resume_gateway_url": self.gateway_url,
@@ -445,7 +475,7 @@ class DiscordTwin:
         return p.guild_payload(self.world, guild, full=True, members=members, joined=joined)
 
     def guild_create_payloads(self, session: Session) -> list[dict[str, Any]]:
-        return [self._guild_create(g, session) for g in self.world.guilds.values()]
+        return [self._guild_create(g, session) for g in self.world.guilds.values() if session.receives(g.id)]
 
     def member_chunk_payloads(self, session: Session, request: dict[str, Any]) -> list[dict[str, Any]]:
         guild = self.world.guilds.get(int(request.get("guild_id") or 0))
@@ -546,7 +576,10 @@ class DiscordTwin:
         unhandled = [f"{r.method} {r.path}" for r in self.requests if r.unhandled]
         if unhandled:
             lines.append(f"unhandled requests: {unhandled}")
-        sessions = [f"{s.id[:8]} seq={s.seq} connected={s.conn is not None}" for s in self.gateway.live_sessions]
+        sessions = [
+            f"{s.id[:8]}{f' shard={list(s.shard)}' if s.shard else ''} seq={s.seq} connected={s.conn is not None}"
+            for s in self.gateway.live_sessions
+        ]
         lines.append(f"gateway sessions: {sessions or 'none'}")
         for exc in self.server_errors[-3:]:
             lines.append("twin handler error:\n" + "".join(traceback.format_exception(exc)).rstrip())
