@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
@@ -24,7 +25,8 @@ class Batcher(Generic[Item, Result]):
     items and under no load an item runs at once. When a batch fails, its items are retried one by
     one, so a single bad item (a replayed Discord message, say) fails alone with a StorageError; when the database
     did not answer at all (locked past its timeout, connection lost), every item of the batch fails at once.
-    ``run_batch`` must return one result per item, in order.
+    ``run_batch`` must return one result per item, in order. With ``linger_s``, a batch waits that long after
+    its first item for more to join it (for writes nobody waits for, so that fewer transactions carry them).
     """
 
     def __init__(
@@ -33,17 +35,25 @@ class Batcher(Generic[Item, Result]):
         *,
         name: str,
         max_batch: int = 500,
+        linger_s: float = 0.0,
     ) -> None:
         self._run_batch = run_batch
         self._name = name
         self._max_batch = max_batch
+        self._linger_s = linger_s
         self._pending: list[tuple[Item, asyncio.Future[Result]]] = []
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closed = False
+        self._closing = asyncio.Event()
 
     async def submit(self, item: Item) -> Result:
         """Queue ``item``; returns once the transaction holding it has committed, or raises StorageError."""
+        return await self.enqueue(item)
+
+    def enqueue(self, item: Item) -> asyncio.Future[Result]:
+        """Queue ``item`` without waiting: the future is done once the transaction holding it has committed (or
+        holds its StorageError). Raises StorageError when the queue is closed."""
         if self._closed:
             raise StorageError(f"the {self._name} queue is closed")
         future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
@@ -51,11 +61,12 @@ class Batcher(Generic[Item, Result]):
         self._wakeup.set()
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run(), name=self._name)
-        return await future
+        return future
 
     async def close(self) -> None:
-        """Run what is queued, then stop taking items."""
+        """Run what is queued (at once, without lingering), then stop taking items."""
         self._closed = True
+        self._closing.set()
         self._wakeup.set()
         if self._task is not None:
             await self._task
@@ -64,6 +75,9 @@ class Batcher(Generic[Item, Result]):
         while True:
             await self._wakeup.wait()
             self._wakeup.clear()
+            if self._linger_s > 0 and not self._closed:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._closing.wait(), self._linger_s)
             while self._pending:
                 batch, self._pending = self._pending[: self._max_batch], self._pending[self._max_batch :]
                 await self._commit(batch)

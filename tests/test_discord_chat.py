@@ -11,6 +11,7 @@ import signal
 import time
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,8 @@ from bot.config import Settings
 from bot.discord.client import CompanionBot, ShardedCompanionBot
 from bot.discord.runner import serve
 from db.chat.models import ChannelSettings, Conversation, Memory, Message, User
+from db.engine import create_session_factory
+from db.outbox import NewPost, OutboxRepository, reply_key
 from db.outbox.models import OutboxPost
 from personas.roster import PERSONAS
 from tests.chaos.harness import post_text
@@ -592,6 +595,44 @@ async def test_a_process_running_some_shards_posts_only_the_leftovers_of_its_gui
         assert twin.messages[their_channel] == [], "the other shard's process posts it"
         async with engine.connect() as connection:
             assert list((await connection.scalars(select(OutboxPost.key))).all()) == ["theirs"]
+
+
+@pytest.mark.parametrize("webhooks", [True, False], ids=["webhook", "embed"])
+async def test_a_reply_that_went_out_but_was_not_yet_settled_when_the_bot_died_is_not_posted_again(
+    twin: DiscordTwin, world: dict[str, Any], run_bot: RunBot, engine: AsyncEngine, webhooks: bool
+) -> None:
+    """The outbox row of a reply is removed in the background after Discord has taken the reply: a process that
+    dies in between leaves it stored, and the next start finds the reply in the channel (or Discord answers its
+    nonce) instead of posting it again."""
+    channel = world["general"].id
+    if not webhooks:
+        twin.deny_bot_permission(channel, "manage_webhooks")
+    async with run_bot(outbox_poll_s=60):
+        asked = await twin.send_message(channel, world["alice"].id, f"{mention(twin)} who is dyson?")
+        [reply] = await twin.wait_for_messages(channel, 1)
+    async with engine.connect() as connection:
+        persona, text, at = (
+            await connection.execute(
+                select(Message.persona, Message.text, Message.created_at).where(Message.role == "persona")
+            )
+        ).one()
+    async with create_session_factory(engine).begin() as session:  # the removal the kill cut off
+        created_at_ms = int(at.replace(tzinfo=UTC).timestamp() * 1000)
+        post = NewPost(reply_key(int(asked["id"])), "chat", channel, text, persona=persona, created_at_ms=created_at_ms)
+        await OutboxRepository(session).add([post])
+    mark = len(twin.requests)
+    async with run_bot(outbox_poll_s=0.1):
+        for _ in range(100):  # past the outbox's grace, its loop settles it
+            if await outbox_depth(engine) == 0:
+                break
+            await asyncio.sleep(0.1)
+        await twin.gateway.dispatch("MESSAGE_CREATE", asked)  # and a replayed event finds nothing waiting
+        await asyncio.sleep(0.3)
+    assert await outbox_depth(engine) == 0
+    assert [m["id"] for m in twin.messages[channel]] == [reply["id"]]
+    posts = [r for r in twin.requests[mark:] if r.method == "POST"]
+    posted_again = [r.path for r in posts if r.path.endswith("/messages") or r.path.startswith("/webhooks/")]
+    assert posted_again == [], "the channel shows the reply: nothing is posted"
 
 
 async def test_a_post_older_than_the_limit_is_given_up_not_sent_late(

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import event, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from db.batching import Batcher
 from db.chat import (
     ChannelRepository,
     ConversationRepository,
@@ -21,6 +22,8 @@ from db.chat import (
 from db.chat.models import ChannelSettings, Conversation, Memory, Message, User
 from db.common import StaleWrite, StorageError
 from db.engine import create_engine, create_session_factory
+from db.outbox import NewPost, OutboxRepository
+from db.outbox.models import OutboxPost
 from db.turn_writer import TurnWriter
 
 SNOWFLAKE = 1_234_567_890_123_456_789
@@ -424,6 +427,53 @@ async def test_turn_writer_refuses_writes_after_close(sessions: Sessions) -> Non
     with pytest.raises(StorageError, match="closed"):
         await writer.write(turn(conversation_id, 2))
     assert await count(sessions, Message) == 2
+
+
+# --- writes nobody waits for: the outbox's removals ----------------------------------------------------------
+
+
+def _settler(sessions: Sessions, linger_s: float) -> Batcher[str, None]:
+    async def settle(keys: Sequence[str]) -> list[None]:
+        async with sessions.begin() as session:
+            await OutboxRepository(session).settle(keys)
+        return [None] * len(keys)
+
+    return Batcher(settle, name="settler", linger_s=linger_s)
+
+
+async def _store_posts(sessions: Sessions, keys: Sequence[str]) -> None:
+    async with sessions.begin() as session:
+        await OutboxRepository(session).add([NewPost(key, "chat", SNOWFLAKE, f"reply {key}") for key in keys])
+
+
+async def test_removals_queued_while_a_batch_lingers_share_its_commit_and_close_commits_them_at_once(
+    migrated_engine: AsyncEngine, sessions: Sessions
+) -> None:
+    keys = [f"r{n}" for n in range(15)]
+    await _store_posts(sessions, keys)
+    commits = _count_commits(migrated_engine)
+    settler = _settler(sessions, linger_s=3600)
+    queued = [settler.enqueue(key) for key in keys[:10]]
+    await asyncio.sleep(0.05)  # the batch has begun to linger
+    queued += [settler.enqueue(key) for key in keys[10:]]
+    await asyncio.sleep(0.05)
+    assert not any(future.done() for future in queued) and commits == [], "nothing is committed while it lingers"
+    await asyncio.wait_for(settler.close(), timeout=30)  # not an hour: what is queued is committed at once
+    assert [future.result() for future in queued] == [None] * 15
+    assert len(commits) == 1, "every removal queued during the linger went in one transaction"
+    assert await count(sessions, OutboxPost) == 0
+    with pytest.raises(StorageError, match="closed"):
+        settler.enqueue("r99")
+
+
+async def test_a_lingering_batch_commits_by_itself_after_the_linger(sessions: Sessions) -> None:
+    await _store_posts(sessions, ["r1", "r2"])
+    settler = _settler(sessions, linger_s=0.05)
+    try:
+        await asyncio.wait_for(asyncio.gather(settler.enqueue("r1"), settler.submit("r2")), timeout=30)
+        assert await count(sessions, OutboxPost) == 0
+    finally:
+        await settler.close()
 
 
 # --- forget and export -------------------------------------------------------------------------------------------

@@ -1,8 +1,10 @@
 """Sending what the outbox holds: every stored post goes out once, also after a stop, and never twice.
 
 A post (a chat reply, a story post) is stored in the outbox in the transaction of the change that caused it. The
-handler that made the change posts it at once and then settles it (removes it). Whatever is left (the process
-stopped in between, or Discord failed) is posted by a loop that runs at start and then every ``OUTBOX_POLL_S``.
+handler that made the change posts it at once; its removal from the outbox (settling it) is then committed in the
+background, several posts per transaction, so a reply's handler (and the next reply in its channel) never waits for
+a commit after Discord has taken the post. Whatever is left (the process stopped in between, or Discord failed) is
+posted by a loop that runs at start and then every ``OUTBOX_POLL_S``.
 Posts made as the bot carry the post's key as a nonce, which Discord enforces, so a retry returns the message that
 already went out. Before a persona's leftover post goes out through a webhook (which takes no nonce), the channel's
 messages since it was written are read, so that parts Discord had already accepted are not posted again. A post
@@ -39,6 +41,9 @@ log = logging.getLogger(__name__)
 
 BATCH = 50
 """How many waiting posts one pass reads."""
+SETTLE_AFTER_S = 0.1
+"""How long the removal of a post Discord has taken waits for others to share its transaction. A post whose removal
+is not committed when the process dies is found in its channel (or answered by its nonce) at the next start."""
 GRACE_S = 2.0
 """A post younger than this is left to the handler that stored it."""
 CHANNEL_GUILDS = 4096
@@ -87,7 +92,7 @@ class OutboxSender:
         """The keys of the posts this process is posting now."""
         self._settling: set[str] = set()
         """The keys of posts Discord has taken, until their removal from the outbox is committed."""
-        self._settled: Batcher[str, None] = Batcher(self._settle_batch, name="outbox-settler")
+        self._settled: Batcher[str, None] = Batcher(self._settle_batch, name="outbox-settler", linger_s=SETTLE_AFTER_S)
 
     def register(self, kind: str, renderer: Renderer) -> None:
         """Say how leftovers of ``kind`` are posted (each front-end feature registers its own)."""
@@ -97,8 +102,9 @@ class OutboxSender:
     @contextlib.contextmanager
     def claim(self, key: str) -> Iterator[bool]:
         """Hold ``key`` for the handler that is storing and posting it, from before the change is stored until
-        the post is settled, so the leftover loop leaves it alone however long the post waits its turn. Yields
-        False when this process already holds it (then the caller must not post it)."""
+        the post is out (``send_now`` keeps it busy from there until it is settled), so the leftover loop leaves it
+        alone however long the post waits its turn. Yields False when this process already holds it (then the
+        caller must not post it)."""
         if key in self._in_flight:
             yield False
             return
@@ -109,7 +115,8 @@ class OutboxSender:
             self._in_flight.discard(key)
 
     async def send_now(self, key: str, send: Callable[[], Awaitable[object]]) -> bool:
-        """Post the stored post ``key`` (claimed by the caller) with ``send``, then settle it; False when it was
+        """Post the stored post ``key`` (claimed by the caller) with ``send``; returns as soon as Discord has taken it,
+        and its removal from the outbox follows in the background (it is ``busy`` until then). False when it was
         left waiting (Discord failed, or this process is stopping)."""
         try:
             await send()
@@ -121,14 +128,24 @@ class OutboxSender:
                 raise
             log.info("the bot stopped while posting %s; it is sent at the next start", key)
             return False
-        try:
-            self._settling.add(key)
-            await self._settled.submit(key)
-        except StorageError as exc:  # it went out: the leftover loop sees it in the channel and settles it then
-            log.warning("post %s went out but could not be settled now (%s)", key, exc)
-        finally:
-            self._settling.discard(key)
+        self._settle_soon(key)
         return True
+
+    def _settle_soon(self, key: str) -> None:
+        """Have ``key``, which Discord has taken, removed from the outbox with the next batch; busy until then."""
+        try:
+            settled = self._settled.enqueue(key)
+        except StorageError as exc:  # stopping: the leftover loop of the next start finds it went out
+            log.info("post %s went out but is settled at the next start (%s)", key, exc)
+            return
+        self._settling.add(key)
+        settled.add_done_callback(lambda done: self._on_settled(key, done))
+
+    def _on_settled(self, key: str, done: asyncio.Future[None]) -> None:
+        self._settling.discard(key)
+        if not done.cancelled() and (exc := done.exception()) is not None:
+            # it went out: the leftover loop sees it in the channel (or Discord answers its nonce) and settles it
+            log.warning("post %s went out but could not be settled now (%s)", key, exc)
 
     def busy_keys(self) -> frozenset[str]:
         """The keys ``busy`` is true of now. Take them before reading the outbox: a post settled while the read
@@ -197,7 +214,7 @@ class OutboxSender:
         return handled
 
     async def close(self) -> None:
-        """Settle what was sent."""
+        """Settle what was sent (at once)."""
         await self._settled.close()
 
     async def _deliver(self, entry: OutboxEntry) -> None:
