@@ -22,6 +22,7 @@ from bot.trivia.questions import QuestionPools, with_choices
 from bot.trivia.red_lists import RedListError
 from bot.trivia.service import AlreadyStartedError, GameOptions, NotAllowedError, TriviaError, TriviaService
 from bot.trivia.variety import RECENT_GAMES
+from db.common import StaleWrite
 from db.engine import create_engine, create_session_factory
 from db.migrate import upgrade_if_needed
 from db.outbox.models import OutboxPost
@@ -646,3 +647,22 @@ async def test_a_choice_questions_buttons_and_a_reveals_ending_are_stored(
     stored = {p.key: p for p in await outbox(sessions)}
     assert stored[ask.outbox_key].payload["choices"] == question["choices"]  # type: ignore[index]
     assert [stored[a.outbox_key].text for a in said] == [a.text for a in said]  # type: ignore[index]
+
+
+async def test_a_move_made_from_a_game_another_process_changed_fails_loudly_and_the_game_is_read_again(
+    service: TriviaService, sessions: async_sessionmaker[AsyncSession], clock: FakeClock
+) -> None:
+    # Two services on one database stand for two processes that both (wrongly) run one guild's game.
+    await service.start(CHANNEL, GUILD, ALICE, GameOptions(questions=3, seconds=30), seed=4)
+    other = TriviaService(sessions, load_fact_base(), clock=clock)
+    await other.resume()  # reads question 1, version 0
+    [correct] = await service.answer(CHANNEL, ALICE, "alice", (await current(sessions))["a"][0])
+    assert correct.kind == "correct"  # stored: the game moved on (paused before question 2)
+    with pytest.raises(StaleWrite):
+        await other.answer(CHANNEL, BOB, "bob", (await current(sessions))["a"][0])  # on question 1, as it read
+    clock.advance(4)
+    [asked] = await other.tick()  # read again: it goes on from the stored game, asking question 2
+    assert asked.kind == "ask" and (await game_row(sessions)).question_index == 1
+    async with sessions() as session:
+        scores = dict((await session.execute(select(TriviaScore.user, TriviaScore.points))).tuples().all())
+    assert scores == {ALICE: scores[ALICE]} and scores[ALICE] > 0  # bob's answer on the old state counted nothing

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bot.trivia.judge import Accepted, prepare
-from db.trivia.repository import GameRow
+from db.trivia.repository import GameRow, TriviaRepository
 
 __all__ = ["GAP_MS", "HINTS", "HINT_COST", "POINTS", "LiveGame", "LiveGames", "live_game", "unpause"]
 
@@ -44,6 +44,8 @@ class LiveGame:
     last_activity: int
     solo: bool = False
     """Played by its starter alone: a question closes once the starter has answered."""
+    version: int = 0
+    """The stored game's version this state mirrors (``GameRow.version``)."""
     accepted: Accepted = field(default_factory=lambda: Accepted(()))
     attempts: dict[str, str] = field(default_factory=dict)
     answered: set[str] = field(default_factory=set)
@@ -122,8 +124,20 @@ def live_game(row: GameRow) -> LiveGame:
         hints=row.hints,
         last_activity=row.last_activity_ms,
         solo=row.solo,
+        version=row.version,
     )
     live.accepted = prepare(live.question["a"])
+    return live
+
+
+async def load_live(repo: TriviaRepository, row: GameRow) -> LiveGame:
+    """The live state of a stored game with its points (and, for multiple choice, its players and this question's
+    answers), read through ``repo``."""
+    live = live_game(row)
+    live.points = await repo.points(live.id)
+    if live.mode == "choice":
+        live.players = await repo.players(live.id)
+        live.answered = {c.user for c in await repo.choices(live.id, live.index)}
     return live
 
 

@@ -20,11 +20,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.trivia import announcing
 from bot.trivia.judge import judge
-from bot.trivia.live import GAP_MS, LiveGame, LiveGames
+from bot.trivia.live import GAP_MS, LiveGame, LiveGames, load_live
 from bot.trivia.options import Announcement, ChoiceResult
 from bot.trivia.questions import CHOICE_LETTERS
 from bot.trivia.writes import GameWriter, Step
-from db.common import StorageError
+from db.common import StaleWrite, StorageError
 from db.trivia.repository import TriviaRepository
 from db.trivia.stats import TriviaStatsRepository
 
@@ -77,7 +77,7 @@ class Rounds:
                 points=points,
                 said=(announcing.correct(live, name, points),),
             )
-            said = await self.writer.store(step)
+            said = await self._store(step, live)
             live.points[user] = gained
             self._settle(live, now, ending)
             return said
@@ -97,14 +97,20 @@ class Rounds:
                 return ChoiceResult(False, "You already answered this question.")
             correct = choice == question["correct"]
             points = live.points_now(now) if correct else 0
-            async with self._write_lock, self._sessions.begin() as session:
-                repo, scores = TriviaRepository(session), TriviaStatsRepository(session)
-                fresh = await repo.record_choice(live.id, live.index, user, choice, correct, points, now)
-                if fresh:
-                    await scores.score(
-                        live.id, live.guild_key, {user: name}, winner=user if correct else None, points=points
-                    )
-                    await repo.update_game(live.id, last_activity_ms=now)
+            try:
+                async with self._write_lock, self._sessions.begin() as session:
+                    repo, scores = TriviaRepository(session), TriviaStatsRepository(session)
+                    fresh = await repo.record_choice(live.id, live.index, user, choice, correct, points, now)
+                    if fresh:
+                        await scores.score(
+                            live.id, live.guild_key, {user: name}, winner=user if correct else None, points=points
+                        )
+                        await repo.update_game(live.id, version=live.version, last_activity_ms=now)
+            except StaleWrite:
+                await self._reload(live)
+                raise
+            if fresh:
+                live.version += 1
             live.answered.add(user)
             if not fresh:
                 return ChoiceResult(False, "You already answered this question.")
@@ -152,7 +158,7 @@ class Rounds:
                 for row in await TriviaRepository(session).choices(live.id, live.index):
                     if row.correct:
                         winners.append(f"{live.players.get(row.user, 'someone')} (+{row.points})")
-        said = await self.writer.store(replace(step, said=(announcing.closing(live, moment, winners),)))
+        said = await self._store(replace(step, said=(announcing.closing(live, moment, winners),)), live)
         self._settle(live, now, ending)
         return said
 
@@ -167,16 +173,39 @@ class Rounds:
             "hints": 0,
         }
         asked = announcing.asking(live, index=index)
-        said = await self.writer.store(Step(live.id, live.guild_key, values=values, said=(asked,)))
+        said = await self._store(Step(live.id, live.guild_key, values=values, said=(asked,)), live)
         live.ask(index, now)
         return said
 
     async def _hint(self, live: LiveGame) -> list[Announcement]:
         hints = live.hints + 1
         hint = announcing.hint(live, hints, live.points_now(self._now(), hints))
-        said = await self.writer.store(Step(live.id, live.guild_key, values={"hints": hints}, said=(hint,)))
+        said = await self._store(Step(live.id, live.guild_key, values={"hints": hints}, said=(hint,)), live)
         live.hints = hints
         return said
+
+    async def _store(self, step: Step, live: LiveGame) -> list[Announcement]:
+        """Store a step made from ``live`` (only if the stored game is still at ``live``'s version)."""
+        try:
+            said = await self.writer.store(replace(step, version=live.version))
+        except StaleWrite:
+            await self._reload(live)
+            raise
+        if step.changes_game:
+            live.version += 1
+        return said
+
+    async def _reload(self, live: LiveGame) -> None:
+        """Another process changed this game: say so loudly, and run it from here on as it is stored now."""
+        log.warning("trivia game %d was changed by another process; reading it again", live.id)
+        async with self._sessions() as session:
+            repo = TriviaRepository(session)
+            row = await repo.running_game(live.id)
+            fresh = await load_live(repo, row) if row is not None else None
+        if self._games.holds(live):
+            self._games.drop(live)
+        if fresh is not None:
+            self._games.add(fresh)
 
     def _after_question(self, live: LiveGame, now: int, reason: str, ending: bool) -> Step:
         """The step after a question closes, counted for its open-mode players: the end, or a pause before the next."""

@@ -16,11 +16,12 @@ import logging
 import random
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.trivia import announcing
-from bot.trivia.live import LiveGame, LiveGames, live_game, unpause
+from bot.trivia.live import LiveGame, LiveGames, live_game, load_live, unpause
 from bot.trivia.options import (
     PLOT_LIST,
     AlreadyStartedError,
@@ -290,7 +291,9 @@ class TriviaService(TriviaRecords):
             async with self._write_lock, self._sessions.begin() as session:
                 repo = TriviaRepository(session)
                 for live in games:
-                    await repo.update_game(live.id, paused_at_ms=now, last_activity_ms=live.last_activity)
+                    await repo.update_game(
+                        live.id, version=live.version, paused_at_ms=now, last_activity_ms=live.last_activity
+                    )
         self._games.clear()
         return len(games)
 
@@ -308,16 +311,14 @@ class TriviaService(TriviaRecords):
                 if row is not stored:
                     await repo.update_game(
                         row.id,
+                        version=stored.version,
                         asked_at_ms=row.asked_at_ms,
                         deadline_ms=row.deadline_ms,
                         last_activity_ms=row.last_activity_ms,
                         paused_at_ms=None,
                     )
-                live = live_game(row)
-                live.points = await repo.points(live.id)
-                if live.mode == "choice":
-                    live.players = await repo.players(live.id)
-                    live.answered = {c.user for c in await repo.choices(live.id, live.index)}
+                    row = replace(row, version=stored.version + 1)
+                live = await load_live(repo, row)
                 self._games.add(live)
                 if live.phase == "ask" and live.deadline > now:
                     left = max(1, round((live.deadline - now) / 1000))

@@ -42,6 +42,13 @@ class Step:
     """What the host says about this move, stored with it."""
     ending: Callable[[Sequence[Standing]], Announcement] | None = None
     """What the host says at the end, built from the final standings (when ``finish`` is set), stored with it."""
+    version: int | None = None
+    """The game's version this step was made from: the step is stored only if the game is still at it."""
+
+    @property
+    def changes_game(self) -> bool:
+        """True when the step writes the game's row (its state or its end), so its version moves on."""
+        return bool(self.values) or self.finish is not None
 
 
 class GameWriter:
@@ -74,7 +81,8 @@ class GameWriter:
             await TriviaStatsRepository(session).score_many(
                 [Scoring(s.game_id, s.guild_key, s.players, s.winner, s.points) for s in steps if s.players]
             )
-            await repo.update_games([(s.game_id, s.values) for s in steps if s.values])
+            versions = {s.game_id: s.version for s in steps if s.version is not None and s.changes_game}
+            await repo.update_games([(s.game_id, s.values) for s in steps if s.values], versions)
             said: list[list[Announcement]] = []
             for s in steps:
                 out = list(s.said)

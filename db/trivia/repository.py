@@ -15,7 +15,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.common import StorageError, insert_for, storable
+from db.common import StaleWrite, StorageError, insert_for, storable
 from db.models import utcnow
 from db.trivia.models import TriviaChoice, TriviaGame, TriviaGuildSettings, TriviaList, TriviaScore, TriviaStats
 
@@ -59,6 +59,8 @@ class GameRow:
     last_activity_ms: int
     paused_at_ms: int | None
     """Set while a clean shutdown has the game paused."""
+    version: int = 0
+    """How many changes of the running game were stored: a change is written only on the version it was made from."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +117,7 @@ def _game(row: TriviaGame) -> GameRow:
         hints=row.hints,
         last_activity_ms=row.last_activity_ms,
         paused_at_ms=row.paused_at_ms,
+        version=row.version,
     )
 
 
@@ -156,13 +159,47 @@ class TriviaRepository:
         )
         return [(list(questions), index) for questions, index in (await self.session.execute(query)).all()]
 
-    async def update_game(self, game_id: int, **values: Any) -> None:
-        """Change a game's stored state."""
+    async def running_game(self, game_id: int) -> GameRow | None:
+        """A game as stored now, if it is still running."""
+        row = await self.session.scalar(
+            select(TriviaGame)
+            .where(TriviaGame.id == game_id, TriviaGame.status == "running")
+            .execution_options(populate_existing=True)
+        )
+        return None if row is None else _game(row)
+
+    async def check_versions(self, read: Mapping[int, int]) -> None:
+        """Raise StaleWrite unless every game (id -> version) is still at the version it was read at; the rows stay
+        locked until the commit (FOR UPDATE on PostgreSQL; SQLite has one writer at a time)."""
+        if not read:
+            return
+        found = await self.session.execute(
+            select(TriviaGame.id, TriviaGame.version).where(TriviaGame.id.in_(list(read))).with_for_update()
+        )
+        stored = {game_id: version for game_id, version in found.tuples()}
+        if stale := sorted(game_id for game_id, version in read.items() if stored.get(game_id) != version):
+            raise StaleWrite(f"trivia game {stale[0]} changed since it was read")
+
+    async def update_game(self, game_id: int, *, version: int | None = None, **values: Any) -> None:
+        """Change a game's stored state; with ``version`` (the version it was read at), only if no other change
+        was stored since (else StaleWrite), and the version moves on by one."""
+        if version is not None:
+            await self.check_versions({game_id: version})
+            values["version"] = version + 1
         await self.session.execute(update(TriviaGame).where(TriviaGame.id == game_id).values(**values))
 
-    async def update_games(self, changes: Sequence[tuple[int, Mapping[str, Any]]]) -> None:
-        """Change the stored state of many games (id, values), as if one after another; one statement per column set."""
+    async def update_games(
+        self, changes: Sequence[tuple[int, Mapping[str, Any]]], versions: Mapping[int, int] | None = None
+    ) -> None:
+        """Change the stored state of many games (id, values), as if one after another; one statement per column set.
+
+        ``versions`` (game id -> the version its change was made from): those games are checked (StaleWrite) and
+        their version moves on by one, changed values or not."""
         merged: dict[int, dict[str, Any]] = {}
+        if versions:
+            await self.check_versions(versions)
+            for game_id, version in versions.items():
+                merged[game_id] = {"version": version + 1}
         for game_id, values in changes:
             merged.setdefault(game_id, {}).update(values)
         by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
