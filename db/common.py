@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import exc as sa_exc
+from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-__all__ = ["Repository", "StaleWrite", "StorageError", "describe_failure", "insert_for", "storable", "unavailable"]
+__all__ = [
+    "Repository",
+    "StaleWrite",
+    "StorageError",
+    "check_versions",
+    "describe_failure",
+    "insert_for",
+    "storable",
+    "unavailable",
+]
 
 
 class StorageError(Exception):
@@ -17,6 +28,20 @@ class StorageError(Exception):
 
 class StaleWrite(StorageError):
     """A row changed since this process read it (another process wrote it): nothing was stored; read it again."""
+
+
+async def check_versions(session: AsyncSession, key: Any, version: Any, read: Mapping[int, int], what: str) -> None:
+    """Raise StaleWrite unless every row (its ``key`` -> the ``version`` it was read at) is still at that version.
+
+    The rows stay locked until the commit (FOR UPDATE on PostgreSQL; SQLite lets one writer in at a time, and a
+    write on a snapshot older than another's commit fails), so the check holds for the writes that follow it.
+    """
+    if not read:
+        return
+    found = await session.execute(select(key, version).where(key.in_(list(read))).with_for_update())
+    stored = {row_key: row_version for row_key, row_version in found.tuples()}
+    if stale := sorted(row_key for row_key, wanted in read.items() if stored.get(row_key) != wanted):
+        raise StaleWrite(f"{what} {stale[0]} changed since it was read ({len(stale)} stale)")
 
 
 def unavailable(exc: BaseException) -> bool:

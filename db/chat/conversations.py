@@ -24,7 +24,7 @@ from db.chat.records import (
     TurnRecord,
     stored,
 )
-from db.common import Repository, StaleWrite, StorageError, insert_for, storable
+from db.common import Repository, StorageError, check_versions, insert_for, storable
 from db.models import utcnow
 from db.outbox import NewPost, OutboxRepository, reply_key
 
@@ -189,19 +189,11 @@ class ConversationRepository(Repository):
 
     async def _check_fresh(self, turns: Sequence[TurnRecord]) -> None:
         """Raise StaleWrite when a memory is no longer at the turn these turns were computed from: another process
-        wrote to it since it was read. The rows stay locked until the commit (FOR UPDATE on PostgreSQL; SQLite
-        lets one writer in at a time, and a write on a snapshot older than another's commit fails)."""
-        wanted: dict[int, int] = {}
+        wrote to it since it was read (``check_versions``)."""
+        read: dict[int, int] = {}
         for turn in turns:  # a batch may hold several turns of one conversation, one after the other
-            wanted[turn.conversation_id] = min(wanted.get(turn.conversation_id, turn.turn), turn.turn - 1)
-        stored = await self.session.execute(
-            select(Memory.conversation_id, Memory.turn)
-            .where(Memory.conversation_id.in_(list(wanted)))
-            .with_for_update()
-        )
-        found = {cid: turn for cid, turn in stored.tuples()}
-        if stale := sorted(cid for cid, turn in wanted.items() if found.get(cid) != turn):
-            raise StaleWrite(f"conversation {stale[0]} changed since it was read ({len(stale)} stale)")
+            read[turn.conversation_id] = min(read.get(turn.conversation_id, turn.turn), turn.turn - 1)
+        await check_versions(self.session, Memory.conversation_id, Memory.turn, read, "conversation")
 
     async def replies_like(self, channel_id: int, text: str, since: datetime) -> int:
         """How many persona replies with exactly ``text`` were stored since ``since`` in a channel (or DM)."""

@@ -11,7 +11,7 @@ from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.common import StaleWrite, StorageError, storable
+from db.common import StorageError, check_versions, storable
 from db.models import utcnow
 from db.story.models import StoryEvent, StoryPlayer, StorySession
 
@@ -179,15 +179,9 @@ class StoryRepository:
             await self.session.execute(_EVENTS.insert(), rows)
 
     async def _check_fresh(self, sessions: Sequence[SessionRow]) -> None:
-        """Raise StaleWrite when a session is no longer at the version it was read at (another process changed it);
-        the rows stay locked until the commit (FOR UPDATE on PostgreSQL; SQLite has one writer at a time)."""
+        """Raise StaleWrite when a session is no longer at the version it was read at (another process changed it)."""
         read = {row.id: row.version for row in sessions}
-        found = await self.session.execute(
-            select(StorySession.id, StorySession.version).where(StorySession.id.in_(list(read))).with_for_update()
-        )
-        stored = {session_id: version for session_id, version in found.tuples()}
-        if stale := sorted(session_id for session_id, version in read.items() if stored.get(session_id) != version):
-            raise StaleWrite(f"story session {stale[0]} changed since it was read")
+        await check_versions(self.session, StorySession.id, StorySession.version, read, "story session")
 
     @staticmethod
     def _event_values(session_id: int, event: EventRow) -> dict[str, Any]:

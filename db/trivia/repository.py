@@ -15,7 +15,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.common import StaleWrite, StorageError, insert_for, storable
+from db.common import StorageError, check_versions, insert_for, storable
 from db.models import utcnow
 from db.trivia.models import TriviaChoice, TriviaGame, TriviaGuildSettings, TriviaList, TriviaScore, TriviaStats
 
@@ -169,16 +169,8 @@ class TriviaRepository:
         return None if row is None else _game(row)
 
     async def check_versions(self, read: Mapping[int, int]) -> None:
-        """Raise StaleWrite unless every game (id -> version) is still at the version it was read at; the rows stay
-        locked until the commit (FOR UPDATE on PostgreSQL; SQLite has one writer at a time)."""
-        if not read:
-            return
-        found = await self.session.execute(
-            select(TriviaGame.id, TriviaGame.version).where(TriviaGame.id.in_(list(read))).with_for_update()
-        )
-        stored = {game_id: version for game_id, version in found.tuples()}
-        if stale := sorted(game_id for game_id, version in read.items() if stored.get(game_id) != version):
-            raise StaleWrite(f"trivia game {stale[0]} changed since it was read")
+        """Raise StaleWrite unless every game (id -> version) is still at the version it was read at."""
+        await check_versions(self.session, TriviaGame.id, TriviaGame.version, read, "trivia game")
 
     async def update_game(self, game_id: int, *, version: int | None = None, **values: Any) -> None:
         """Change a game's stored state; with ``version`` (the version it was read at), only if no other change
