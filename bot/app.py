@@ -174,6 +174,7 @@ async def build_app(
             cache_size=settings.chat_cache_size,
             settings_refresh_s=settings.settings_refresh_s,
             on_turn=metrics.chat_turn if metrics is not None else None,
+            on_model_answer=metrics.model_answer if metrics is not None else None,
         )
         if settings.llm_base_url and settings.llm_model:
             _add_model_backend(settings, chat, responder, sessions, writer)

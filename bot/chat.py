@@ -99,6 +99,7 @@ class ChatService:
         model: ModelBackend | None = None,
         model_policy: ModelPolicy | None = None,
         on_turn: TurnObserver | None = None,
+        on_model_answer: Callable[[str], None] | None = None,
     ) -> None:
         """``model`` (with ``model_policy``): the optional language model backend, used in guilds that turned it on
         and answering only through its fact guard; the offline engine answers everywhere else, and whenever the
@@ -107,6 +108,8 @@ class ChatService:
         self.model_policy = model_policy
         self._database = database
         self._on_turn = on_turn
+        self._on_model_answer = on_model_answer
+        """Told each model answer's outcome: ``used``, ``guard``, ``error`` or ``unreadable``."""
         self._sessions = sessions
         self._responder = responder
         self._writer = writer
@@ -229,6 +232,8 @@ class ChatService:
         ]
         answer = await self.model.reply(persona_id, text, conversation.memory, at_scene=at_scene, history=history)
         await self.model_policy.spend(guild_id, answer.tokens)
+        if self._on_model_answer is not None:
+            self._on_model_answer("used" if isinstance(answer, ModelReply) else answer.kind)
         if not isinstance(answer, ModelReply):
             return None
 

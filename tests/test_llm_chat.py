@@ -118,3 +118,25 @@ async def test_the_daily_budget_stops_the_model_until_the_next_day(app: App, mod
     assert second.kind == "facts" and len(model.requests) == 1
     await policy.set_enabled(GUILD, False)
     assert not await policy.allows(GUILD)
+
+
+async def test_model_answers_are_counted_by_outcome(database_url: str, model: ModelTwin) -> None:
+    from bot.ops.metrics import Metrics
+
+    metrics = Metrics()
+    settings = Settings(database_url=database_url, llm_base_url=model.base_url, llm_model=model.model, llm_api_key="k")
+    app = await build_app(settings, metrics=metrics)
+    try:
+        assert app.chat.model_policy is not None
+        await app.chat.model_policy.set_enabled(GUILD, True)
+        model.script(grounded("August 29, 1997. Kyle told us.", [DATE]), grounded("August 29, 1997.", [DATE]))
+        await app.chat.reply("discord:1", "channel:9", ASK, persona="john", guild_id=GUILD)
+        await app.chat.reply("discord:1", "channel:9", ASK, persona="john", guild_id=GUILD)
+    finally:
+        await app.close()
+
+    def counted(outcome: str) -> float | None:
+        return metrics.registry.get_sample_value("t2_model_answers_total", {"outcome": outcome})
+
+    assert len(model.requests) == 2, model.requests
+    assert (counted("guard"), counted("used")) == (1.0, 1.0)

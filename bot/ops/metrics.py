@@ -93,12 +93,22 @@ class Metrics:
             "t2_database_reachable", "1 when the database answered SELECT 1 at the last scrape", registry=registry
         )
         self.outbox_depth = Gauge("t2_outbox_depth", "Posts stored and not yet sent", registry=registry)
+        self.model_answers = Counter(
+            "t2_model_answers",
+            "Language model answers by outcome: used, guard (refused by the fact guard), error, unreadable",
+            ["outcome"],
+            registry=registry,
+        )
 
     def chat_turn(self, engine_kind: str, seconds: float) -> None:
         """One chat turn answered with a reply of ``engine_kind`` in ``seconds``."""
         self.turns.inc()
         self._replies[reply_kind(engine_kind)].inc()
         self.turn_seconds.observe(seconds)
+
+    def model_answer(self, outcome: str) -> None:
+        """The model backend answered: ``used``, or why the offline reply was posted instead."""
+        self.model_answers.labels(outcome).inc()
 
     def database_error(self) -> None:
         """A database failure reached a user."""
