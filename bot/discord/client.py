@@ -44,6 +44,7 @@ __all__ = [
     "send_ephemeral",
     "send_public",
     "tell_fault",
+    "withdraw_thinking",
 ]
 
 log = logging.getLogger(__name__)
@@ -71,15 +72,20 @@ async def send_ephemeral(interaction: discord.Interaction, text: str, **kwargs: 
     After a public deferral (``defer_answer``) not yet answered, the "thinking..." message is deleted first, so
     the answer (a refusal, a failure) is shown to the user alone. A text longer than Discord's 2,000 characters goes
     out as several messages, split at line breaks; ``kwargs`` (a file, say) go with the first."""
-    if interaction.extras.pop(THINKING_IN_PUBLIC, False):
-        with contextlib.suppress(discord.HTTPException):
-            await interaction.delete_original_response()
+    await withdraw_thinking(interaction)
     for number, part in enumerate(split_lines(text) or [text]):
         extra = kwargs if number == 0 else {}
         if interaction.response.is_done():
             await interaction.followup.send(part, ephemeral=True, allowed_mentions=NO_MENTIONS, **extra)
         else:
             await interaction.response.send_message(part, ephemeral=True, allowed_mentions=NO_MENTIONS, **extra)
+
+
+async def withdraw_thinking(interaction: discord.Interaction) -> None:
+    """Delete a public "thinking..." (``defer_answer``) that no public answer is to replace."""
+    if interaction.extras.pop(THINKING_IN_PUBLIC, False):
+        with contextlib.suppress(discord.HTTPException):
+            await interaction.delete_original_response()
 
 
 async def send_public(interaction: discord.Interaction, **kwargs: Any) -> None:

@@ -9,7 +9,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.discord.checks import is_moderator, require_manage_guild
-from bot.discord.client import CompanionBot, Refusal, defer_answer, send_ephemeral, send_public
+from bot.discord.client import CompanionBot, Refusal, defer_answer, send_ephemeral, send_public, withdraw_thinking
 from bot.discord.cogs.chat.commands import PERSONA_CHOICES
 from bot.discord.cogs.chat.listener import user_key
 from bot.discord.cogs.trivia.play import TriviaPlay
@@ -160,6 +160,7 @@ class TriviaCommands(commands.GroupCog, group_name="trivia", group_description="
         except AlreadyStartedError:
             # Delivered again after a restart: the game it started was announced through the outbox.
             log.info("trivia start %s came again; its game was started already", interaction.id)
+            await withdraw_thinking(interaction)
             return
         except TriviaError as exc:
             raise Refusal(str(exc)) from exc
