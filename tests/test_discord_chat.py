@@ -271,9 +271,9 @@ async def test_talk_and_why_as_interactions(twin: DiscordTwin, world: dict[str, 
         talk = await twin.send_slash_command(
             channel, world["alice"].id, "talk", {"persona": "t800", "message": "When is Judgment Day?"}
         )
-        [answer] = await talk.wait_for_responses(1)
+        [answer] = await talk.wait_for_answers(1)
         why = await twin.send_slash_command(channel, world["alice"].id, "why")
-        [explained] = await why.wait_for_responses(1)
+        [explained] = await why.wait_for_answers(1)
     assert answer["data"]["embeds"][0]["author"]["name"] == "T-800"
     assert "1997" in answer["data"]["embeds"][0]["description"]
     assert answer["data"]["allowed_mentions"] == {"parse": []}
@@ -287,12 +287,12 @@ async def test_persona_set_and_list(twin: DiscordTwin, world: dict[str, Any], ru
         chosen = await twin.send_slash_command(
             channel, world["alice"].id, "persona", {"persona": "sarah"}, subcommand="set"
         )
-        await chosen.wait_for_responses(1)
+        await chosen.wait_for_answers(1)
         await twin.send_message(channel, world["alice"].id, f"{mention(twin)} hi")
         [reply] = await twin.wait_for_messages(channel, 1)
         listing = await twin.send_slash_command(channel, world["alice"].id, "persona", subcommand="list")
-        [shown] = await listing.wait_for_responses(1)
-    assert chosen.responses[0]["ephemeral"] is True
+        [shown] = await listing.wait_for_answers(1)
+    assert chosen.answers[0]["ephemeral"] is True
     assert reply["raw"]["username"] == "Sarah Connor"
     assert [field["name"] for field in shown["data"]["embeds"][0]["fields"]] == ["John Connor", "Sarah Connor", "T-800"]
 
@@ -304,7 +304,7 @@ async def test_an_option_that_is_not_one_of_the_choices_gets_a_short_answer_not_
         odd = await twin.send_slash_command(
             world["general"].id, world["alice"].id, "persona", {"persona": ""}, subcommand="set"
         )
-        [answer] = await odd.wait_for_responses(1)
+        [answer] = await odd.wait_for_answers(1)
     assert answer["ephemeral"] is True and "could not read one of the options" in answer["data"]["content"]
     assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
 
@@ -317,11 +317,11 @@ async def test_persona_channel_needs_manage_server(
         refused = await twin.send_slash_command(
             channel, world["alice"].id, "persona", {"persona": "t800"}, subcommand="channel"
         )
-        [refusal] = await refused.wait_for_responses(1)
+        [refusal] = await refused.wait_for_answers(1)
         allowed = await twin.send_slash_command(
             channel, world["admin"].id, "persona", {"persona": "t800"}, subcommand="channel"
         )
-        await allowed.wait_for_responses(1)
+        await allowed.wait_for_answers(1)
         await twin.send_message(channel, world["bob"].id, "what is the T-1000 made of?")
         [reply] = await twin.wait_for_messages(channel, 1)
     assert refusal["ephemeral"] is True and "Manage Server" in refusal["data"]["content"]
@@ -339,18 +339,19 @@ async def test_forget_me_asks_then_deletes_every_row_of_the_user(
             await twin.send_message(channel, user, f"{mention(twin)} who is dyson?")
         await twin.wait_for_messages(channel, 2)
         ask = await twin.send_slash_command(channel, alice, "forget-me")
-        [question] = await ask.wait_for_responses(1)
+        [question] = await ask.wait_for_answers(1)
         assert question["ephemeral"] is True
         buttons = [c for row in question["data"]["components"] for c in row["components"]]
         confirm = next(b["custom_id"] for b in buttons if b["label"] == "Delete my data")
         message_id = int(ask.original_message["id"]) if ask.original_message else 0
         intruder = await twin.click_button(channel, bob, message_id, confirm)
-        [refused] = await intruder.wait_for_responses(1)
+        [refused] = await intruder.wait_for_answers(1)
         assert await rows(engine, User) == 2
         click = await twin.click_button(channel, alice, message_id, confirm)
-        [under_way, done] = await click.wait_for_responses(2)
+        [under_way, done] = await click.wait_for_answers(2)
     assert "not for you" in refused["data"]["content"]
-    assert under_way["kind"] == "callback" and under_way["data"]["content"].startswith("Deleting")
+    assert click.responses[0]["type"] == 6, "the click is acknowledged before anything is stored"
+    assert under_way["kind"] == "edit_original" and under_way["data"]["content"].startswith("Deleting")
     assert under_way["data"]["components"] == [], "the buttons go at once, so nobody presses them twice"
     assert done["kind"] == "edit_original" and "deleted everything" in done["data"]["content"]
     assert await rows(engine, User, User.external_id == f"discord:{alice}") == 0
@@ -368,11 +369,11 @@ async def test_forget_me_button_still_works_after_a_restart(
         await twin.send_message(channel, alice, f"{mention(twin)} hi")
         await twin.wait_for_messages(channel, 1)
         ask = await twin.send_slash_command(channel, alice, "forget-me")
-        [question] = await ask.wait_for_responses(1)
+        [question] = await ask.wait_for_answers(1)
     confirm = question["data"]["components"][0]["components"][0]["custom_id"]
     async with run_bot():
         click = await twin.click_button(channel, alice, int(ask.original_message["id"]), confirm)
-        await click.wait_for_responses(2)
+        await click.wait_for_answers(2)
     assert await rows(engine, User) == 0
 
 
@@ -384,7 +385,7 @@ async def test_export_sends_the_users_data_as_an_ephemeral_file(
         await twin.send_message(channel, alice, f"{mention(twin)} who is dyson?")
         await twin.wait_for_messages(channel, 1)
         export = await twin.send_slash_command(channel, alice, "export")
-        responses = await export.wait_for_responses(2)
+        responses = await export.wait_for_answers(1)
     followup = responses[-1]
     assert followup["ephemeral"] is True
     [attachment] = followup["message"]["attachments"]
@@ -419,7 +420,7 @@ async def test_a_database_error_is_told_in_character_with_a_reference_and_the_bo
         await twin.send_message(channel, world["alice"].id, f"{mention(twin)} hi")
         [apology] = await twin.wait_for_messages(channel, 1)
         talk = await twin.send_slash_command(channel, world["bob"].id, "talk", {"persona": "john", "message": "hi"})
-        [answer] = await talk.wait_for_responses(1)
+        [answer] = await talk.wait_for_answers(1)
         twin.client_errors.clear()
     told = apology["embeds"][0]["description"]
     assert apology["embeds"][0]["author"]["name"] == "John Connor" and "Traceback" not in str(apology)

@@ -54,14 +54,14 @@ async def test_a_moderator_turns_the_model_on_and_its_guarded_replies_are_posted
         refused = await twin.send_slash_command(
             channel, world["alice"].id, "persona", {"state": "on"}, subcommand="model"
         )
-        await refused.wait_for_responses(1)
+        await refused.wait_for_answers(1)
         await twin.send_message(channel, world["alice"].id, f"{mention} john, when is judgment day?")
         [offline] = await twin.wait_for_messages(channel, 1)
         assert model.requests == []  # not on yet
         turned = await twin.send_slash_command(
             channel, world["admin"].id, "persona", {"state": "on"}, subcommand="model"
         )
-        await turned.wait_for_responses(1)
+        await turned.wait_for_answers(1)
         model.script(
             grounded("Mom made sure I know it: August 29, 1997.", [DATE]),
             grounded("August 29, 1997. Kyle Reese told her, back in 1984. @everyone", [DATE]),
@@ -70,10 +70,10 @@ async def test_a_moderator_turns_the_model_on_and_its_guarded_replies_are_posted
         await twin.send_message(channel, world["alice"].id, f"{mention} john, and what date again?")
         _, modelled, guarded = await twin.wait_for_messages(channel, 3)
         why = await twin.send_slash_command(channel, world["alice"].id, "why")
-        [explained] = await why.wait_for_responses(1)
-    assert refused.responses[0]["ephemeral"] is True and "Manage Server" in refused.responses[0]["data"]["content"]
+        [explained] = await why.wait_for_answers(1)
+    assert refused.answers[0]["ephemeral"] is True and "Manage Server" in refused.answers[0]["data"]["content"]
     assert "1997" in offline["content"]
-    assert "now worded by the model" in turned.responses[0]["data"]["content"]
+    assert "now worded by the model" in turned.answers[0]["data"]["content"]
     assert modelled["content"] == "Mom made sure I know it: August 29, 1997."
     assert modelled["raw"]["username"] == "John Connor" and modelled["raw"]["allowed_mentions"] == {"parse": []}
     assert "Kyle" not in guarded["content"] and "@everyone" not in guarded["content"]  # the offline reply instead
@@ -91,5 +91,5 @@ async def test_without_a_configured_model_the_command_says_so(
         asked = await twin.send_slash_command(
             world["general"].id, world["admin"].id, "persona", {"state": "on"}, subcommand="model"
         )
-        [answer] = await asked.wait_for_responses(1)
+        [answer] = await asked.wait_for_answers(1)
     assert answer["ephemeral"] is True and "No language model is configured" in answer["data"]["content"]

@@ -214,12 +214,12 @@ async def test_running_trivia_games_and_story_sessions_are_gauged_by_shard(
     lounge = twin.add_text_channel(world["guild"].id, "lounge").id
     async with run_bot() as bot:
         start = await twin.send_slash_command(channel, alice, "trivia", {"questions": 2}, subcommand="start")
-        await start.wait_for_responses(1)
+        await start.wait_for_answers(1)
         lobby = await twin.send_slash_command(lounge, alice, "story", subcommand="start")
-        await lobby.wait_for_responses(1)
+        await lobby.wait_for_answers(1)
         playing = await scrape(bot)
         stop = await twin.send_slash_command(channel, alice, "trivia", subcommand="stop")
-        await stop.wait_for_responses(1)
+        await stop.wait_for_answers(1)
         stopped = await scrape(bot)
     assert playing[("t2_trivia_games_running", (("shard", "0"),))] == 1
     assert playing[("t2_story_sessions_running", (("shard", "0"),))] == 1

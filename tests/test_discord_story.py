@@ -118,7 +118,7 @@ async def ephemeral(interaction: TwinInteraction) -> str:
 
 async def open_lobby(twin: DiscordTwin, channel: int, host: int, **options: Any) -> tuple[int, dict[str, str]]:
     started = await twin.send_slash_command(channel, host, "story", options, subcommand="start")
-    await started.wait_for_responses(1)
+    await started.wait_for_answers(1)
     message = started.original_message
     assert message is not None
     assert message["embeds"][0]["title"] == "Story lobby"

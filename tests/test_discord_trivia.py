@@ -101,15 +101,15 @@ async def test_a_whole_game_with_three_players(
         auto = await twin.send_slash_command(
             channel, world["admin"].id, "persona", {"persona": "t800"}, subcommand="channel"
         )
-        await auto.wait_for_responses(1)
+        await auto.wait_for_answers(1)
         start = await twin.send_slash_command(
             channel, alice, "trivia", {"questions": 2, "seconds": 30, "host": "sarah"}, subcommand="start"
         )
-        [opening] = await start.wait_for_responses(1)
+        [opening] = await start.wait_for_answers(1)
         [ask] = await twin.wait_for_messages(channel, 1)
         first = await question(engine)
         again = await twin.send_slash_command(channel, bob, "trivia", subcommand="start")
-        [busy] = await again.wait_for_responses(1)
+        [busy] = await again.wait_for_answers(1)
 
         await twin.send_message(channel, bob, "no idea, the moon?")
         await twin.send_message(channel, carol, first["a"][0])
@@ -141,14 +141,14 @@ async def test_a_whole_game_with_three_players(
 
     async with run_bot():
         board = await twin.send_slash_command(channel, bob, "trivia", {"metric": "wins"}, subcommand="leaderboard")
-        [shown] = await board.wait_for_responses(1)
+        [shown] = await board.wait_for_answers(1)
         mine = await twin.send_slash_command(channel, carol, "trivia", subcommand="stats")
-        [figures] = await mine.wait_for_responses(1)
+        [figures] = await mine.wait_for_answers(1)
         forget = await twin.send_slash_command(channel, carol, "forget-me")
-        [ask_forget] = await forget.wait_for_responses(1)
+        [ask_forget] = await forget.wait_for_answers(1)
         confirm = ask_forget["data"]["components"][0]["components"][0]["custom_id"]
         click = await twin.click_button(channel, carol, int(forget.original_message["id"]), confirm)
-        await click.wait_for_responses(2)
+        await click.wait_for_answers(2)
     assert (
         "alice" in shown["data"]["embeds"][0]["description"].lower()
         and "1 wins" in shown["data"]["embeds"][0]["description"]
@@ -169,11 +169,11 @@ async def test_games_in_a_channel_do_not_open_with_the_same_question(
 
     async def one_game() -> None:
         start = await twin.send_slash_command(channel, alice, "trivia", {"questions": 2}, subcommand="start")
-        await start.wait_for_responses(1)
+        await start.wait_for_answers(1)
         posted.append((await twin.wait_for_messages(channel, len(posted) + 1))[-1])
         opened.append(await question(engine))
         stop = await twin.send_slash_command(channel, alice, "trivia", subcommand="stop")
-        await stop.wait_for_responses(1)
+        await stop.wait_for_answers(1)
 
     async with run_client(twin, SeededBot(settings, clock)):
         await one_game()
@@ -182,7 +182,7 @@ async def test_games_in_a_channel_do_not_open_with_the_same_question(
         await one_game()
         await one_game()
         start = await twin.send_slash_command(other, alice, "trivia", {"questions": 2}, subcommand="start")
-        await start.wait_for_responses(1)
+        await start.wait_for_answers(1)
         [elsewhere] = await twin.wait_for_messages(other, 1)
     assert all(asked["q"] in ask["content"] for asked, ask in zip(opened, posted, strict=True))
     openers = [asked["q"] for asked in opened]
@@ -198,7 +198,7 @@ async def test_a_restart_mid_question_continues_with_the_time_that_was_left(
         start = await twin.send_slash_command(
             channel, alice, "trivia", {"questions": 3, "seconds": 30}, subcommand="start"
         )
-        await start.wait_for_responses(1)
+        await start.wait_for_answers(1)
         await twin.wait_for_messages(channel, 1)
         await twin.send_message(channel, bob, (await question(engine))["a"][0])
         await twin.wait_for_messages(channel, 2)
@@ -235,7 +235,7 @@ async def test_a_start_delivered_again_after_its_game_ended_starts_no_second_gam
     caplog.set_level(logging.INFO, logger="bot.discord.cogs.trivia.commands")
     async with run_bot():
         start = await twin.send_slash_command(channel, alice, "trivia", {"questions": 1}, subcommand="start")
-        await start.wait_for_responses(1)
+        await start.wait_for_answers(1)
         await twin.wait_for_messages(channel, 1)
         await twin.send_message(channel, bob, (await question(engine))["a"][0])
         await twin.wait_for_messages(channel, 3)  # right, then the final scores: the game is over
@@ -263,7 +263,7 @@ async def test_choice_buttons_work_after_a_restart(
         start = await twin.send_slash_command(
             channel, alice, "trivia", {"questions": 2, "mode": "choice"}, subcommand="start"
         )
-        await start.wait_for_responses(1)
+        await start.wait_for_answers(1)
         [asked] = await twin.wait_for_messages(channel, 1)
     buttons = [c for row in asked["components"] for c in row["components"]]
     assert len(buttons) == 4 and all(b["custom_id"].startswith("t2:trivia:") for b in buttons)
@@ -271,9 +271,9 @@ async def test_choice_buttons_work_after_a_restart(
     async with run_bot():
         await twin.wait_for_messages(channel, 2)  # the question again, with the time it had left
         click = await twin.click_button(channel, bob, int(asked["id"]), buttons[right]["custom_id"])
-        [locked] = await click.wait_for_responses(1)
+        [locked] = await click.wait_for_answers(1)
         twice = await twin.click_button(channel, bob, int(asked["id"]), buttons[(right + 1) % 4]["custom_id"])
-        [refused] = await twice.wait_for_responses(1)
+        [refused] = await twice.wait_for_answers(1)
     assert locked["ephemeral"] is True and "Locked in" in locked["data"]["content"]
     assert refused["ephemeral"] is True and "already answered" in refused["data"]["content"]
     assert (await points(engine))[bob] == 10
@@ -285,15 +285,15 @@ async def test_only_the_starter_or_a_moderator_may_stop(
     channel, alice, bob = world["general"].id, world["alice"].id, world["bob"].id
     async with run_bot():
         start = await twin.send_slash_command(channel, alice, "trivia", subcommand="start")
-        await start.wait_for_responses(1)
+        await start.wait_for_answers(1)
         stop = await twin.send_slash_command(channel, bob, "trivia", subcommand="stop")
-        [refusal] = await stop.wait_for_responses(1)
+        [refusal] = await stop.wait_for_answers(1)
         skip = await twin.send_slash_command(channel, bob, "trivia", subcommand="skip")
-        [no_skip] = await skip.wait_for_responses(1)
+        [no_skip] = await skip.wait_for_answers(1)
         async with engine.connect() as connection:
             assert await connection.scalar(select(TriviaGame.status)) == "running"
         moderated = await twin.send_slash_command(channel, world["mod"].id, "trivia", subcommand="stop")
-        [stopped] = await moderated.wait_for_responses(1)
+        [stopped] = await moderated.wait_for_answers(1)
     assert refusal["ephemeral"] is True and "Manage Messages" in refusal["data"]["content"]
     assert no_skip["ephemeral"] is True and "Manage Messages" in no_skip["data"]["content"]
     assert stopped["ephemeral"] is False and stopped["data"]["embeds"][0]["author"]["name"] == "T-800"
@@ -313,21 +313,21 @@ async def test_importing_lists_needs_manage_server_and_a_bad_file_names_its_line
         denied = await twin.send_slash_command(
             channel, world["alice"].id, "trivia", {"file": Upload("nineties.yaml", GOOD_LIST)}, subcommand="import"
         )
-        [refusal] = await denied.wait_for_responses(1)
+        [refusal] = await denied.wait_for_answers(1)
         bad = await twin.send_slash_command(
             channel, admin, "trivia", {"file": Upload("broken.yaml", BAD_LIST)}, subcommand="import"
         )
-        bad_answers = await bad.wait_for_responses(2)
+        bad_answers = await bad.wait_for_answers(1)
         good = await twin.send_slash_command(
             channel, admin, "trivia", {"file": Upload("nineties.yaml", GOOD_LIST)}, subcommand="import"
         )
-        good_answers = await good.wait_for_responses(2)
+        good_answers = await good.wait_for_answers(1)
         listing = await twin.send_slash_command(channel, admin, "trivia", subcommand="lists")
-        [lists] = await listing.wait_for_responses(1)
+        [lists] = await listing.wait_for_answers(1)
         settings = await twin.send_slash_command(
             channel, admin, "trivia", {"lists": "nineties", "seconds": 15}, subcommand="settings"
         )
-        [saved] = await settings.wait_for_responses(1)
+        [saved] = await settings.wait_for_answers(1)
     assert refusal["ephemeral"] is True and "Manage Server" in refusal["data"]["content"]
     error = bad_answers[-1]["data"]["content"]
     assert "broken.yaml" in error and "line 3" in error and "[answer, alias]" in error
@@ -347,7 +347,7 @@ async def test_an_attachment_that_cannot_be_downloaded_gets_a_short_answer(
             {"file": Upload("../../etc/passwd", b"")},
             subcommand="import",
         )
-        answers = await gone.wait_for_responses(2)
+        answers = await gone.wait_for_answers(1)
     assert answers[-1]["ephemeral"] is True and "Could not download" in answers[-1]["data"]["content"]
     assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
 
@@ -384,7 +384,7 @@ async def test_a_question_discord_refused_is_posted_from_the_outbox_once_and_bef
         start = await twin.send_slash_command(
             channel, alice, "trivia", {"questions": 2, "seconds": 30}, subcommand="start"
         )
-        await start.wait_for_responses(1)
+        await start.wait_for_answers(1)
         await twin.wait_until(lambda: any(r.status == 503 for r in twin.requests), 5, what="the refused question")
         asked = await question(engine)
         clock.advance(10)  # the first hint is due while the question waits in the outbox
@@ -408,7 +408,7 @@ async def test_a_reveal_discord_refused_is_posted_from_the_outbox_once_and_in_or
         start = await twin.send_slash_command(
             channel, alice, "trivia", {"questions": 2, "seconds": 30, "mode": "choice"}, subcommand="start"
         )
-        await start.wait_for_responses(1)
+        await start.wait_for_answers(1)
         [asked] = await twin.wait_for_messages(channel, 1)
         first = await question(engine)
         twin.fail_next(1, status=503, path_contains=f"/channels/{channel}/messages", method="POST")
@@ -437,7 +437,7 @@ async def test_an_announcement_a_stop_cut_off_is_posted_once_after_the_restart(
         start = await twin.send_slash_command(
             channel, alice, "trivia", {"questions": 2, "seconds": 30}, subcommand="start"
         )
-        await start.wait_for_responses(1)
+        await start.wait_for_answers(1)
         await twin.wait_until(lambda: any(r.status == 503 for r in twin.requests), 5, what="the refused question")
         asked = await question(engine)
     assert twin.messages.get(channel, []) == []
@@ -460,14 +460,14 @@ async def test_a_command_while_the_channel_waits_for_a_refused_reveal_is_posted_
         start = await twin.send_slash_command(
             channel, alice, "trivia", {"questions": 2, "seconds": 30}, subcommand="start"
         )
-        await start.wait_for_responses(1)
+        await start.wait_for_answers(1)
         await twin.wait_for_messages(channel, 1)
         first = await question(engine)
         twin.fail_next(1, status=503, path_contains=f"/channels/{channel}/messages", method="POST")
         clock.advance(30)
         await twin.wait_until(lambda: any(r.status == 503 for r in twin.requests), 5, what="the refused reveal")
         skip = await twin.send_slash_command(channel, alice, "trivia", subcommand="skip")
-        [done] = await skip.wait_for_responses(1)
+        [done] = await skip.wait_for_answers(1)
         await twin.wait_for_messages(channel, 3, timeout=10)
         second = await question(engine)
     texts = [said(m) for m in twin.messages[channel]]

@@ -6,7 +6,7 @@ import asyncio
 
 from bot.limits import SlidingWindow, TokenBuckets
 from bot.ordering import InOrder
-from bot.splitting import split_message
+from bot.splitting import clip, fit_lines, split_lines, split_message
 from tests.clock import FakeClock
 
 
@@ -67,6 +67,32 @@ def test_split_keeps_short_text_whole_and_cuts_long_text_at_sentences() -> None:
 def test_split_cuts_an_endless_word() -> None:
     parts = split_message("a" * 4500)
     assert [len(part) for part in parts] == [2000, 2000, 500]
+
+
+def test_split_lines_keeps_lines_and_cuts_a_line_too_long_for_one_message() -> None:
+    lines = [f"**f-fact-{n}** (scene {n % 9}): a plot fact that is said in one line." for n in range(80)]
+    parts = split_lines("\n".join(lines), 1000)
+    assert all(len(part) <= 1000 for part in parts) and len(parts) > 1
+    assert "\n".join(parts).split("\n") == lines
+    long = split_lines("head\n" + "word " * 900 + "\ntail", 2000)
+    assert all(len(part) <= 2000 for part in long)
+    assert long[0] == "head" and long[-1].endswith("word\ntail")
+    assert " ".join(part.removeprefix("head").removesuffix("tail").strip() for part in long).split() == ["word"] * 900
+    assert split_lines("one\ntwo") == ["one\ntwo"] and split_lines(" \n ") == []
+
+
+def test_clip_and_fit_lines_say_what_was_left_out() -> None:
+    assert clip("short", 10) == "short"
+    assert clip("x" * 50, 10) == "xxxxxxx..."
+    lines = [f"line {n:03}" for n in range(500)]
+    fitted = fit_lines(lines, 100, what="more lists")
+    assert len(fitted) <= 100
+    shown = fitted.split("\n")
+    assert shown[:-1] == lines[: len(shown) - 1]
+    assert shown[-1] == f"... and {500 - (len(shown) - 1)} more lists"
+    assert fit_lines(lines[:3], 100) == "line 000\nline 001\nline 002"
+    one_huge = fit_lines(["y" * 5000, "z"], 2000)
+    assert len(one_huge) <= 2000 and one_huge.endswith("y...\nz")
 
 
 async def test_in_order_lets_work_finish_in_the_order_it_started() -> None:

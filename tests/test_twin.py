@@ -483,6 +483,103 @@ async def test_modal_autocomplete_context_menu_select_and_deadline(twin: Discord
         assert late.responses == []
 
 
+AT_LIMITS: dict[str, dict[str, Any]] = {
+    "content": {"content": "x" * 2000},
+    "embeds": {
+        "embeds": [discord.Embed(title="t" * 256, description="x" * 4096), discord.Embed(description="x" * 1648)]
+    },
+}
+OVER_LIMITS: dict[str, dict[str, Any]] = {
+    "content": {"content": "x" * 2001},
+    "description": {"embed": discord.Embed(description="x" * 4097)},
+    "field": {"embed": discord.Embed().add_field(name="f", value="x" * 1025)},
+    "fields": {"embed": discord.Embed.from_dict({"fields": [{"name": "f", "value": "v"}] * 26})},
+    "footer": {"embed": discord.Embed().set_footer(text="x" * 2049)},
+    "total": {"embeds": [discord.Embed(description="x" * 4000), discord.Embed(description="x" * 2001)]},
+}
+ANSWER_ROUTES = ("response", "followup", "edit")
+
+
+class LimitsBot(commands.Bot):
+    """``/answer`` answers with a message at or over Discord's limits by one of the routes of an interaction's
+    answer, and records the error codes Discord gives."""
+
+    def __init__(self) -> None:
+        super().__init__(command_prefix="!", intents=intents())
+        self.refused: list[tuple[str, str, int]] = []
+
+        @self.tree.command(description="Answer at or over one of Discord's limits")
+        async def answer(interaction: discord.Interaction, kind: str, route: str, over: bool) -> None:
+            message = (OVER_LIMITS if over else AT_LIMITS)[kind]
+            try:
+                if route == "response":
+                    await interaction.response.send_message(**message)
+                    return
+                await interaction.response.defer(thinking=True)
+                if route == "followup":
+                    await interaction.followup.send(**message)
+                else:
+                    await interaction.edit_original_response(**message)
+            except discord.HTTPException as exc:
+                self.refused.append((kind, route, exc.code))
+                if interaction.response.is_done():
+                    await interaction.followup.send("refused")
+                else:
+                    await interaction.response.send_message("refused")
+
+    async def setup_hook(self) -> None:
+        await self.tree.sync()
+
+
+async def test_answers_over_discords_limits_are_refused_with_invalid_form_body(twin: DiscordTwin) -> None:
+    w = world(twin)
+    bot = LimitsBot()
+    over = [(kind, route) for kind in OVER_LIMITS for route in ANSWER_ROUTES]
+    at = [(kind, route) for kind in AT_LIMITS for route in ANSWER_ROUTES]
+    async with run_client(twin, bot):
+        for cases, is_over in ((over, True), (at, False)):
+            for kind, route in cases:
+                options = {"kind": kind, "route": route, "over": is_over}
+                asked = await twin.send_slash_command(w["general"].id, w["alice"].id, "answer", options)
+                await asked.wait_for_responses(1 if route == "response" else 2)
+                shown = asked.original_message
+                assert shown is not None
+                if is_over:
+                    assert shown["content"] == "refused"
+                elif kind == "content":
+                    assert len(shown["content"]) == 2000
+                else:
+                    assert [len(e.get("description", "")) for e in shown["embeds"]] == [4096, 1648]
+    assert bot.refused == [(kind, route, 50035) for kind, route in over]
+
+
+class ThinkingBot(commands.Bot):
+    """``/refuse`` thinks in public, then deletes that and refuses privately."""
+
+    def __init__(self) -> None:
+        super().__init__(command_prefix="!", intents=intents())
+
+        @self.tree.command(description="Think in public, refuse in private")
+        async def refuse(interaction: discord.Interaction) -> None:
+            await interaction.response.defer(thinking=True)
+            await interaction.delete_original_response()
+            await interaction.followup.send("only you see this", ephemeral=True)
+
+    async def setup_hook(self) -> None:
+        await self.tree.sync()
+
+
+async def test_a_followup_after_the_deleted_thinking_message_is_a_message_of_its_own(twin: DiscordTwin) -> None:
+    w = world(twin)
+    async with run_client(twin, ThinkingBot()):
+        refused = await twin.send_slash_command(w["general"].id, w["alice"].id, "refuse")
+        defer, deleted, followup = await refused.wait_for_responses(3)
+    assert (defer["type"], deleted["kind"], followup["kind"]) == (5, "delete_original", "followup")
+    assert followup["ephemeral"] is True and followup["message"]["content"] == "only you see this"
+    assert [m["content"] for m in refused.followups] == ["only you see this"]
+    assert twin.history(w["general"].id) == [], "nothing is left in the channel"
+
+
 class FilesBot(discord.Client):
     def __init__(self) -> None:
         super().__init__(intents=intents())

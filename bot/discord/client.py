@@ -24,6 +24,7 @@ from bot.discord.personas_out import NO_MENTIONS, PersonaPoster
 from bot.faults import Fault, retryable
 from bot.limits import TokenBuckets
 from bot.sharding import IDENTIFY_SLACK_S, IdentifyGate, Ownership
+from bot.splitting import split_lines
 from db.leases import Lease, ShardsTaken, acquire_shards
 from personas.persona import Persona
 from personas.roster import PERSONAS
@@ -38,9 +39,12 @@ __all__ = [
     "Refusal",
     "ShardedCompanionBot",
     "ShardsTaken",
+    "defer_answer",
     "discord_retryable",
     "send_ephemeral",
+    "send_public",
     "tell_fault",
+    "withdraw_thinking",
 ]
 
 log = logging.getLogger(__name__)
@@ -48,6 +52,8 @@ log = logging.getLogger(__name__)
 EXTENSIONS = ("bot.discord.cogs.chat", "bot.discord.cogs.story", "bot.discord.cogs.trivia")
 LEASE_CHECK_S = 5.0
 """How often a running process checks that it still holds its shards."""
+ALREADY_ACKNOWLEDGED = 40060
+"""Discord's error code for answering an interaction that was answered already."""
 DEFAULT_VOICE = "john"
 """Who tells a user about a failure when no persona is theirs or the feature's (the default persona)."""
 
@@ -56,12 +62,58 @@ class Refusal(app_commands.AppCommandError):
     """A user's mistake or a missing permission: shown to them as a short ephemeral message."""
 
 
+THINKING_IN_PUBLIC = "t2:thinking-in-public"
+"""Key in ``Interaction.extras``: the interaction shows a public "thinking..." that no answer has replaced yet."""
+
+
 async def send_ephemeral(interaction: discord.Interaction, text: str, **kwargs: Any) -> None:
-    """Answer ephemerally, whether or not the interaction was already answered or deferred."""
+    """Answer ephemerally, whether or not the interaction was already answered or deferred.
+
+    After a public deferral (``defer_answer``) not yet answered, the "thinking..." message is deleted first, so
+    the answer (a refusal, a failure) is shown to the user alone. A text longer than Discord's 2,000 characters goes
+    out as several messages, split at line breaks; ``kwargs`` (a file, say) go with the first."""
+    await withdraw_thinking(interaction)
+    for number, part in enumerate(split_lines(text) or [text]):
+        extra = kwargs if number == 0 else {}
+        if interaction.response.is_done():
+            await interaction.followup.send(part, ephemeral=True, allowed_mentions=NO_MENTIONS, **extra)
+        else:
+            await interaction.response.send_message(part, ephemeral=True, allowed_mentions=NO_MENTIONS, **extra)
+
+
+async def withdraw_thinking(interaction: discord.Interaction) -> None:
+    """Delete a public "thinking..." (``defer_answer``) that no public answer is to replace."""
+    if interaction.extras.pop(THINKING_IN_PUBLIC, False):
+        with contextlib.suppress(discord.HTTPException):
+            await interaction.delete_original_response()
+
+
+async def send_public(interaction: discord.Interaction, **kwargs: Any) -> None:
+    """Answer for the channel to see: the message takes the place of a public "thinking..." (``defer_answer``)."""
+    interaction.extras.pop(THINKING_IN_PUBLIC, None)
     if interaction.response.is_done():
-        await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_MENTIONS, **kwargs)
+        await interaction.followup.send(allowed_mentions=NO_MENTIONS, **kwargs)
     else:
-        await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_MENTIONS, **kwargs)
+        await interaction.response.send_message(allowed_mentions=NO_MENTIONS, **kwargs)
+
+
+async def defer_answer(interaction: discord.Interaction, *, ephemeral: bool) -> None:
+    """Acknowledge the interaction before anything slow, so Discord's 3 s deadline cannot pass: Discord shows
+    "thinking..." until the first followup, which takes its place. A public answer then goes out with
+    ``send_public``; ``send_ephemeral`` still answers privately."""
+    if interaction.response.is_done():
+        return
+    try:
+        await interaction.response.defer(ephemeral=ephemeral, thinking=True)
+    except discord.HTTPException as exc:
+        if exc.code != ALREADY_ACKNOWLEDGED:
+            raise
+        # Delivered again after a reconnect, and answered the first time: the command still runs, so what it
+        # stores is stored once (its services see the repeat); its answer can only fail.
+        log.info("interaction %s was answered before; it runs again without a new answer", interaction.id)
+        return
+    if not ephemeral:
+        interaction.extras[THINKING_IN_PUBLIC] = True
 
 
 def _command_name(interaction: discord.Interaction) -> str:

@@ -55,6 +55,11 @@ class Lobby:
         roster = ", ".join(player_label(p) for p in active_players(row))
         return Post(f"The story has begun. Playing: {roster}.", None, "Story lobby")
 
+    def check_free(self, scope: str) -> None:
+        """StoryRefusal when a story runs in this place already (no database read, once the store is loaded)."""
+        if self._store.running(scope) is not None:
+            raise StoryRefusal("A story is already running here. Use /story status, or /story end first.")
+
     async def open(
         self, scope: str, host: str, *, turn_order: str, vote_seconds: int | None, guild_id: int | None
     ) -> Outcome:
@@ -66,8 +71,7 @@ class Lobby:
             raise StoryRefusal("Votes last between 10 and 3600 seconds.")
         await self._store.load()
         async with self._store.scope_lock(scope):
-            if self._store.running(scope) is not None:
-                raise StoryRefusal("A story is already running here. Use /story status, or /story end first.")
+            self.check_free(scope)
             now = self._now_ms()
             row = SessionRow(
                 id=0,

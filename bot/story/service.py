@@ -84,6 +84,11 @@ class StoryService:
         """A copy of the running session of this place, if any."""
         return await self._store.session_in(scope)
 
+    def check_free(self, scope: str) -> None:
+        """StoryRefusal when a story runs in this place already; reads no database once ``load`` has run, so a
+        command can refuse before it defers its answer (``open_lobby`` checks again)."""
+        self._lobby.check_free(scope)
+
     # ------------------------------------------------------------------ lobby and cast
     async def open_lobby(
         self,

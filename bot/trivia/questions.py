@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
+from bot.splitting import clip
 from bot.trivia.judge import judge, prepare
 from bot.trivia.normalise import normalise
 from bot.trivia.options import PLOT_LIST, TriviaError
+from bot.trivia.red_lists import MAX_NAME_CHARS
 from db.trivia.repository import TriviaRepository
 from personas.factbase import FactBase
 
 __all__ = ["CHOICE_LETTERS", "QuestionPools", "answer_entity", "draw", "with_choices"]
 
 CHOICE_LETTERS = "ABCD"
+KNOWN_SHOWN = 20
+"""An unknown list's refusal names at most this many of the lists there are."""
 _AKIN = {kind: ("person", "machine", "organization") for kind in ("person", "machine", "organization")}
 """Kinds close enough to fill the choices when an answer's own kind has too few others."""
 _WHO = re.compile(r"^(who|whom)\b", re.IGNORECASE)
@@ -74,12 +78,20 @@ class QuestionPools:
                 continue
             row = imported.get(name)
             if row is None:
-                known = ", ".join([PLOT_LIST, *sorted(imported)])
-                raise TriviaError(f"There is no list called `{name}` here. Lists: {known}.")
+                raise TriviaError(
+                    f"There is no list called `{clip(name, MAX_NAME_CHARS)}` here. Lists: {_known(imported)}."
+                )
             pool.extend({**q, "fact": None, "fact_text": None, "list": name} for q in row.questions)
             if len(wanted) == 1:
                 config = dict(row.config)
         return pool, config
+
+
+def _known(imported: Iterable[str], shown: int = KNOWN_SHOWN) -> str:
+    """The lists one can name, at most ``shown`` of them and how many more."""
+    names = [PLOT_LIST, *sorted(imported)]
+    more = len(names) - shown
+    return ", ".join(names[:shown]) + (f" and {more} more (`/trivia lists`)" if more > 0 else "")
 
 
 def draw(

@@ -14,12 +14,18 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from bot.splitting import clip
+
 __all__ = ["CONFIG_KEYS", "MAX_LIST_BYTES", "RedList", "RedListError", "RedQuestion", "list_name", "parse_red_list"]
 
 MAX_LIST_BYTES = 1_000_000
 MAX_QUESTIONS = 5000
 MAX_QUESTION_CHARS = 500
 MAX_ANSWER_CHARS = 200
+MAX_NAME_CHARS = 40
+MAX_QUOTE_CHARS = 80
+"""An error message quotes at most this much of a question or a setting."""
+"""A list's name, from its file name, is cut to this length."""
 CONFIG_KEYS = {
     "bot_plays": "bool",
     "delay": "number",
@@ -70,10 +76,15 @@ def list_name(filename: str) -> str:
     for suffix in (".yaml", ".yml"):
         if stem.lower().endswith(suffix):
             stem = stem[: -len(suffix)]
-    name = _NAME.sub("-", stem.lower()).strip("-")[:40]
+    name = _NAME.sub("-", stem.lower()).strip("-")[:MAX_NAME_CHARS]
     if not name:
-        raise RedListError(None, f"cannot make a list name from the file name {filename!r}")
+        raise RedListError(None, f"cannot make a list name from the file name {_quote(filename)}")
     return name
+
+
+def _quote(text: str) -> str:
+    """Text from the file, quoted for an error message, cut short so the message stays short."""
+    return repr(clip(text, MAX_QUOTE_CHARS))
 
 
 def _line(node: Node) -> int:
@@ -88,18 +99,20 @@ def _text(node: Node, what: str) -> str:
 
 def _answers(node: Node, question: str) -> tuple[str, ...]:
     if not isinstance(node, SequenceNode):
-        raise RedListError(_line(node), f"the answers of {question!r} must be a list like [answer, alias]")
+        raise RedListError(_line(node), f"the answers of {_quote(question)} must be a list like [answer, alias]")
     answers: list[str] = []
     for item in node.value:
         if not isinstance(item, ScalarNode):
-            raise RedListError(_line(item), f"an answer of {question!r} must be text or a number, not a list")
+            raise RedListError(_line(item), f"an answer of {_quote(question)} must be text or a number, not a list")
         if item.tag == _NULL_TAG and item.value in ("", "~", "null", "Null", "NULL"):
-            raise RedListError(_line(item), f"an answer of {question!r} is empty")
+            raise RedListError(_line(item), f"an answer of {_quote(question)} is empty")
         text = str(item.value).strip()
         if not text:
-            raise RedListError(_line(item), f"an answer of {question!r} is empty")
+            raise RedListError(_line(item), f"an answer of {_quote(question)} is empty")
         if len(text) > MAX_ANSWER_CHARS:
-            raise RedListError(_line(item), f"an answer of {question!r} is longer than {MAX_ANSWER_CHARS} characters")
+            raise RedListError(
+                _line(item), f"an answer of {_quote(question)} is longer than {MAX_ANSWER_CHARS} characters"
+            )
         found = [text]
         if item.tag == _BOOL_TAG:  # Red reads YAML booleans as True/Yes/On or False/No/Off
             found += ["True", "Yes", "On"] if text.lower() in _TRUTHY else ["False", "No", "Off"]
@@ -107,7 +120,7 @@ def _answers(node: Node, question: str) -> tuple[str, ...]:
             if answer.casefold() not in {a.casefold() for a in answers}:
                 answers.append(answer)
     if not answers:
-        raise RedListError(_line(node), f"{question!r} has no answers")
+        raise RedListError(_line(node), f"{_quote(question)} has no answers")
     return tuple(answers)
 
 
@@ -119,15 +132,17 @@ def _config(node: Node) -> dict[str, Any]:
         key = _text(key_node, "a CONFIG key")
         kind = CONFIG_KEYS.get(key)
         if kind is None:
-            raise RedListError(_line(key_node), f"unknown CONFIG key {key!r}; known: {', '.join(sorted(CONFIG_KEYS))}")
+            raise RedListError(
+                _line(key_node), f"unknown CONFIG key {_quote(key)}; known: {', '.join(sorted(CONFIG_KEYS))}"
+            )
         value = _text(value_node, f"CONFIG {key}")
         if kind == "bool":
             if value_node.tag != _BOOL_TAG:
-                raise RedListError(_line(value_node), f"CONFIG {key} must be true or false, not {value!r}")
+                raise RedListError(_line(value_node), f"CONFIG {key} must be true or false, not {_quote(value)}")
             config[key] = value.lower() in _TRUTHY
         else:
             if value_node.tag not in (_INT_TAG, _FLOAT_TAG):
-                raise RedListError(_line(value_node), f"CONFIG {key} must be a number, not {value!r}")
+                raise RedListError(_line(value_node), f"CONFIG {key} must be a number, not {_quote(value)}")
             number = float(value)
             if number <= 0:
                 raise RedListError(_line(value_node), f"CONFIG {key} must be more than 0")
@@ -151,9 +166,9 @@ def parse_red_list(data: bytes | str) -> RedList:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = int(mark.line) + 1 if mark is not None else None
-        raise RedListError(where, f"not valid YAML: {exc.problem or exc.context}") from exc
+        raise RedListError(where, f"not valid YAML: {clip(str(exc.problem or exc.context), MAX_QUOTE_CHARS)}") from exc
     except yaml.YAMLError as exc:
-        raise RedListError(None, f"not valid YAML: {exc}") from exc
+        raise RedListError(None, f"not valid YAML: {clip(str(exc), MAX_QUOTE_CHARS)}") from exc
     if root is None:
         raise RedListError(None, "the file is empty")
     if not isinstance(root, MappingNode):
@@ -176,7 +191,7 @@ def parse_red_list(data: bytes | str) -> RedList:
             if len(key) > MAX_QUESTION_CHARS:
                 raise RedListError(_line(key_node), f"a question is longer than {MAX_QUESTION_CHARS} characters")
             if key in seen:
-                raise RedListError(_line(key_node), f"the question {key!r} is already on line {seen[key]}")
+                raise RedListError(_line(key_node), f"the question {_quote(key)} is already on line {seen[key]}")
             seen[key] = _line(key_node)
             questions.append(RedQuestion(key, _answers(value_node, key)))
             if len(questions) > MAX_QUESTIONS:

@@ -243,6 +243,17 @@ class TriviaService(TriviaRecords):
             log.exception("trivia game %s could not move on", live.id)
             return []
 
+    def check_free(self, channel_id: int) -> None:
+        """TriviaError when a game runs in this channel already (no database read, so a command can refuse before
+        it defers its answer; ``start`` checks again)."""
+        if self._games.in_channel(channel_id) is not None:
+            raise TriviaError(_ALREADY_RUNNING)
+
+    def check_control(self, channel_id: int, user: str, *, moderator: bool, action: str) -> None:
+        """TriviaError unless a game runs here and ``user`` may ``action`` it (no database read, so a command can
+        refuse before it defers its answer)."""
+        self._authorise(channel_id, user, moderator, action)
+
     def _authorise(self, channel_id: int, user: str, moderator: bool, action: str) -> LiveGame:
         live = self._games.in_channel(channel_id)
         if live is None:

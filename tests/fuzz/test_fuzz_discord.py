@@ -31,6 +31,8 @@ COMMAND_REGRESSIONS: list[tuple[str, dict[str, Any], str, str]] = [
     # (command, options, user, place): inputs that once made the bot fail, run first every time
     ("persona set", {"persona": ""}, "alice", "general"),  # not one of the choices: logged as a bug
     ("trivia import", {"file": Upload("../../etc/passwd", b"")}, "admin", "general"),  # download failed: logged
+    ("trivia start", {"lists": "judgment-day" * 500}, "alice", "general"),  # its refusal was over 2,000 characters
+    ("trivia settings", {"lists": "plot," * 1200}, "admin", "general"),  # so were the defaults it repeated back
 ]
 
 

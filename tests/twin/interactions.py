@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from .server import DiscordTwin
 
 PING, APPLICATION_COMMAND, MESSAGE_COMPONENT, AUTOCOMPLETE, MODAL_SUBMIT = 1, 2, 3, 4, 5
+DEFERRALS = (5, 6)
+"""Callback types that acknowledge an interaction and show nothing yet: "thinking...", and a deferred update."""
 
 
 @dataclass
@@ -55,6 +57,24 @@ class TwinInteraction:
             lambda: self.responses if len(self.responses) >= count else None,
             timeout,
             what=f"{count} response(s) to interaction {self.id}",
+        )
+
+    @property
+    def answers(self) -> list[dict[str, Any]]:
+        """The responses that show something, in order: not an acknowledgement ("thinking...", a deferred update),
+        which only tells Discord the answer is coming, nor a deletion."""
+        return [
+            r
+            for r in self.responses
+            if not (r["kind"] == "callback" and r["type"] in DEFERRALS) and not r["kind"].startswith("delete")
+        ]
+
+    async def wait_for_answers(self, count: int = 1, timeout: float = 5.0) -> list[dict[str, Any]]:
+        """Wait until the bot answered ``count`` times, past any deferral (see ``answers``); returns the answers."""
+        return await self.twin.wait_until(
+            lambda: self.answers if len(self.answers) >= count else None,
+            timeout,
+            what=f"{count} answer(s) to interaction {self.id}",
         )
 
     @property
@@ -343,8 +363,11 @@ class InteractionOps:
 
     def followup(self, record: InteractionRecord, data: dict[str, Any], files: list[RecordedFile]) -> dict[str, Any]:
         if record.loading and record.original_message_id is not None:
-            # The first followup after a "thinking" defer completes the deferred message,
-            # keeping the defer's ephemerality.
+            original = self.world.messages[record.original_message_id]
+            record.loading = not original.get("deleted")
+        if record.loading and record.original_message_id is not None:
+            # The first followup after a "thinking" defer completes the deferred message, keeping the defer's
+            # ephemerality; once that message was deleted, a followup is a message of its own, with its own flags.
             msg = self.world.messages[record.original_message_id]
             self.messages.edit(msg, data, files, flags=record.deferred_flags)
             record.loading = False

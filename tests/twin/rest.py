@@ -191,7 +191,11 @@ def validate_message(data: dict[str, Any], files: list[RecordedFile], *, allow_e
                 raise form_error(f"embeds.{i}.fields.{j}.name", "BASE_TYPE_MAX_LENGTH", "Must be 256 or fewer.")
             if len(fld.get("value") or "") > 1024:
                 raise form_error(f"embeds.{i}.fields.{j}.value", "BASE_TYPE_MAX_LENGTH", "Must be 1024 or fewer.")
-        total += len((embed.get("footer") or {}).get("text") or "") + len((embed.get("author") or {}).get("name") or "")
+        for key, part, limit in (("footer", "text", 2048), ("author", "name", 256)):
+            text = (embed.get(key) or {}).get(part) or ""
+            total += len(text)
+            if len(text) > limit:
+                raise form_error(f"embeds.{i}.{key}.{part}", "BASE_TYPE_MAX_LENGTH", f"Must be {limit} or fewer.")
     if total > 6000:
         raise form_error("embeds", "MAX_EMBED_SIZE_EXCEEDED", "Embed size exceeds maximum size of 6000")
     empty = not (content or embeds or files or data.get("sticker_ids") or data.get("components") or data.get("poll"))

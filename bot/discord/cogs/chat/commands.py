@@ -7,9 +7,9 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.discord.checks import require_manage_guild
-from bot.discord.client import CompanionBot, Refusal, send_ephemeral
+from bot.discord.client import CompanionBot, Refusal, defer_answer, send_ephemeral, send_public
 from bot.discord.cogs.chat.listener import scope_of, user_key
-from bot.discord.personas_out import NO_MENTIONS, persona_embed
+from bot.discord.personas_out import persona_embed
 from bot.splitting import split_message
 from personas.roster import PERSONAS
 
@@ -41,6 +41,7 @@ class ChatCommands(commands.Cog):
             raise Refusal("The bot is restarting; try again in a moment.")
         if not self.bot.user_limits.take(interaction.user.id):
             raise Refusal("You are talking too fast. Wait a few seconds.")
+        await defer_answer(interaction, ephemeral=False)
         reply = await self.bot.track(
             self.bot.app.chat.reply(
                 user_key(interaction.user),
@@ -50,16 +51,14 @@ class ChatCommands(commands.Cog):
                 guild_id=interaction.guild_id,
             )
         )
-        parts = split_message(reply.text)
-        first = persona_embed(reply.persona, parts[0])
-        await interaction.response.send_message(embed=first, allowed_mentions=NO_MENTIONS)
-        for part in parts[1:]:
-            await interaction.followup.send(embed=persona_embed(reply.persona, part), allowed_mentions=NO_MENTIONS)
+        for part in split_message(reply.text):
+            await send_public(interaction, embed=persona_embed(reply.persona, part))
 
     @persona_group.command(name="set", description="Choose your default persona")
     @app_commands.choices(persona=PERSONA_CHOICES)
     async def persona_set(self, interaction: discord.Interaction, persona: app_commands.Choice[str]) -> None:
         """Remember who answers this user when they do not name anyone."""
+        await defer_answer(interaction, ephemeral=True)
         chosen = await self.bot.app.chat.set_default_persona(user_key(interaction.user), persona.value)
         await send_ephemeral(interaction, f"{chosen.display_name} will answer you from now on.")
 
@@ -81,6 +80,7 @@ class ChatCommands(commands.Cog):
         require_manage_guild(interaction)
         channel_id = interaction.channel_id
         assert channel_id is not None
+        await defer_answer(interaction, ephemeral=True)
         chosen = None if persona.value == "off" else persona.value
         await self.bot.channels.set_auto_persona(channel_id, interaction.guild_id, chosen)
         if chosen is None:
@@ -103,6 +103,7 @@ class ChatCommands(commands.Cog):
             raise Refusal("No language model is configured for this bot (LLM_BASE_URL); the offline engine answers.")
         if interaction.guild_id is None:
             raise Refusal("The model can only be turned on in a server.")
+        await defer_answer(interaction, ephemeral=True)
         await policy.set_enabled(interaction.guild_id, state.value == "on")
         if state.value == "off":
             await send_ephemeral(interaction, "The offline engine answers here again.")
@@ -117,7 +118,9 @@ class ChatCommands(commands.Cog):
 
     @app_commands.command(name="why", description="Which plot facts the last reply you got here came from")
     async def why(self, interaction: discord.Interaction) -> None:
-        """List the facts behind the user's last reply in this channel, and what worded it."""
+        """List the facts behind the user's last reply in this channel, and what worded it (several messages when
+        the facts take more than one)."""
+        await defer_answer(interaction, ephemeral=True)
         explained = await self.bot.app.chat.explain(user_key(interaction.user), scope_of(interaction.channel))
         persona, facts = explained.persona, explained.facts
         if persona is None:

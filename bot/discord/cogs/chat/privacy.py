@@ -61,17 +61,18 @@ class ForgetButton(
         bot = interaction.client
         assert isinstance(bot, CompanionBot)
         user = user_key(interaction.user)
+        await interaction.response.defer()  # storing the request may take a while; the message is edited below
         try:
             await bot.app.request_forget(user)  # stored first: a stop from here on still finishes it at next start
         except Exception as exc:
             what = "storing a request to delete a user's data"
             ref = bot.fault(exc, bot.voice_for(interaction.user), what=what, logger=log).ref
-            await interaction.response.edit_message(
+            await interaction.edit_original_response(
                 content=f"I could not start deleting your data; nothing was deleted. Please try again. (ref {ref})",
                 view=None,
             )
             return
-        await interaction.response.edit_message(content="Deleting everything stored about you...", view=None)
+        await interaction.edit_original_response(content="Deleting everything stored about you...", view=None)
         try:
             removed = await bot.app.forget_user(user)
         except Exception as exc:

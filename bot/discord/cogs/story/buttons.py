@@ -81,6 +81,10 @@ def _size(embed: discord.Embed) -> int:
     return len(embed.title or "") + len(embed.description or "")
 
 
+def _fits(embeds: list[discord.Embed]) -> bool:
+    return len(embeds) <= MAX_EMBEDS and sum(map(_size, embeds)) <= MAX_EMBED_CHARS
+
+
 def narration_messages(posts: Sequence[Post]) -> list[Post | Narration]:
     """The posts as messages, in order: a persona's line alone, consecutive narration together in one message.
 
@@ -97,11 +101,14 @@ def narration_messages(posts: Sequence[Post]) -> list[Post | Narration]:
             messages.append(post)
             continue
         more = story_embeds(post)
-        too_many = len(embeds) + len(more) > MAX_EMBEDS
-        if embeds and (too_many or sum(map(_size, embeds + more)) > MAX_EMBED_CHARS):
+        if embeds and not _fits([*embeds, *more]):
             messages.append((embeds, None))
             embeds = []
-        embeds = embeds + more
+        for embed in more:  # a text longer than one message holds goes on in the next
+            if embeds and not _fits([*embeds, embed]):
+                messages.append((embeds, None))
+                embeds = []
+            embeds = [*embeds, embed]
         if post.prompt is not None:
             messages.append((embeds, post.prompt))
             embeds = []

@@ -15,7 +15,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.discord.checks import is_moderator
-from bot.discord.client import CompanionBot, Refusal, send_ephemeral, tell_fault
+from bot.discord.client import CompanionBot, Refusal, defer_answer, send_ephemeral, send_public, tell_fault
 from bot.discord.cogs.chat.listener import scope_of, user_key
 from bot.discord.cogs.story.buttons import StoryButton, narration_messages, prompt_view, story_embeds
 from bot.discord.log_context import channel_context
@@ -162,9 +162,11 @@ class StoryCog(commands.Cog, name="StoryCog"):
         user = user_key(interaction.user)
         try:
             if button.kind != "lobby":
+                await defer_answer(interaction, ephemeral=True)
                 outcome = await story.choose(button.session_id, button.scene, user, button.arg)
                 await send_ephemeral(interaction, outcome.reply)
             else:
+                await interaction.response.defer()  # the lobby message is edited below, the reply follows privately
                 if button.arg == "start":
                     outcome = await story.begin(button.session_id, user, can_moderate=is_moderator(interaction))
                 elif button.arg == "leave":
@@ -174,7 +176,7 @@ class StoryCog(commands.Cog, name="StoryCog"):
                     outcome = await story.join(button.session_id, user, name, button.arg)
                 lobby = outcome.lobby
                 if lobby is not None:
-                    await interaction.response.edit_message(embeds=story_embeds(lobby), view=prompt_view(lobby.prompt))
+                    await interaction.edit_original_response(embeds=story_embeds(lobby), view=prompt_view(lobby.prompt))
                 await send_ephemeral(interaction, outcome.reply)
                 if button.arg != "start":
                     return
@@ -210,8 +212,14 @@ class StoryCog(commands.Cog, name="StoryCog"):
         if thread:
             if not isinstance(channel, discord.TextChannel):
                 raise Refusal("A story thread can only be opened from a text channel.")
-            await interaction.response.defer(ephemeral=True, thinking=True)
+            await defer_answer(interaction, ephemeral=True)
             place = await channel.create_thread(name="T2 story", type=discord.ChannelType.public_thread)
+        else:
+            try:
+                self.bot.app.story.check_free(scope_of(channel))
+            except StoryRefusal as refusal:
+                raise Refusal(str(refusal)) from None
+            await defer_answer(interaction, ephemeral=False)
         try:
             outcome = await self.bot.app.story.open_lobby(
                 scope_of(place or channel),
@@ -229,7 +237,7 @@ class StoryCog(commands.Cog, name="StoryCog"):
             await place.send(embeds=story_embeds(lobby), view=view, allowed_mentions=NO_MENTIONS)
             await send_ephemeral(interaction, f"The story lobby is open in {place.mention}.")
             return
-        await interaction.response.send_message(embeds=story_embeds(lobby), view=view, allowed_mentions=NO_MENTIONS)
+        await send_public(interaction, embeds=story_embeds(lobby), view=view)
 
     @story_group.command(name="join", description="Join the story here as John, Sarah, the T-800 or a fighter")
     @app_commands.describe(role="who you play", name="your resistance fighter's name")
@@ -241,6 +249,7 @@ class StoryCog(commands.Cog, name="StoryCog"):
         name: app_commands.Range[str, 1, 32] | None = None,
     ) -> None:
         """Join or change role."""
+        await defer_answer(interaction, ephemeral=True)
         story = self.bot.app.story
         try:
             session_id = await story.session_id(scope_of(interaction.channel))
@@ -253,6 +262,7 @@ class StoryCog(commands.Cog, name="StoryCog"):
         await self.publish(interaction.channel, outcome.posts, outcome.outbox_key)  # type: ignore[arg-type]
 
     async def _simple(self, interaction: discord.Interaction, action: str) -> None:
+        await defer_answer(interaction, ephemeral=True)
         story = self.bot.app.story
         scope, user = scope_of(interaction.channel), user_key(interaction.user)
         try:
@@ -300,7 +310,7 @@ class StoryCog(commands.Cog, name="StoryCog"):
     @story_group.command(name="export", description="The transcript of this place's latest story, as JSON")
     async def export(self, interaction: discord.Interaction) -> None:
         """Send the transcript as an ephemeral JSON attachment."""
-        await interaction.response.defer(ephemeral=True, thinking=True)
+        await defer_answer(interaction, ephemeral=True)
         try:
             data = await self.bot.app.story.transcript(scope_of(interaction.channel))
         except StoryRefusal as refusal:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import discord
 
-from bot.discord.client import CompanionBot, send_ephemeral, tell_fault
+from bot.discord.client import CompanionBot, defer_answer, send_ephemeral, tell_fault
 from bot.discord.cogs.chat.listener import user_key
 from bot.discord.log_context import bind_interaction
 from bot.trivia.options import Announcement
@@ -54,6 +54,7 @@ class ChoiceButton(
         assert isinstance(bot, CompanionBot)
         name = getattr(interaction.user, "display_name", interaction.user.name)
         host = PERSONAS.get(bot.app.trivia.host_of(self.game) or "t800")
+        await defer_answer(interaction, ephemeral=True)
         try:
             result = await bot.app.trivia.choose(
                 self.game, self.question, self.choice, user_key(interaction.user), name

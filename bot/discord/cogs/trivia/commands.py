@@ -9,12 +9,13 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.discord.checks import is_moderator, require_manage_guild
-from bot.discord.client import CompanionBot, Refusal, send_ephemeral
+from bot.discord.client import CompanionBot, Refusal, defer_answer, send_ephemeral, send_public, withdraw_thinking
 from bot.discord.cogs.chat.commands import PERSONA_CHOICES
 from bot.discord.cogs.chat.listener import user_key
 from bot.discord.cogs.trivia.play import TriviaPlay
-from bot.discord.personas_out import NO_MENTIONS, persona_embed
-from bot.trivia.options import AlreadyStartedError, Announcement, GameOptions, TriviaError
+from bot.discord.personas_out import persona_embed
+from bot.splitting import clip, fit_lines
+from bot.trivia.options import AlreadyStartedError, Announcement, GameOptions, ListInfo, TriviaError
 from bot.trivia.red_lists import MAX_LIST_BYTES, RedListError
 from bot.trivia.service import TriviaService
 from db.trivia.stats import BOARD_METRICS, BoardRow
@@ -29,6 +30,11 @@ MODE_CHOICES = [
     app_commands.Choice(name="Multiple choice: press a button", value="choice"),
 ]
 METRIC_CHOICES = [app_commands.Choice(name=m.capitalize(), value=m) for m in BOARD_METRICS]
+MAX_ECHO = 100
+"""At most this much of a file name, author or description is repeated back."""
+EMBED_TITLE_LIMIT = 256
+EMBED_DESCRIPTION_LIMIT = 4096
+OPEN_NEEDS_INTENT = "Open answers need the message content intent, which is off. Use `mode: choice`."
 SCOPE_CHOICES = [
     app_commands.Choice(name="This server", value="guild"),
     app_commands.Choice(name="Global", value="global"),
@@ -36,10 +42,19 @@ SCOPE_CHOICES = [
 
 
 def _lists(text: str | None) -> tuple[str, ...] | None:
+    """The list names of a ``lists`` option, each once, in the order given."""
     if text is None:
         return None
-    names = tuple(name.strip().lower() for name in text.replace(";", ",").split(",") if name.strip())
+    names = tuple(dict.fromkeys(name.strip().lower() for name in text.replace(";", ",").split(",") if name.strip()))
     return names or None
+
+
+def _list_line(info: ListInfo) -> str:
+    return (
+        f"**{info.name}**: {info.questions} questions"
+        + (f" by {discord.utils.escape_markdown(clip(info.author, MAX_ECHO))}" if info.author else "")
+        + (f" - {discord.utils.escape_markdown(clip(info.description, MAX_ECHO))}" if info.description else "")
+    )
 
 
 def _board_line(place: int, row: BoardRow, metric: str) -> str:
@@ -82,9 +97,7 @@ class TriviaCommands(commands.GroupCog, group_name="trivia", group_description="
             persona = PERSONAS.get(first.host) or PERSONAS["t800"]
 
             async def respond() -> None:
-                await interaction.response.send_message(
-                    embed=persona_embed(persona, first.text), allowed_mentions=NO_MENTIONS
-                )
+                await send_public(interaction, embed=persona_embed(persona, first.text))
 
             if first.outbox_key is None:
                 await respond()
@@ -117,6 +130,13 @@ class TriviaCommands(commands.GroupCog, group_name="trivia", group_description="
         if not self.bot.accepting:
             raise Refusal("The bot is restarting; try again in a moment.")
         assert interaction.channel_id is not None
+        if mode is not None and mode.value == "open" and not self.bot.intents.message_content:
+            raise Refusal(OPEN_NEEDS_INTENT)
+        try:
+            self.service.check_free(interaction.channel_id)
+        except TriviaError as exc:
+            raise Refusal(str(exc)) from exc
+        await defer_answer(interaction, ephemeral=False)
         options = GameOptions(
             questions=questions,
             target_score=target,
@@ -128,7 +148,7 @@ class TriviaCommands(commands.GroupCog, group_name="trivia", group_description="
         if not self.bot.intents.message_content:
             chosen = options.mode or (await self.service.settings(interaction.guild_id or 0)).mode
             if chosen == "open":
-                raise Refusal("Open answers need the message content intent, which is off. Use `mode: choice`.")
+                raise Refusal(OPEN_NEEDS_INTENT)
         try:
             said = await self.service.start(
                 interaction.channel_id,
@@ -140,15 +160,28 @@ class TriviaCommands(commands.GroupCog, group_name="trivia", group_description="
         except AlreadyStartedError:
             # Delivered again after a restart: the game it started was announced through the outbox.
             log.info("trivia start %s came again; its game was started already", interaction.id)
+            await withdraw_thinking(interaction)
             return
         except TriviaError as exc:
             raise Refusal(str(exc)) from exc
         await self._respond(interaction, said)
 
+    async def _control(self, interaction: discord.Interaction, action: str) -> None:
+        """Refuse privately unless the user may ``action`` the game here, then defer the (public) answer."""
+        assert interaction.channel_id is not None
+        try:
+            self.service.check_control(
+                interaction.channel_id, user_key(interaction.user), moderator=is_moderator(interaction), action=action
+            )
+        except TriviaError as exc:
+            raise Refusal(str(exc)) from exc
+        await defer_answer(interaction, ephemeral=False)
+
     @app_commands.command(name="stop", description="Stop the game in this channel (its starter or Manage Messages)")
     async def stop(self, interaction: discord.Interaction) -> None:
         """End the game now."""
         assert interaction.channel_id is not None
+        await self._control(interaction, "stop")
         try:
             said = await self.service.stop(
                 interaction.channel_id, user_key(interaction.user), moderator=is_moderator(interaction)
@@ -161,6 +194,7 @@ class TriviaCommands(commands.GroupCog, group_name="trivia", group_description="
     async def skip(self, interaction: discord.Interaction) -> None:
         """Reveal the current question and go on."""
         assert interaction.channel_id is not None
+        await self._control(interaction, "skip a question of")
         try:
             said = await self.service.skip(
                 interaction.channel_id, user_key(interaction.user), moderator=is_moderator(interaction)
@@ -179,6 +213,7 @@ class TriviaCommands(commands.GroupCog, group_name="trivia", group_description="
         metric: app_commands.Choice[str] | None = None,
     ) -> None:
         """Show the top ten."""
+        await defer_answer(interaction, ephemeral=False)
         everywhere = scope is not None and scope.value == "global"
         by = metric.value if metric else "points"
         rows = await self.service.leaderboard(None if everywhere else interaction.guild_id, by)
@@ -187,20 +222,22 @@ class TriviaCommands(commands.GroupCog, group_name="trivia", group_description="
             note = " (accuracy counts players with five questions or more)" if by == "accuracy" else ""
             await send_ephemeral(interaction, f"Nobody is on this leaderboard yet{note}.")
             return
-        embed = discord.Embed(title=title, description="\n".join(_board_line(i, r, by) for i, r in enumerate(rows, 1)))
-        await interaction.response.send_message(embed=embed, allowed_mentions=NO_MENTIONS)
+        lines = [_board_line(i, r, by) for i, r in enumerate(rows, 1)]
+        embed = discord.Embed(title=title, description=fit_lines(lines, EMBED_DESCRIPTION_LIMIT, what="more players"))
+        await send_public(interaction, embed=embed)
 
     @app_commands.command(name="stats", description="A player's trivia figures")
     @app_commands.describe(user="whose figures (default: yours)")
     async def stats(self, interaction: discord.Interaction, user: discord.User | None = None) -> None:
         """Points, wins, games, accuracy and streaks, here and everywhere."""
         who = user or interaction.user
+        await defer_answer(interaction, ephemeral=False)
         here = await self.service.stats(user_key(who), interaction.guild_id)
         everywhere = await self.service.stats(user_key(who), None)
         if everywhere is None:
             await send_ephemeral(interaction, f"{discord.utils.escape_markdown(who.display_name)} has not played yet.")
             return
-        embed = discord.Embed(title=f"Trivia: {who.display_name}")
+        embed = discord.Embed(title=clip(f"Trivia: {who.display_name}", EMBED_TITLE_LIMIT))
         for label, figures in (("This server", here), ("Everywhere", everywhere)):
             if figures is None:
                 continue
@@ -213,19 +250,14 @@ class TriviaCommands(commands.GroupCog, group_name="trivia", group_description="
                     f"streak {figures.streak}, best {figures.best_streak}"
                 ),
             )
-        await interaction.response.send_message(embed=embed, allowed_mentions=NO_MENTIONS)
+        await send_public(interaction, embed=embed)
 
     @app_commands.command(name="lists", description="The trivia lists you can play here")
     async def lists(self, interaction: discord.Interaction) -> None:
-        """The plot questions and the lists imported into this server."""
+        """The plot questions and the lists imported into this server (as many as one message holds)."""
+        await defer_answer(interaction, ephemeral=True)
         infos = await self.service.lists(interaction.guild_id)
-        lines = [
-            f"**{info.name}**: {info.questions} questions"
-            + (f" by {discord.utils.escape_markdown(info.author)}" if info.author else "")
-            + (f" - {discord.utils.escape_markdown(info.description)}" if info.description else "")
-            for info in infos
-        ]
-        await send_ephemeral(interaction, "\n".join(lines)[:1900])
+        await send_ephemeral(interaction, fit_lines([_list_line(info) for info in infos], what="more lists"))
 
     @app_commands.command(name="import", description="Import a Red-DiscordBot trivia list (Manage Server)")
     @app_commands.describe(file="a .yaml trivia list in Red-DiscordBot's format")
@@ -233,19 +265,20 @@ class TriviaCommands(commands.GroupCog, group_name="trivia", group_description="
         """Store a list for this server; a bad file gets an error naming the line."""
         require_manage_guild(interaction)
         assert interaction.guild_id is not None
+        name = discord.utils.escape_markdown(clip(file.filename, MAX_ECHO))
         if file.size > MAX_LIST_BYTES:
-            raise Refusal(f"`{file.filename}` is too large: trivia lists are at most {MAX_LIST_BYTES // 1000} kB.")
+            raise Refusal(f"`{name}` is too large: trivia lists are at most {MAX_LIST_BYTES // 1000} kB.")
         await interaction.response.defer(ephemeral=True, thinking=True)
         try:
             data = await file.read()
         except discord.HTTPException as exc:  # an expired or removed attachment
-            raise Refusal(f"Could not download `{file.filename}`; please upload it again.") from exc
+            raise Refusal(f"Could not download `{name}`; please upload it again.") from exc
         try:
             info, replaced = await self.service.import_list(
                 interaction.guild_id, file.filename, data, user_key(interaction.user)
             )
         except (RedListError, TriviaError) as exc:
-            raise Refusal(f"Could not import `{file.filename}`: {exc}") from exc
+            raise Refusal(f"Could not import `{name}`: {exc}") from exc
         verb = "Replaced" if replaced else "Imported"
         await send_ephemeral(
             interaction,
@@ -275,6 +308,7 @@ class TriviaCommands(commands.GroupCog, group_name="trivia", group_description="
         """Show the defaults, or store the ones given."""
         require_manage_guild(interaction)
         assert interaction.guild_id is not None
+        await defer_answer(interaction, ephemeral=True)
         options = GameOptions(
             questions=questions,
             target_score=target,
