@@ -307,7 +307,7 @@ class CompanionBot(commands.Bot):
         if self.metrics is not None and self.settings.metrics_port is not None:
             from bot.discord.monitoring import Monitor
 
-            self.monitor = Monitor(self, self.app, self.metrics)
+            self.monitor = Monitor(self, self.app, self.metrics, sent=self.outbox.sent_keys)
             await self.monitor.start(self.settings.metrics_host, self.settings.metrics_port)
         if not self.intents.message_content:
             log.warning(

@@ -5,6 +5,8 @@ Imported only when ``METRICS_PORT`` is set (it imports prometheus-client).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection
+
 import discord
 
 from bot.app import App
@@ -28,11 +30,14 @@ def gateway_connected(client: discord.Client) -> bool:
 class Monitor:
     """Serves /healthz and /metrics for a bot: its gateway, its database and outbox, its running games."""
 
-    def __init__(self, client: discord.Client, app: App, metrics: Metrics) -> None:
+    def __init__(
+        self, client: discord.Client, app: App, metrics: Metrics, *, sent: Callable[[], Collection[str]] = frozenset
+    ) -> None:
+        """``sent``: the keys of posts that went out and are being removed from the outbox (not counted as waiting)."""
         self._client = client
         self._app = app
         self._metrics = metrics
-        self.health = HealthCheck(lambda: gateway_connected(client), app.sessions)
+        self.health = HealthCheck(lambda: gateway_connected(client), app.sessions, sent=sent)
         self.server = OpsServer(metrics, self.health.report, self._refresh)
 
     async def start(self, host: str, port: int) -> None:

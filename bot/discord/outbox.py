@@ -152,6 +152,10 @@ class OutboxSender:
         runs may still be in what it returns, but it was busy when it began."""
         return frozenset(self._in_flight | self._settling)
 
+    def sent_keys(self) -> frozenset[str]:
+        """The keys of posts that went out and whose removal from the outbox is not committed yet."""
+        return frozenset(self._settling)
+
     def busy(self, key: str) -> bool:
         """Whether this process is posting ``key`` now, or has posted it and is settling it: still stored, but
         not waiting for anyone."""
@@ -173,9 +177,9 @@ class OutboxSender:
             return await OutboxRepository(session).waiting_in(channel_id, kind)
 
     async def depth(self) -> int:
-        """How many posts are waiting."""
+        """How many posts are waiting (not counting those that went out and are being removed)."""
         async with self._sessions() as session:
-            return await OutboxRepository(session).count()
+            return await OutboxRepository(session).count(self.sent_keys())
 
     # ------------------------------------------------------------------------------------------- leftovers
     async def run(self) -> None:

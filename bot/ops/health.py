@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -51,7 +51,10 @@ class HealthCheck:
         sessions: async_sessionmaker[AsyncSession],
         *,
         timeout_s: float = DATABASE_TIMEOUT_S,
+        sent: Callable[[], Collection[str]] = frozenset,
     ) -> None:
+        """``sent``: the keys of posts that went out and whose removal from the outbox is not committed yet."""
+        self._sent = sent
         self._gateway_connected = gateway_connected
         self._sessions = sessions
         self._timeout_s = timeout_s
@@ -63,7 +66,7 @@ class HealthCheck:
             async with asyncio.timeout(self._timeout_s), self._sessions() as session:
                 await session.execute(text("SELECT 1"))
                 reachable = True
-                depth = await OutboxRepository(session).count()
+                depth = await OutboxRepository(session).count(self._sent())
         except Exception as exc:  # any failure to answer is what this reports
             log.warning(
                 "health check: the database %s (%s)", "failed" if reachable else "did not answer", describe_failure(exc)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -98,9 +98,13 @@ class OutboxRepository(Repository):
         row = await self.session.scalar(select(OutboxPost).where(OutboxPost.key == key))
         return _entry(row) if row is not None else None
 
-    async def count(self) -> int:
-        """How many posts are waiting (the outbox depth)."""
-        return int(await self.session.scalar(select(func.count(OutboxPost.id))) or 0)
+    async def count(self, sent: Collection[str] = ()) -> int:
+        """How many posts are waiting (the outbox depth), leaving out ``sent``: keys of posts that went out and are
+        about to be removed."""
+        query = select(func.count(OutboxPost.id))
+        if sent:
+            query = query.where(OutboxPost.key.not_in(list(sent)))
+        return int(await self.session.scalar(query) or 0)
 
     async def progress(self, post_id: int, parts_sent: int) -> None:
         """Discord has accepted the first ``parts_sent`` parts of a post split in several."""
