@@ -93,6 +93,18 @@ class OutboxRepository(Repository):
         query = select(OutboxPost).where(OutboxPost.channel_id == channel_id, OutboxPost.kind == kind)
         return [_entry(row) for row in await self.session.scalars(query.order_by(OutboxPost.id))]
 
+    async def keys_after(self, entry: OutboxEntry, *, created_since_ms: int) -> list[str]:
+        """The keys of the posts of ``entry``'s kind with its text, for its channel, stored after it (and since
+        ``created_since_ms``) and still waiting."""
+        query = select(OutboxPost.key).where(
+            OutboxPost.channel_id == entry.channel_id,
+            OutboxPost.kind == entry.kind,
+            OutboxPost.text == entry.text,
+            OutboxPost.id > entry.id,
+            OutboxPost.created_at_ms >= created_since_ms,
+        )
+        return list((await self.session.scalars(query.order_by(OutboxPost.id))).all())
+
     async def by_key(self, key: str) -> OutboxEntry | None:
         """The waiting post with this key, if it is still waiting."""
         row = await self.session.scalar(select(OutboxPost).where(OutboxPost.key == key))
