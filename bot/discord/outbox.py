@@ -32,7 +32,7 @@ from bot.splitting import split_message
 from db.batching import Batcher
 from db.chat import ConversationRepository
 from db.common import StorageError
-from db.outbox import OutboxEntry, OutboxRepository
+from db.outbox import OutboxEntry, OutboxRepository, replied_message_id
 from personas.persona import Persona
 
 __all__ = ["OutboxSender", "Progress", "Renderer"]
@@ -259,15 +259,18 @@ class OutboxSender:
     async def _render_persona_post(self, channel: PostTarget, entry: OutboxEntry, progress: Progress) -> None:
         """A chat reply left waiting. Several people may have asked the same and got the same reply in the channel
         meanwhile: those stored replies that may show in the channel are counted, so that theirs are not taken for
-        this one. Identical replies stored after this one and still waiting are not among them: a channel's replies
-        go out in the order they were stored, so they went out only if this one did (or they have not gone out at
+        this one. Identical replies to later messages that are still waiting are not among them: a channel's
+        replies go out in the order of the messages they answer, so those went out only if this one did (or not at
         all), and counting them would post this one again."""
         since_ms = entry.created_at_ms - int(REPEAT_WINDOW_S * 1000)
         since = datetime.fromtimestamp(since_ms / 1000, tz=UTC).replace(tzinfo=None)
         async with self._sessions() as session:
             alike = await ConversationRepository(session).replies_like(entry.channel_id, entry.text, since)
-            later = await OutboxRepository(session).keys_after(entry, created_since_ms=since_ms)
-        waiting_later = sum(1 for key in later if key not in self._settling)  # those settling went out
+            waiting = await OutboxRepository(session).keys_alike(entry, created_since_ms=since_ms)
+        answers = replied_message_id(entry.key) or 0
+        waiting_later = sum(  # those settling here went out
+            1 for key in waiting if key not in self._settling and (replied_message_id(key) or 0) > answers
+        )
         persona = self._personas(entry.persona or "")
         others = max(0, alike - 1 - waiting_later)
         await self.post_persona_leftover(channel, entry, persona, progress, others=others, window_s=REPEAT_WINDOW_S)
