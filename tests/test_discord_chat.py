@@ -636,6 +636,44 @@ async def test_a_reply_that_went_out_but_was_not_yet_settled_when_the_bot_died_i
     assert posted_again == [], "the channel shows the reply: nothing is posted"
 
 
+async def test_an_identical_reply_still_waiting_behind_a_reply_that_went_out_does_not_post_it_again(
+    twin: DiscordTwin, world: dict[str, Any], run_bot: RunBot, engine: AsyncEngine
+) -> None:
+    """Two people asked the same and got the same reply in one channel: the first went out (its removal from the
+    outbox was cut off), the second is stored and still waiting its turn. The second must not be taken for a post
+    already made for the first, which would post the first again."""
+    channel = world["general"].id
+    async with run_bot(outbox_poll_s=60):
+        asked = await twin.send_message(channel, world["alice"].id, f"{mention(twin)} who is dyson?")
+        [reply] = await twin.wait_for_messages(channel, 1)
+    async with engine.connect() as connection:
+        conversation_id, persona, text, at = (
+            await connection.execute(
+                select(Message.conversation_id, Message.persona, Message.text, Message.created_at).where(
+                    Message.role == "persona"
+                )
+            )
+        ).one()
+    first_ms = int(at.replace(tzinfo=UTC).timestamp() * 1000) - 5000  # older than the grace: left by a stop
+    async with create_session_factory(engine).begin() as session:
+        session.add(Message(conversation_id=conversation_id, role="persona", persona=persona, text=text))
+        await OutboxRepository(session).add(
+            [
+                NewPost(reply_key(int(asked["id"])), "chat", channel, text, persona=persona, created_at_ms=first_ms),
+                NewPost(reply_key(int(asked["id"]) + 1), "chat", channel, text, persona=persona),  # its turn is next
+            ]
+        )
+    async with run_bot(outbox_poll_s=0.1):  # its loop settles the first; the second is left to its handler
+        for _ in range(100):
+            if await outbox_depth(engine) == 1:
+                break
+            await asyncio.sleep(0.1)
+    assert [m["id"] for m in twin.messages[channel]] == [reply["id"]], "the first went out: not posted again"
+    async with engine.connect() as connection:
+        waiting = list((await connection.scalars(select(OutboxPost.key))).all())
+    assert waiting == [reply_key(int(asked["id"]) + 1)]
+
+
 async def test_a_post_older_than_the_limit_is_given_up_not_sent_late(
     twin: DiscordTwin, world: dict[str, Any], run_bot: RunBot, engine: AsyncEngine, caplog: pytest.LogCaptureFixture
 ) -> None:

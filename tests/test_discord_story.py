@@ -10,8 +10,9 @@ from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
+import discord
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from bot.config import Settings
@@ -398,3 +399,57 @@ async def test_narration_discord_refused_is_posted_from_the_outbox_once_and_in_o
     assert len(refused) == 1 and refused[0].json.get("nonce"), "narration carries its outbox key as a nonce"
     async with engine.connect() as connection:
         assert await connection.scalar(select(func.count()).select_from(OutboxPost)) == 0
+
+
+async def test_a_stored_choice_whose_click_can_no_longer_be_answered_still_posts_the_next_scene(
+    twin: DiscordTwin, world: dict[str, Any], settings: Settings, clock: FakeClock, engine: AsyncEngine
+) -> None:
+    """A click Discord delivers again after a restart has expired: the choice is stored, the answer fails, and the
+    scene it leads to is posted at once (not left to the outbox's next pass), once."""
+    channel, ann = world["general"].id, world["ann"].id
+    bot = CompanionBot(settings.model_copy(update={"outbox_poll_s": 60}), clock=clock)
+    async with run_client(twin, bot):
+        bot.poster = PersonaPoster(bot, bot.channels, pacer=SlidingWindow(100_000, 1.0))
+        lobby_id, lobby = await open_lobby(twin, channel, ann, turn_order="list")
+        await click(twin, channel, ann, lobby_id, lobby["sarah"])
+        await click(twin, channel, ann, lobby_id, lobby["start"])
+        message_id, buttons = await prompt(twin, channel, "choose", 1)
+        before = len(twin.history(channel))
+        twin.fail_next(1, status=404, code=10062, message="Unknown interaction", path_contains="/callback")
+        await twin.click_button(channel, ann, message_id, next(iter(buttons.values())))
+        await prompt(twin, channel, "choose", 2, after=message_id)
+        await asyncio.sleep(0.3)
+    assert await rows(engine, StoryEvent, StoryEvent.kind == "decision", StoryEvent.scene == 1) == 1
+    assert 404 in [r.status for r in twin.requests if r.path.endswith("/callback")], "the click was not acknowledged"
+    after = twin.history(channel)[before:]
+    said = [(m["content"], str(m["embeds"])) for m in after]
+    assert len(said) == len(set(said)), "a message of the scene was posted twice"
+    async with engine.connect() as connection:
+        assert await connection.scalar(select(func.count()).select_from(OutboxPost)) == 0
+
+
+async def test_posts_the_outbox_sent_while_their_click_was_still_being_answered_are_not_posted_again(
+    twin: DiscordTwin, world: dict[str, Any], settings: Settings, clock: FakeClock, engine: AsyncEngine
+) -> None:
+    """The outbox's loop takes stored posts older than its grace: a handler that gets to post them only later
+    (its answer to the click was slow) must find them sent, persona lines (webhooks take no nonce) included."""
+    channel, ann = world["general"].id, world["ann"].id
+    bot = CompanionBot(settings.model_copy(update={"outbox_poll_s": 60}), clock=clock)
+    async with run_client(twin, bot):
+        bot.poster = PersonaPoster(bot, bot.channels, pacer=SlidingWindow(100_000, 1.0))
+        lobby_id, lobby = await open_lobby(twin, channel, ann, turn_order="list")
+        await click(twin, channel, ann, lobby_id, lobby["sarah"])
+        await click(twin, channel, ann, lobby_id, lobby["start"])
+        _, buttons = await prompt(twin, channel, "choose", 1)
+        session_id = int(next(iter(buttons.values())).split(":")[2])
+        outcome = await bot.app.story.choose(session_id, 1, f"discord:{ann}", next(iter(buttons)))
+        assert outcome.outbox_key is not None and any(post.persona for post in outcome.posts), "a persona speaks"
+        async with engine.begin() as connection:  # the answer to the click took longer than the grace
+            await connection.execute(update(OutboxPost).values(created_at_ms=OutboxPost.created_at_ms - 5000))
+        assert await bot.outbox.drain() == 1
+        posted = len(twin.history(channel))
+        cog: Any = bot.get_cog("StoryCog")  # the extension's own module: no isinstance with an import here
+        place = bot.get_channel(channel)
+        assert isinstance(place, discord.TextChannel)
+        await cog.publish(place, outcome.posts, outcome.outbox_key)
+    assert len(twin.history(channel)) == posted, "the handler posted again what the outbox had sent"

@@ -32,7 +32,7 @@ from bot.splitting import split_message
 from db.batching import Batcher
 from db.chat import ConversationRepository
 from db.common import StorageError
-from db.outbox import OutboxEntry, OutboxRepository
+from db.outbox import OutboxEntry, OutboxRepository, replied_message_id
 from personas.persona import Persona
 
 __all__ = ["OutboxSender", "Progress", "Renderer"]
@@ -131,6 +131,14 @@ class OutboxSender:
         self._settle_soon(key)
         return True
 
+    async def send_if_waiting(self, key: str, send: Callable[[], Awaitable[object]]) -> bool:
+        """``send_now`` for a post its handler claimed only after storing it, when it may have waited long enough
+        for the leftover loop to post it first: posted only if it is still waiting."""
+        async with self._sessions() as session:
+            if await OutboxRepository(session).by_key(key) is None:
+                return False
+        return await self.send_now(key, send)
+
     def _settle_soon(self, key: str) -> None:
         """Have ``key``, which Discord has taken, removed from the outbox with the next batch; busy until then."""
         try:
@@ -221,11 +229,16 @@ class OutboxSender:
         """Settle what was sent (at once)."""
         await self._settled.close()
 
-    async def _deliver(self, entry: OutboxEntry) -> None:
-        if self.busy(entry.key):
+    async def _deliver(self, read: OutboxEntry) -> None:
+        if self.busy(read.key):
             return
-        self._in_flight.add(entry.key)
+        self._in_flight.add(read.key)
         try:
+            # ``read`` was read before it was claimed: meanwhile the handler that stored it may have posted it
+            async with self._sessions() as session:
+                entry = await OutboxRepository(session).by_key(read.key)
+            if entry is None:
+                return
             with channel_context(self._client, entry.channel_id):
                 channel = await self._channel(entry.channel_id)
                 renderer = self._renderers.get(entry.kind)
@@ -245,18 +258,26 @@ class OutboxSender:
                 await self._settle([entry.key])
                 log.info("posted a waiting %s post to channel %s", entry.kind, entry.channel_id)
         finally:
-            self._in_flight.discard(entry.key)
+            self._in_flight.discard(read.key)
 
     async def _render_persona_post(self, channel: PostTarget, entry: OutboxEntry, progress: Progress) -> None:
         """A chat reply left waiting. Several people may have asked the same and got the same reply in the channel
-        meanwhile: those stored replies are counted, so that theirs are not taken for this one."""
-        since = datetime.fromtimestamp(entry.created_at_ms / 1000 - REPEAT_WINDOW_S, tz=UTC).replace(tzinfo=None)
+        meanwhile: those stored replies that may show in the channel are counted, so that theirs are not taken for
+        this one. Identical replies to later messages that are still waiting are not among them: a channel's
+        replies go out in the order of the messages they answer, so those went out only if this one did (or not at
+        all), and counting them would post this one again."""
+        since_ms = entry.created_at_ms - int(REPEAT_WINDOW_S * 1000)
+        since = datetime.fromtimestamp(since_ms / 1000, tz=UTC).replace(tzinfo=None)
         async with self._sessions() as session:
             alike = await ConversationRepository(session).replies_like(entry.channel_id, entry.text, since)
-        persona = self._personas(entry.persona or "")
-        await self.post_persona_leftover(
-            channel, entry, persona, progress, others=max(0, alike - 1), window_s=REPEAT_WINDOW_S
+            waiting = await OutboxRepository(session).keys_alike(entry, created_since_ms=since_ms)
+        answers = replied_message_id(entry.key) or 0
+        waiting_later = sum(  # those settling here went out
+            1 for key in waiting if key not in self._settling and (replied_message_id(key) or 0) > answers
         )
+        persona = self._personas(entry.persona or "")
+        others = max(0, alike - 1 - waiting_later)
+        await self.post_persona_leftover(channel, entry, persona, progress, others=others, window_s=REPEAT_WINDOW_S)
 
     async def post_persona_leftover(
         self,

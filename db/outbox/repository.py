@@ -12,7 +12,7 @@ from sqlalchemy import Table, delete, func, select, update
 from db.common import Repository, storable
 from db.outbox.models import OutboxPost
 
-__all__ = ["OUTBOX", "NewPost", "OutboxEntry", "OutboxRepository", "outbox_rows", "reply_key"]
+__all__ = ["OUTBOX", "NewPost", "OutboxEntry", "OutboxRepository", "outbox_rows", "replied_message_id", "reply_key"]
 
 OUTBOX = cast(Table, OutboxPost.__table__)
 
@@ -20,6 +20,12 @@ OUTBOX = cast(Table, OutboxPost.__table__)
 def reply_key(source_message_id: int) -> str:
     """The outbox key (and Discord nonce) of the reply to a message."""
     return f"r{source_message_id}"
+
+
+def replied_message_id(key: str) -> int | None:
+    """The message a reply's key (``reply_key``) answers; None for a key of another kind."""
+    number = key[1:] if key.startswith("r") else ""
+    return int(number) if number.isdigit() else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +98,18 @@ class OutboxRepository(Repository):
         """The posts of ``kind`` still waiting for one channel, oldest first."""
         query = select(OutboxPost).where(OutboxPost.channel_id == channel_id, OutboxPost.kind == kind)
         return [_entry(row) for row in await self.session.scalars(query.order_by(OutboxPost.id))]
+
+    async def keys_alike(self, entry: OutboxEntry, *, created_since_ms: int) -> list[str]:
+        """The keys of the other posts of ``entry``'s kind with its text, for its channel, stored since
+        ``created_since_ms`` and still waiting."""
+        query = select(OutboxPost.key).where(
+            OutboxPost.channel_id == entry.channel_id,
+            OutboxPost.kind == entry.kind,
+            OutboxPost.text == entry.text,
+            OutboxPost.id != entry.id,
+            OutboxPost.created_at_ms >= created_since_ms,
+        )
+        return list((await self.session.scalars(query.order_by(OutboxPost.id))).all())
 
     async def by_key(self, key: str) -> OutboxEntry | None:
         """The waiting post with this key, if it is still waiting."""

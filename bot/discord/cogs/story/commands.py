@@ -39,6 +39,8 @@ ROLE_CHOICES = [
 ORDER_CHOICES = [app_commands.Choice(name=order, value=order) for order in TURN_ORDERS]
 
 Place = discord.TextChannel | discord.Thread | discord.abc.Messageable
+_UNANSWERED = (discord.HTTPException, TimeoutError, OSError)
+"""What answering an interaction may fail with (it expired, Discord failed)."""
 
 
 class StoryCog(commands.Cog, name="StoryCog"):
@@ -105,9 +107,9 @@ class StoryCog(commands.Cog, name="StoryCog"):
                 log.warning("could not post %d story message(s) in channel %s", len(posts), getattr(channel, "id", 0))
             return
         outbox = self.bot.outbox
-        with outbox.claim(outbox_key) as mine:
+        with outbox.claim(outbox_key) as mine:  # claimed after they were stored (and a reply sent, or other ticks)
             if mine:
-                await outbox.send_now(outbox_key, lambda: self._publish(channel, posts, nonce=outbox_key))
+                await outbox.send_if_waiting(outbox_key, lambda: self._publish(channel, posts, nonce=outbox_key))
 
     async def _post_leftover(self, channel: Place, entry: OutboxEntry, progress: Progress) -> None:
         """Post what of a stored group of story posts had not gone out."""
@@ -151,22 +153,18 @@ class StoryCog(commands.Cog, name="StoryCog"):
                 await progress(number + 1)
 
     async def _refused(self, interaction: discord.Interaction, refusal: StoryRefusal) -> None:
-        await send_ephemeral(interaction, str(refusal))
-        if refusal.posts and interaction.channel is not None:
-            await self.publish(interaction.channel, refusal.posts, refusal.outbox_key)  # type: ignore[arg-type]
+        await self._answer(interaction, str(refusal), refusal.posts, refusal.outbox_key)
 
     # ------------------------------------------------------------------ buttons
     async def on_button(self, interaction: discord.Interaction, button: StoryButton) -> None:
         """Lobby buttons join, leave or start; decision buttons choose, vote or break a tie."""
         story = self.bot.app.story
         user = user_key(interaction.user)
+        await self._acknowledge(interaction, lobby=button.kind == "lobby")
         try:
             if button.kind != "lobby":
-                await defer_answer(interaction, ephemeral=True)
                 outcome = await story.choose(button.session_id, button.scene, user, button.arg)
-                await send_ephemeral(interaction, outcome.reply)
             else:
-                await interaction.response.defer()  # the lobby message is edited below, the reply follows privately
                 if button.arg == "start":
                     outcome = await story.begin(button.session_id, user, can_moderate=is_moderator(interaction))
                 elif button.arg == "leave":
@@ -174,20 +172,42 @@ class StoryCog(commands.Cog, name="StoryCog"):
                 else:
                     name = interaction.user.display_name
                     outcome = await story.join(button.session_id, user, name, button.arg)
-                lobby = outcome.lobby
-                if lobby is not None:
-                    await interaction.edit_original_response(embeds=story_embeds(lobby), view=prompt_view(lobby.prompt))
-                await send_ephemeral(interaction, outcome.reply)
-                if button.arg != "start":
-                    return
         except StoryRefusal as refusal:
             await self._refused(interaction, refusal)
             return
         except Exception as exc:  # nothing of the click is stored: the player may click again
             await tell_fault(interaction, exc, what=f"a {button.kind} button of story session {button.session_id}")
             return
-        if interaction.channel is not None:
-            await self.publish(interaction.channel, outcome.posts, outcome.outbox_key)  # type: ignore[arg-type]
+        if outcome.lobby is not None:
+            lobby = outcome.lobby
+            with contextlib.suppress(*_UNANSWERED):  # an expired click fails again below, where it is logged
+                await interaction.edit_original_response(embeds=story_embeds(lobby), view=prompt_view(lobby.prompt))
+        publish = button.kind != "lobby" or button.arg == "start"
+        await self._answer(interaction, outcome.reply, outcome.posts if publish else (), outcome.outbox_key)
+
+    @staticmethod
+    async def _acknowledge(interaction: discord.Interaction, *, lobby: bool) -> None:
+        """Acknowledge a click before the database is touched. A click that can no longer be acknowledged (Discord
+        delivered it again after a restart, and it expired) is still carried out: what it stores is posted."""
+        try:
+            if lobby:
+                await interaction.response.defer()  # the lobby message is edited, the reply follows privately
+            else:
+                await defer_answer(interaction, ephemeral=True)
+        except _UNANSWERED as exc:
+            log.warning("could not acknowledge interaction %s (%s); the click is carried out", interaction.id, exc)
+
+    async def _answer(
+        self, interaction: discord.Interaction, reply: str, posts: Sequence[Post], outbox_key: str | None
+    ) -> None:
+        """Tell the user how their action went, then post in the channel what it stored: those posts go out also
+        when the user can no longer be answered (a click Discord delivered again after a restart has expired)."""
+        try:
+            await send_ephemeral(interaction, reply)
+        except _UNANSWERED as exc:
+            log.warning("could not answer interaction %s (%s); what it stored is posted", interaction.id, exc)
+        if posts and interaction.channel is not None:
+            await self.publish(interaction.channel, posts, outbox_key)  # type: ignore[arg-type]
 
     # ------------------------------------------------------------------ commands
     @story_group.command(name="start", description="Open a story lobby here (or in a new thread)")
@@ -258,8 +278,7 @@ class StoryCog(commands.Cog, name="StoryCog"):
             )
         except StoryRefusal as refusal:
             raise Refusal(str(refusal)) from None
-        await send_ephemeral(interaction, outcome.reply)
-        await self.publish(interaction.channel, outcome.posts, outcome.outbox_key)  # type: ignore[arg-type]
+        await self._answer(interaction, outcome.reply, outcome.posts, outcome.outbox_key)
 
     async def _simple(self, interaction: discord.Interaction, action: str) -> None:
         await defer_answer(interaction, ephemeral=True)
@@ -279,8 +298,7 @@ class StoryCog(commands.Cog, name="StoryCog"):
         except StoryRefusal as refusal:
             await self._refused(interaction, refusal)
             return
-        await send_ephemeral(interaction, outcome.reply)
-        await self.publish(interaction.channel, outcome.posts, outcome.outbox_key)  # type: ignore[arg-type]
+        await self._answer(interaction, outcome.reply, outcome.posts, outcome.outbox_key)
 
     @story_group.command(name="leave", description="Leave the story here")
     async def leave(self, interaction: discord.Interaction) -> None:
