@@ -232,7 +232,7 @@ async def test_a_right_answer_the_database_cannot_store_is_told_to_retry_and_sco
     channel, alice, bob = world["general"].id, world["alice"].id, world["bob"].id
     async with run_bot() as bot:
         start = await twin.send_slash_command(channel, alice, "trivia", {"questions": 2}, subcommand="start")
-        await start.wait_for_responses(1)
+        await start.wait_for_answers(1)
         await twin.wait_for_messages(channel, 1)
         async with engine.connect() as connection:
             questions = await connection.scalar(select(TriviaGame.questions))
@@ -277,7 +277,7 @@ async def test_a_choice_press_the_database_refuses_is_told_to_retry_and_counts_o
         start = await twin.send_slash_command(
             channel, alice, "trivia", {"questions": 2, "mode": "choice", "host": "john"}, subcommand="start"
         )
-        await start.wait_for_responses(1)
+        await start.wait_for_answers(1)
         [asked] = await twin.wait_for_messages(channel, 1)
         buttons = [c["custom_id"] for row in asked["components"] for c in row["components"]]
         async with engine.connect() as connection:
@@ -310,7 +310,7 @@ async def test_a_slash_command_while_the_database_is_locked_is_told_to_retry_and
             told = await ephemeral(await twin.send_slash_command(channel, alice, "trivia", subcommand="start"))
         assert await count(engine, TriviaGame) == 0
         start = await twin.send_slash_command(channel, alice, "trivia", subcommand="start")
-        [opened] = await start.wait_for_responses(1)
+        [opened] = await start.wait_for_answers(1)
     ref = retry_ref(told["content"], "t800")
     assert any(ref in line and "/trivia start" in line for line in logged(caplog, ref))
     assert opened["ephemeral"] is False and await count(engine, TriviaGame) == 1
@@ -325,7 +325,7 @@ async def test_a_story_choice_the_database_refuses_changes_nothing_and_works_aft
     channel, alice = world["general"].id, world["alice"].id
     async with run_bot() as bot:
         started = await twin.send_slash_command(channel, alice, "story", {"turn_order": "list"}, subcommand="start")
-        await started.wait_for_responses(1)
+        await started.wait_for_answers(1)
         lobby = started.original_message
         assert lobby is not None
         ids = {c["custom_id"].rsplit(":", 1)[1]: c["custom_id"] for r in lobby["components"] for c in r["components"]}

@@ -316,7 +316,7 @@ class Workload:
     # ------------------------------------------------------------------------------------------ set-up
     async def _command(self, channel: int, user: int, name: str, options: dict[str, Any], sub: str) -> None:
         interaction = await self.twin.send_slash_command(channel, user, name, options, subcommand=sub)
-        await interaction.wait_for_responses(1, timeout=15)
+        await interaction.wait_for_answers(1, timeout=15)
 
     async def start_games(self) -> None:
         """Open both trivia games and the story session (the bot is up and is not killed meanwhile)."""
@@ -328,14 +328,14 @@ class Workload:
         started = await self.twin.send_slash_command(
             self.story_channel, ann, "story", {"turn_order": "list"}, subcommand="start"
         )
-        await started.wait_for_responses(1, timeout=15)
+        await started.wait_for_answers(1, timeout=15)
         lobby = started.original_message
         assert lobby is not None
         buttons = story_buttons(lobby)
         joined = await self.twin.click_button(self.story_channel, ann, int(lobby["id"]), buttons["john"])
-        await joined.wait_for_responses(1, timeout=15)
+        await joined.wait_for_answers(1, timeout=15)
         go = await self.twin.click_button(self.story_channel, ann, int(lobby["id"]), buttons["start"])
-        await go.wait_for_responses(1, timeout=15)
+        await go.wait_for_answers(1, timeout=15)
 
     # ------------------------------------------------------------------------------------------ players
     async def chat(self, interval_s: float) -> None:
@@ -389,7 +389,7 @@ class Workload:
                 pick = options[self.plan.story_picks[scene - 1] % len(options)]
                 clicked = await self.twin.click_button(self.story_channel, ann, message_id, buttons[pick])
                 with contextlib.suppress(TwinTimeout):
-                    await clicked.wait_for_responses(1, timeout=4)
+                    await clicked.wait_for_answers(1, timeout=4)
                 for _ in range(20):
                     if await self._decided(scene):
                         break

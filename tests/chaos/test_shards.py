@@ -223,18 +223,18 @@ class Run:
             {"questions": TRIVIA_QUESTIONS, "seconds": TRIVIA_SECONDS},
             subcommand="start",
         )
-        await started.wait_for_responses(1, timeout=15)
+        await started.wait_for_answers(1, timeout=15)
         story = await self.twin.send_slash_command(
             self.world.story_channel, ann, "story", {"turn_order": "list"}, subcommand="start"
         )
-        await story.wait_for_responses(1, timeout=15)
+        await story.wait_for_answers(1, timeout=15)
         lobby = story.original_message
         assert lobby is not None
         buttons = story_buttons(lobby)
         joined = await self.twin.click_button(self.world.story_channel, ann, int(lobby["id"]), buttons["john"])
-        await joined.wait_for_responses(1, timeout=15)
+        await joined.wait_for_answers(1, timeout=15)
         go = await self.twin.click_button(self.world.story_channel, ann, int(lobby["id"]), buttons["start"])
-        await go.wait_for_responses(1, timeout=15)
+        await go.wait_for_answers(1, timeout=15)
 
 
 @pytest.fixture

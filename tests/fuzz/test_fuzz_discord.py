@@ -206,13 +206,13 @@ async def _lobby_and_game(live: LiveBot) -> None:
     start = await twin.send_slash_command(
         world.general, world.users["alice"], "trivia", {"mode": "choice", "questions": 50}, subcommand="start"
     )
-    await start.wait_for_responses(1)
+    await start.wait_for_answers(1)
     story = await twin.send_slash_command(world.lounge, world.users["bob"], "story", subcommand="start")
-    await story.wait_for_responses(1)
+    await story.wait_for_answers(1)
     join = await twin.send_slash_command(
         world.lounge, world.users["alice"], "story", {"role": "john"}, subcommand="join"
     )
-    await join.wait_for_responses(1)
+    await join.wait_for_answers(1)
     await twin.wait_until(lambda: twin.messages.get(world.general), 10.0, what="the first question")
 
 
