@@ -54,6 +54,9 @@ LEASE_CHECK_S = 5.0
 """How often a running process checks that it still holds its shards."""
 ALREADY_ACKNOWLEDGED = 40060
 """Discord's error code for answering an interaction that was answered already."""
+UNKNOWN_INTERACTION = 10062
+"""Discord's error code for an interaction it no longer knows: its 3 s to acknowledge passed (a delivery replayed
+after a restart, say)."""
 DEFAULT_VOICE = "john"
 """Who tells a user about a failure when no persona is theirs or the feature's (the default persona)."""
 
@@ -64,6 +67,8 @@ class Refusal(app_commands.AppCommandError):
 
 THINKING_IN_PUBLIC = "t2:thinking-in-public"
 """Key in ``Interaction.extras``: the interaction shows a public "thinking..." that no answer has replaced yet."""
+EXPIRED = "t2:expired"
+"""Key in ``Interaction.extras``: Discord no longer knows the interaction, so nothing can answer it."""
 
 
 async def send_ephemeral(interaction: discord.Interaction, text: str, **kwargs: Any) -> None:
@@ -72,6 +77,8 @@ async def send_ephemeral(interaction: discord.Interaction, text: str, **kwargs: 
     After a public deferral (``defer_answer``) not yet answered, the "thinking..." message is deleted first, so
     the answer (a refusal, a failure) is shown to the user alone. A text longer than Discord's 2,000 characters goes
     out as several messages, split at line breaks; ``kwargs`` (a file, say) go with the first."""
+    if interaction.extras.get(EXPIRED):
+        return
     await withdraw_thinking(interaction)
     for number, part in enumerate(split_lines(text) or [text]):
         extra = kwargs if number == 0 else {}
@@ -91,6 +98,8 @@ async def withdraw_thinking(interaction: discord.Interaction) -> None:
 async def send_public(interaction: discord.Interaction, **kwargs: Any) -> None:
     """Answer for the channel to see: the message takes the place of a public "thinking..." (``defer_answer``)."""
     interaction.extras.pop(THINKING_IN_PUBLIC, None)
+    if interaction.extras.get(EXPIRED):
+        return
     if interaction.response.is_done():
         await interaction.followup.send(allowed_mentions=NO_MENTIONS, **kwargs)
     else:
@@ -105,6 +114,14 @@ async def defer_answer(interaction: discord.Interaction, *, ephemeral: bool) -> 
         return
     try:
         await interaction.response.defer(ephemeral=ephemeral, thinking=True)
+    except discord.NotFound as exc:
+        if exc.code != UNKNOWN_INTERACTION:
+            raise
+        # Too late to answer (a delivery replayed after a restart): the command still runs, so what it stores is
+        # stored (its services see a repeat), and whatever it posts in the channel is seen; it answers nobody.
+        log.info("interaction %s expired before it was acknowledged; it runs without an answer", interaction.id)
+        interaction.extras[EXPIRED] = True
+        return
     except discord.HTTPException as exc:
         if exc.code != ALREADY_ACKNOWLEDGED:
             raise

@@ -139,8 +139,8 @@ async def _run_command(live: LiveBot, case: dict[str, Any]) -> None:
         group=leaf.group,
     )
     [first, *_] = await interaction.wait_for_responses(1, timeout=10)
-    if first["kind"] == "callback" and first["type"] == 5:  # deferred: the answer follows
-        await interaction.wait_for_responses(2, timeout=10)
+    if first["kind"] == "callback" and first["type"] == 5:  # deferred: the answer follows (Discord allows minutes)
+        await interaction.wait_for_responses(2, timeout=30)
 
 
 def test_every_slash_command_option(live: LiveBot, cases: CaseCounter) -> None:
