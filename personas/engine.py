@@ -100,6 +100,7 @@ class GroundedEngine:
             self.thresholds,
             exclude,
             self._reasons,
+            self._sequels,
         )
 
     def _answer(self, turn: ReplyBuilder, text: str) -> Reply:
@@ -145,6 +146,12 @@ class GroundedEngine:
 
     def _reasons(self, fact: Fact) -> tuple[Fact, ...]:
         return tuple(self.knowledge.base.fact(fact_id) for fact_id in fact.because)
+
+    def _sequels(self, fact: Fact) -> tuple[Fact, ...]:
+        """The fact that comes next in the story (whoever knows it: the persona's boundary is checked after)."""
+        facts = self.knowledge.base.facts
+        index = facts.index(fact)
+        return tuple(facts[index + 1 : index + 2])
 
     def _reason_for_last(self, turn: ReplyBuilder) -> Fact | None:
         """What says why the last thing said happened ("why?"), when that fact does not say it itself."""

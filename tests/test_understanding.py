@@ -243,6 +243,38 @@ def test_a_why_question_is_answered_by_the_reason_for_its_premise(
     assert run(reasons=False).fact is None  # the premise alone does not say why
 
 
+@pytest.mark.parametrize(
+    ("question", "premise"),
+    [("what did they do after dyson was shot", "f-dyson-shot"), ("after the mall chase what happened", "f-mall-chase")],
+)
+def test_a_question_about_what_came_after_an_event_is_answered_by_the_next_one(
+    grounded_engine: GroundedEngine, fact_base: FactBase, question: str, premise: str
+) -> None:
+    analysis = grounded_engine.understand("john", question)
+    sequel = fact_base.facts[fact_base.facts.index(fact_base.fact(premise)) + 1]
+
+    def run(sequels: bool, text: str = question) -> Decision:
+        return decide(
+            grounded_engine.understand("john", text),
+            [_candidate(fact_base, premise, 0.95)],
+            grounded_engine.retriever.fits,
+            grounded_engine.retriever.restates,
+            grounded_engine.model.analyse.entities.related,
+            grounded_engine.model.analyse.entities.settings,
+            "john",
+            None,
+            0,
+            Thresholds(),
+            sequels=lambda fact: fact_base.facts[fact_base.facts.index(fact) + 1 :][:1] if sequels else [],
+        )
+
+    assert grounded_engine.retriever.restates(fact_base.fact(premise), analysis)
+    assert run(sequels=True).fact == sequel
+    assert run(sequels=False).fact != sequel
+    # the event asked about itself, with no clause setting the time, is not moved on from
+    assert run(sequels=True, text=question.replace("after", "and")).fact != sequel
+
+
 def test_why_after_an_answer_is_answered_by_what_caused_it(
     grounded_engine: GroundedEngine, fact_base: FactBase
 ) -> None:

@@ -16,6 +16,9 @@ _IDENTITY_SHARE = 0.5
 _SLOTTED = frozenset({"who", "when", "where", "how_many", "name"})
 _CLAUSES = frozenset({"when", "after", "once", "before", "while", "as"})
 """Words that open a clause setting the time of a question ("what happened when the police arrived?")."""
+_LATER = frozenset({"after", "once"})
+_QUESTION_STARTS = frozenset({"who", "what", "which", "where", "how", "why", "whom", "whose"})
+"""Clause words that ask for what came next: "what happened after they escaped?" is answered by the next event."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,12 +65,14 @@ def decide(
     thresholds: Thresholds,
     exclude: Collection[str] = (),
     reasons: Callable[[Fact], Sequence[Fact]] = lambda fact: (),
+    sequels: Callable[[Fact], Sequence[Fact]] = lambda fact: (),
 ) -> Decision:
     """Pick the best candidate that fits the question's type and names what it asks about; answer if it is safe.
 
     ``related`` gives the entities that stand for each other (``EntityTable.related``); ``settings`` the scenes
     a place or organisation is the setting of, where a fact need not name it ("what happened at Cyberdyne?");
-    ``reasons`` the facts that say why a fact happened (``Fact.because``).
+    ``reasons`` the facts that say why a fact happened (``Fact.because``); ``sequels`` the facts that come next in
+    the story after a fact.
 
     ``exclude``: facts not to answer with (what was just said, when the message asks "why?" about it).
     """
@@ -76,10 +81,13 @@ def decide(
     for candidate in candidates:
         if not fits(candidate.fact, analysis):
             continue
-        reason = _reason(candidate.fact, analysis, restates, reasons, exclude)
+        reason = _reason(candidate.fact, analysis, restates, reasons, exclude) or _sequel(
+            candidate.fact, analysis, restates, sequels, fits, exclude
+        )
         if reason is not None:
             # "Why did you break into Cyberdyne?" presumes the break-in: the fact that says why it happened answers,
-            # as strongly as the question matches the break-in.
+            # as strongly as the question matches the break-in. So does "what happened after the break-in?" the
+            # fact that comes next.
             if weight := _weight(candidate, analysis, named, related, settings, None):
                 fitting.append((weight, replace(candidate, fact=reason)))
         elif candidate.fact.id not in exclude and (
@@ -130,6 +138,36 @@ def _reason(
     if analysis.qtype != "why" or "why" in fact.answers or not restates(fact, analysis):
         return None
     return next((reason for reason in reasons(fact) if reason.id not in exclude), None)
+
+
+def _sequel(
+    fact: Fact,
+    analysis: Analysis,
+    restates: Callable[[Fact, Analysis], bool],
+    sequels: Callable[[Fact], Sequence[Fact]],
+    fits: Callable[[Fact, Analysis], bool],
+    exclude: Collection[str],
+) -> Fact | None:
+    """For a question about what came after ``fact`` ("what did you do after you escaped?", "what happened when the
+    police arrived?"), the next fact in the story that answers the question's type."""
+    if analysis.qtype in ("why", "yes_no", "identity", "when"):
+        return None
+    clause, main = _time_clause(analysis.query)
+    if not clause or restates(fact, replace(analysis, query=main)):
+        return None  # the time clause must be the premise, not what the question asks about
+    if not restates(fact, replace(analysis, query=clause)):
+        return None
+    return next((later for later in sequels(fact)[:1] if later.id not in exclude and fits(later, analysis)), None)
+
+
+def _time_clause(query: Sequence[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """A query's clause that sets the time by an earlier event ("after they escaped", "when the police arrived"),
+    up to the next question word, and the rest of the query; no clause when the query has none."""
+    for start, term in enumerate(query):
+        if term in _LATER and (start > 0 or term != "when"):
+            end = next((i for i in range(start + 1, len(query)) if query[i] in _QUESTION_STARTS), len(query))
+            return tuple(query[start + 1 : end]), tuple(query[:start]) + tuple(query[end:])
+    return (), tuple(query)
 
 
 def _weight(
