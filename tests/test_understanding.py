@@ -110,6 +110,12 @@ def test_mom_is_only_a_name_to_her_son() -> None:
         ("who fought when they met", "who"),
         ("when did it start, and why", "when"),
         ("1,000 machines? where", "where"),
+        ("to do what", "why"),
+        ("what was the point of the chip", "why"),
+        ("for what reason", "why"),
+        ("what did she buy the boat for", "why"),
+        ("what did they look for", "what"),
+        ("what is the city known for", "what"),
     ],
 )
 def test_question_types(grounded_engine: GroundedEngine, question: str, qtype: str) -> None:

@@ -40,6 +40,14 @@ _CAUSING = {"made", "makes", "make", "caused", "causes", "led", "set", "sets", "
 _HOW_MUCH = {"many", "much", "old", "long", "often", "far"}
 _WHEN_NOUNS = {"year", "date", "day", "month", "time"}
 _WHERE_NOUNS = {"place", "city", "country", "town", "building", "location", "state"}
+_PURPOSE_NOUNS = {"point", "purpose", "reason", "idea", "goal", "aim", "motive"}
+"""What a "what" question asks for when it asks why: "what was the point of it?", "for what reason?"."""
+_TAKES_FOR = frozenset(
+    """look looking looked search searching searched wait waiting waited ask asking asked pay paid hunt hunting
+    stand go going head heading hope care vote call reach fight fighting beg pray work working account known
+    famous responsible grateful sorry thankful ready blame blamed""".split()
+)
+"""Words that take "for" themselves: "what did you look for?" asks what, not why."""
 _IDENTITY_WORDS = frozenset(
     """who what be the a an tell me about explain deal with even exactly again please actually really so ok okay like
     i am want to know is was whats thing story""".split()
@@ -258,6 +266,25 @@ def _asks_fate(words: Sequence[str]) -> bool:
     return any(phrase in text for phrase in (" happened to ", " happens to ", " become of ", " became of "))
 
 
+def _asks_purpose(words: Sequence[str], what: int) -> bool:
+    """A "what" that asks why: "what was the point (of it)?", "for what reason?", "what did he do that for?",
+    "to do what?"."""
+    after = words[what + 1 : what + 4]
+    if after[:1] and after[0] in _PURPOSE_NOUNS:
+        return True  # "for what reason", "what purpose"
+    if (
+        len(after) >= 2
+        and after[0] in ("is", "was", "s")
+        and after[1] == "the"
+        and after[2:3]
+        and after[2] in _PURPOSE_NOUNS
+    ):
+        return True
+    if words[-1] == "for" and what < len(words) - 2 and words[-2] not in _TAKES_FOR:
+        return True  # "what did you do that for"
+    return what > 0 and words[0] == "to" and what == len(words) - 1  # "to do what?"
+
+
 def entity_token(entity_id: str) -> str:
     """How an entity stands in a query: its id, marked so it is never taken for a word."""
     return f"_{entity_id}"
@@ -316,6 +343,8 @@ def _clause_type(words: Sequence[str]) -> str:
             if following in _WHERE_NOUNS:
                 return "where"
             if following == "for" and index + 2 >= len(words):
+                return "why"
+            if _asks_purpose(words, index):
                 return "why"
             return "what"
         if word in ("who", "whom"):
