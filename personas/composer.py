@@ -19,6 +19,11 @@ def _stutters(lead: str, line: str) -> bool:
     return any(word in said for word in re.findall(r"[a-z']+", lead.lower()) if len(word) > 2 or word == "man")
 
 
+_ANSWERS_NOTHING = frozenset({"unknown", "off_topic"})
+"""Replies after which "and then?" or "why?" has nothing to go on from: what was said before them is no longer
+what the conversation is about."""
+
+
 class ReplyBuilder:
     """One reply being built: seeded choices among variants, and the memory update."""
 
@@ -98,7 +103,7 @@ class ReplyBuilder:
         new_memory = MemoryState(
             turn=memory.turn + 1,
             entities=recent,
-            last_facts=fact_ids or memory.last_facts,
+            last_facts=fact_ids or ([] if kind in _ANSWERS_NOTHING else memory.last_facts),
             said_facts=said[-MEMORY_LIMIT:],
             used_lines=used[-MEMORY_LIMIT:],
             topic=memory.topic,

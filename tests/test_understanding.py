@@ -153,7 +153,7 @@ def test_negation_identity_and_follow_ups_are_seen(grounded_engine: GroundedEngi
     assert grounded_engine.understand("john", "who did dyson work for").qtype == "who"
     assert grounded_engine.understand("john", "and then?").follow_up == "next"
     assert grounded_engine.understand("john", "why tho").follow_up == "why"
-    assert grounded_engine.understand("john", "like what?").follow_up == "more"
+    assert grounded_engine.understand("john", "like what?").follow_up == "next"
     assert grounded_engine.understand("john", "to do what").follow_up == "why"
     assert grounded_engine.understand("john", "and sarah?").follow_up == "ellipsis"
     assert grounded_engine.understand("john", "why did sarah run").follow_up is None
