@@ -62,7 +62,8 @@ class GroundedEngine:
             return turn.voice("empty")
         if not tokens(clean.text) or (clean.had_letters and not clean.latin):
             return turn.voice("unreadable")
-        reply = self._answer(turn, clean.text)
+        hostile = self.model.hostility.probability(message) >= self.thresholds.hostile
+        reply = self._answer(turn, clean.text, hostile)
         if clean.truncated:
             prefix = turn.pick_voice("too_long")
             reply = replace(reply, text=f"{prefix} {reply.text}")
@@ -103,11 +104,11 @@ class GroundedEngine:
             self._sequels,
         )
 
-    def _answer(self, turn: ReplyBuilder, text: str) -> Reply:
+    def _answer(self, turn: ReplyBuilder, text: str, hostile: bool = False) -> Reply:
         persona_id = turn.persona.id
         _, text = split_addressee(text, persona_id)
         folded = " ".join(tokens(text))
-        if intent.is_injection(folded):
+        if hostile or intent.is_injection(folded):
             return turn.voice("injection")
         if intent.SMALL_TALK_ONLY.match(folded):
             return self._small_talk(turn, folded) or turn.voice("greetings")

@@ -12,7 +12,7 @@ QUESTION_WORDS = frozenset(
 
 _COMMAND_START = r"(?:^|\b(?:now|please|just|and|then|lets|ok|okay)\s+)"
 _INJECTION = re.compile(
-    r"\b(?:ignore|disregard|forget|override|bypass|skip)\b(?:\s+\w+){0,6}?\s+"
+    r"\b(?:ignore|disregard|forget|override|bypass|skip)\b(?:\s+(?!(?:its|his|her|their)\b)\w+){0,6}?\s+"
     r"(?:instructions?|prompts?|rules|programming|guidelines|directives|restrictions|filters|context|persona|script"
     r"|character|role|summary|training)\b"
     r"|\b(?:ignore|disregard)\s+(?:all|everything|the above|previous|prior|that)\b"

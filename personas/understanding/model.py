@@ -21,6 +21,7 @@ from personas.factbase import FactBase
 from personas.persona import Persona
 from personas.understanding.analyse import STOPWORDS, Analyser, Analysis, EntityTable
 from personas.understanding.features import NgramSpace
+from personas.understanding.hostility import HostilityScorer
 from personas.understanding.language import Language, load_language
 from personas.understanding.lexicon import Lexicon
 from personas.understanding.normalise import Normaliser
@@ -109,6 +110,8 @@ class UnderstandingModel:
         self.content_vocabulary = frozenset(term for terms in corpus for term in terms)
         """Every content word some fact's examples use: a question's word outside it is about something else."""
         self._bm25 = BM25Okapi(corpus)
+        self.hostility = HostilityScorer.from_cache(document, arrays)
+        """How likely a message is a manipulation attempt."""
         self._scores = lru_cache(maxsize=_SCORES_KEPT)(self._score)
         """Messages repeat on a busy server ("who is dyson?"): each wording is scored once."""
 

@@ -21,6 +21,7 @@ from personas.persona import Persona
 from personas.textnorm import tokens
 from personas.understanding.analyse import Analyser, EntityTable
 from personas.understanding.features import CHAR_NGRAMS, WORD_NGRAMS
+from personas.understanding.hostility import HOSTILE_PATH, hostile_text, load_hostile_examples
 from personas.understanding.language import LANGUAGE_PATH, Language
 from personas.understanding.lexicon import build_lexicon
 from personas.understanding.normalise import Normaliser
@@ -34,6 +35,8 @@ Example = tuple[str, str, str]
 
 _REGULARISATION = 50.0
 """LogisticRegression's C: how closely the matcher may fit its examples."""
+_HOSTILE_REGULARISATION = 10.0
+"""The manipulation classifier's C."""
 
 
 def second_person(persona: Persona) -> dict[tuple[str, ...], str]:
@@ -72,7 +75,7 @@ def examples(base: FactBase) -> Iterator[Example]:
                 yield fact.id, f"by:{persona_id}", line
 
 
-def cache_key(base_files: Iterable[Path] = (FACTS_PATH, LANGUAGE_PATH)) -> str:
+def cache_key(base_files: Iterable[Path] = (FACTS_PATH, LANGUAGE_PATH, HOSTILE_PATH)) -> str:
     """A digest of the fact base, language data, personas and this package's code: a new one rebuilds the model."""
     digest = hashlib.sha256()
     package = Path(__file__).parent
@@ -128,12 +131,16 @@ def build_model_files(
     classifier.fit(matrix, labels)
     word_vocab = sorted(word_space.vocabulary_, key=word_space.vocabulary_.__getitem__)
     char_vocab = sorted(char_space.vocabulary_, key=char_space.vocabulary_.__getitem__)
+    follow_ups = [" ".join(phrase) for phrases in language.follow_ups.values() for phrase in phrases]
+    hostile = _fit_hostility([text for _, _, text in rows] + follow_ups)
     document: dict[str, Any] = {
         "lexicon": lexicon.to_data(),
         "classes": [str(label) for label in classifier.classes_],
         "examples": analysed,
         "word_vocabulary": word_vocab,
         "char_vocabulary": char_vocab,
+        "hostile_word_vocabulary": hostile.pop("word_vocabulary"),
+        "hostile_char_vocabulary": hostile.pop("char_vocabulary"),
     }
     _write_atomically(json_path, json.dumps(document).encode())
     temporary = arrays_path.with_name(arrays_path.name + f".{os.getpid()}.tmp.npz")
@@ -143,9 +150,38 @@ def build_model_files(
         char_idf=char_space.idf_,
         coef=classifier.coef_.astype(np.float32),
         intercept=classifier.intercept_.astype(np.float32),
+        **{f"hostile_{name}": array for name, array in hostile.items()},
     )
     os.replace(temporary, arrays_path)
     log.info("understanding model built: %d examples, %d features", len(texts), matrix.shape[1])
+
+
+def _fit_hostility(plot_texts: list[str]) -> dict[str, Any]:
+    """Fit the manipulation classifier: ``hostile.yaml``'s attempts against its ordinary messages, every plot
+    question and line of the fact base and the follow-up phrases of language.yaml. Returns its vocabularies (lists)
+    and arrays (idf, coef, intercept)."""
+    from scipy.sparse import hstack
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    attempts, ordinary = load_hostile_examples()
+    texts = [hostile_text(text) for text in (*attempts, *ordinary, *plot_texts)]
+    labels = [1] * len(attempts) + [0] * (len(ordinary) + len(plot_texts))
+    word_space = TfidfVectorizer(
+        analyzer="word", token_pattern=r"\S+", lowercase=False, ngram_range=WORD_NGRAMS, sublinear_tf=True
+    )
+    char_space = TfidfVectorizer(analyzer="char_wb", lowercase=False, ngram_range=CHAR_NGRAMS, sublinear_tf=True)
+    matrix = hstack([word_space.fit_transform(texts), char_space.fit_transform(texts)]).tocsr()
+    classifier = LogisticRegression(C=_HOSTILE_REGULARISATION, class_weight="balanced", max_iter=5000)
+    classifier.fit(matrix, labels)
+    return {
+        "word_vocabulary": sorted(word_space.vocabulary_, key=word_space.vocabulary_.__getitem__),
+        "char_vocabulary": sorted(char_space.vocabulary_, key=char_space.vocabulary_.__getitem__),
+        "word_idf": word_space.idf_,
+        "char_idf": char_space.idf_,
+        "coef": classifier.coef_.astype(np.float32),
+        "intercept": classifier.intercept_.astype(np.float32),
+    }
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
