@@ -10,12 +10,17 @@ QUESTION_WORDS = frozenset(
     {"who", "whom", "whose", "what", "which", "when", "where", "why", "how", "how_many", "yes_no"}
 )
 
-_COMMAND_START = r"(?:^|\b(?:now|please|just|and|then|lets|ok|okay)\s+)"
+_COMMAND_START = (
+    r"(?:^|(?<!\bu )(?<!\byou )(?<!\bi )(?<!\bwe )(?<!\bthey )\b(?:now|please|just|and|then|lets|ok|okay)\s+)"
+)
+"""Where a command starts: the message's start, or after "now", "please", "just"... unless those follow a subject
+("did you just pretend to be calm?" asks about something done, it orders nothing)."""
 _INJECTION = re.compile(
     r"\b(?:ignore|disregard|forget|override|bypass|skip)\b(?:\s+(?!(?:its|his|her|their)\b)\w+){0,6}?\s+"
-    r"(?:instructions?|prompts?|rules|programming|guidelines|directives|restrictions|filters|context|persona|script"
+    r"(?:instructions?|prompts?|rules|guidelines|directives|restrictions|filters|context|persona|script"
     r"|character|role|summary|training)\b"
     r"|\b(?:ignore|disregard)\s+(?:all|everything|the above|previous|prior|that)\b"
+    rf"|{_COMMAND_START}(?:ignore|disregard|forget|override|bypass)\s+(?:your|ur|yr|all|the)\s+programming\b"
     r"|\bsystem\s+(?:prompt|message|instructions?|override)\b"
     r"|\b(?:reveal|print|show|repeat|output|leak|dump|display|paste|give me)\b(?:\s+\w+){0,4}?\s+"
     r"(?:prompt|instructions|system message|initial message|rules|token|api key|password|secrets?|config)\b"

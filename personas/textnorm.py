@@ -11,6 +11,7 @@ __all__ = [
     "CleanInput",
     "clean_input",
     "fold",
+    "read_as_shown",
     "stem",
     "tokens",
 ]
@@ -53,7 +54,7 @@ def clean_input(raw: str) -> CleanInput:
 
     Text after a right-to-left override is read as it is shown: reversed.
     """
-    text = _RIGHT_TO_LEFT.sub(lambda match: match.group(1)[::-1], unicodedata.normalize("NFKC", raw))
+    text = read_as_shown(unicodedata.normalize("NFKC", raw))
     text = "".join(ch if unicodedata.category(ch)[0] != "C" else " " for ch in text)
     truncated = len(text) > MAX_INPUT_CHARS
     if truncated:
@@ -65,6 +66,11 @@ def clean_input(raw: str) -> CleanInput:
     letters = [ch for ch in text if ch.isalpha()]
     latin = any("LATIN" in unicodedata.name(ch, "") for ch in letters)
     return CleanInput(text=text, truncated=truncated, had_letters=bool(letters), latin=latin)
+
+
+def read_as_shown(text: str) -> str:
+    """``text`` with what follows a right-to-left override reversed, as a reader sees it."""
+    return _RIGHT_TO_LEFT.sub(lambda match: match.group(1)[::-1], text)
 
 
 def _first_part(text: str) -> str:

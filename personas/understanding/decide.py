@@ -36,10 +36,10 @@ class Thresholds:
     """The least support to answer a question that wants a slot (who, when, where, how many, a name): the fact
     must also have that slot, saying something the question does not, which is a check of its own
     (``--sweep slotted=0.5,0.6,0.7,0.8`` on the dev half: 0.7 answers 4 more right, no more wrong or invented)."""
-    hostile: float = 0.8
+    hostile: float = 0.75
     """The least probability of the manipulation classifier (``hostility``) at which a message is refused as one:
-    0.15 above the likeliest ordinary message of the dev sets (0.64 on ``tests/data/hostile-dev.jsonl`` and the blind
-    dev half). At 0.8 it refuses 41 of 43 and 34 of 37 attempts of the two halves of ``hostile-dev.jsonl``."""
+    0.15 above the likeliest ordinary message of the dev sets (0.57, on ``tests/data/hostile-dev.jsonl`` and the
+    blind dev half), rounded up to 0.05."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from personas.checking import DocumentChecker, read_yaml
+from personas.textnorm import read_as_shown
 from personas.understanding.features import NgramSpace
 
 __all__ = ["HOSTILE_PATH", "HostileDataError", "HostilityScorer", "hostile_text", "load_hostile_examples"]
@@ -40,10 +41,10 @@ _ADDRESSING = re.compile(r"^(?:@mention\s*)+|(?:\s*@mention)+$")
 
 
 def hostile_text(raw: str) -> str:
-    """``raw`` as the classifier reads it: case-folded, control characters as spaces, every mention inside the message
-    as "@mention" (those before or after it dropped) and every link as "link", spaces collapsed, the first
-    ``HOSTILE_CHARS`` characters."""
-    text = unicodedata.normalize("NFKC", raw).casefold()
+    """``raw`` as the classifier reads it, as it is shown (see ``read_as_shown``): case-folded, control characters as
+    spaces, every mention inside the message as "@mention" (those before or after it dropped) and every link as
+    "link", spaces collapsed, the first ``HOSTILE_CHARS`` characters."""
+    text = read_as_shown(unicodedata.normalize("NFKC", raw)).casefold()
     text = "".join(ch if unicodedata.category(ch)[0] != "C" else " " for ch in text)
     text = _MENTION.sub(" @mention ", text)
     text = _URL.sub(" link ", text)
