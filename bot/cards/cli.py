@@ -89,9 +89,9 @@ def _summary(parsed: ParsedCard, path: Path) -> str:
         lines.append(f"  tags: {', '.join(card.tags)}")
     if card.creator or card.character_version:
         lines.append(f"  by: {card.creator or '?'} {card.character_version}".rstrip())
-    if (ours := card.companion) is not None:
+    if (ours := card.companion) is not None and ours.persona is not None:
         until = ours.knows_until_scene
-        lines.append(f"  t2-companion: persona {ours.persona or '?'}, knows the story until scene {until or '?'}")
+        lines.append(f"  t2-companion: persona {ours.persona}, knows the story until scene {until or '?'}")
     return "\n".join(lines)
 
 
