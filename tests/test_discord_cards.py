@@ -71,6 +71,8 @@ async def test_a_moderator_imports_a_card_and_its_character_answers_by_name(
         invalid = await card("admin", "import", file=Upload("kyle.json", bad))
         imported = await card("admin", "import", file=Upload("dyson.png", png))
         listed = await card("alice", "list")
+        who = await twin.send_slash_command(channel, world["alice"].id, "persona", subcommand="list")
+        [everyone] = await who.wait_for_answers(1)
         turned = await twin.send_slash_command(
             channel, world["admin"].id, "persona", {"state": "on"}, subcommand="model"
         )
@@ -90,6 +92,8 @@ async def test_a_moderator_imports_a_card_and_its_character_answers_by_name(
     assert "Miles Dyson" in imported["data"]["content"]
     assert "John Connor knows by scene 5" in imported["data"]["content"]
     assert "**Miles Dyson**: a character (`dyson`)" in listed["data"]["content"]
+    fields = [field["name"] for field in everyone["data"]["embeds"][0]["fields"]]
+    assert fields == ["John Connor", "Sarah Connor", "T-800", "Miles Dyson (start a message with dyson)"]
     assert posted["content"] == "I'm working on a revolutionary new neural net processor."
     assert posted["raw"]["username"] == "Miles Dyson" and posted["raw"]["allowed_mentions"] == {"parse": []}
     assert "in the voice of the card Miles Dyson" in explained["data"]["content"]

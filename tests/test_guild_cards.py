@@ -133,6 +133,18 @@ def test_a_card_whose_boundary_names_the_unknown_is_refused_naming_the_field(
     assert refused.value.path == field and problem in refused.value.problem
 
 
+def test_a_character_is_addressed_by_its_names_and_the_personas_keep_theirs() -> None:
+    from personas.understanding.address import split_addressee
+
+    names = {"dyson": "dyson", "miles": "dyson", "miles dyson": "dyson", "the engineer": "dyson"}
+    assert split_addressee("dyson, what are you working on?", None, names) == ("dyson", "what are you working on?")
+    assert split_addressee("what are you working on, miles?", None, names) == ("dyson", "what are you working on")
+    assert split_addressee("hey engineer, why?", None, names) == ("dyson", "why?")
+    assert split_addressee("sarah, who is dyson?", None, names) == ("sarah", "who is dyson?")
+    assert split_addressee("who is dyson?", None, names) == (None, "who is dyson?")
+    assert split_addressee("dyson, what are you working on?") == (None, "dyson, what are you working on?")
+
+
 # --- storage, on both databases -------------------------------------------------------------------------------------
 
 

@@ -67,12 +67,18 @@ class ChatCommands(commands.Cog):
 
     @persona_group.command(name="list", description="Who you can talk to")
     async def persona_list(self, interaction: discord.Interaction) -> None:
-        """Show the three personas with a line each."""
+        """Show the personas, and the characters of this server's cards, a line each."""
         embed = discord.Embed(title="Who you can talk to")
         for persona in self.bot.app.chat.personas():
             embed.add_field(
                 name=persona.display_name, value=f"{persona.description}\n*{persona.vantage}*", inline=False
             )
+        found = self.bot.app.chat.cards
+        characters = (await found.for_guild(interaction.guild_id)).characters if found is not None else {}
+        for character in characters.values():
+            name = character.persona.display_name
+            value = f"From this server's cards; speaks only through the language model. *{character.persona.vantage}*"
+            embed.add_field(name=f"{name} (start a message with {character.persona.id})", value=value, inline=False)
         await interaction.response.send_message(embed=embed, ephemeral=True)
 
     @persona_group.command(name="channel", description="Make a persona answer every message here (Manage Server)")
