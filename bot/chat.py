@@ -330,9 +330,10 @@ class ChatService:
         persona, backend, card = self._personas.get(last.persona), last.backend, None
         if self.cards is not None and backend is not None and backend.startswith(CARD_BACKEND):
             backend, card = "model", await self.cards.card_name(int(backend.removeprefix(CARD_BACKEND)))
-        if persona is None and self.cards is not None:
+        if persona is None and self.cards is not None:  # a card's character, if the guild still has it
             character = (await self.cards.for_guild(guild_id)).character(last.persona)
-            persona, card = (character.persona, card or character.persona.display_name) if character else (None, card)
+            if character is not None:
+                persona, card = character.persona, card or character.persona.display_name
         return Explanation(persona, facts, backend, card)
 
     async def forget(self, user: str) -> int:

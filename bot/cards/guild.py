@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from types import MappingProxyType
 
 from cachetools import TTLCache
@@ -46,7 +46,8 @@ CHARACTER_UNAVAILABLE = "I can't talk right now. Try again later."
 """What a card's character says whenever the model does not answer for it: no name, no fact."""
 CHARACTER_AVATAR = "https://cdn.discordapp.com/embed/avatars/2.png"
 CHARACTER_COLOR = 0x7F8C8D
-_SILENT = Voice(*((),) * 14)
+_SILENT = Voice(**{each.name: () for each in fields(Voice)})
+"""A card character's offline voice: no lines at all (it speaks only through the model)."""
 
 
 @dataclass(frozen=True, slots=True)
