@@ -1,5 +1,6 @@
 """Character cards through Discord: the real client against the loopback Discord and the loopback model server.
-A moderator imports a card as an attachment; its character then answers by name, posting under its own name."""
+A moderator imports a card as an attachment; its character then answers by name, or to a reply to its post,
+posting under its own name."""
 
 from __future__ import annotations
 
@@ -80,11 +81,14 @@ async def test_a_moderator_imports_a_card_and_its_character_answers_by_name(
         model.script(grounded("I'm working on a revolutionary new neural net processor.", [PROCESSOR]))
         await twin.send_message(channel, world["alice"].id, f"{mention} dyson, what are you working on?")
         [posted] = await twin.wait_for_messages(channel, 1)
+        model.script(grounded("It will form the basis for Skynet.", ["f-processor-basis-for-skynet"]))
+        await twin.send_message(channel, world["alice"].id, "what will it do?", referenced_message_id=int(posted["id"]))
+        _, replied = await twin.wait_for_messages(channel, 2)
         why = await twin.send_slash_command(channel, world["alice"].id, "why")
         [explained] = await why.wait_for_answers(1)
         removed = await card("admin", "remove", name="Miles Dyson")
         await twin.send_message(channel, world["alice"].id, f"{mention} dyson, what are you working on?")
-        _, after = await twin.wait_for_messages(channel, 2)
+        *_, after = await twin.wait_for_messages(channel, 3)
     assert all(answer["ephemeral"] for answer in (refused, invalid, imported, listed, explained, removed))
     assert "Manage Server" in refused["data"]["content"]
     assert "data.extensions.t2-companion.persona" in invalid["data"]["content"]
@@ -96,8 +100,9 @@ async def test_a_moderator_imports_a_card_and_its_character_answers_by_name(
     assert fields == ["John Connor", "Sarah Connor", "T-800", "Miles Dyson (start a message with dyson)"]
     assert posted["content"] == "I'm working on a revolutionary new neural net processor."
     assert posted["raw"]["username"] == "Miles Dyson" and posted["raw"]["allowed_mentions"] == {"parse": []}
+    assert (replied["raw"]["username"], replied["content"]) == ("Miles Dyson", "It will form the basis for Skynet.")
     assert "in the voice of the card Miles Dyson" in explained["data"]["content"]
-    assert PROCESSOR in explained["data"]["content"]
+    assert "f-processor-basis-for-skynet" in explained["data"]["content"]
     assert "Removed Miles Dyson." in removed["data"]["content"]
     assert after["raw"]["username"] == "John Connor"  # no character any more: John answers about Dyson
-    assert len(model.requests) == 2
+    assert len(model.requests) == 3
