@@ -1,5 +1,6 @@
 """Model backend benchmark: the fact guard's cost, the fallback's latency when the model hangs, and what a model turn
-adds over an offline one with a model server that answers at once (the loopback model server). Prints JSON.
+adds over an offline one with a model server that answers at once (the loopback model server), the same for a
+persona restyled by a server's card and for a card's character, and what importing a PNG card takes. Prints JSON.
 
 Run: ``.venv/bin/python bench/llm.py [--guard-checks 20000] [--turns 200] [--timeout 1.0]``
 """
@@ -20,6 +21,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bot.app import build_app  # noqa: E402
+from bot.cards.export import build_card, card_json_text  # noqa: E402
+from bot.cards.png import card_png  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from bot.llm.guard import FactGuard  # noqa: E402
 from bot.llm.prompt import card_text  # noqa: E402
@@ -27,7 +30,10 @@ from personas.factbase import load_fact_base  # noqa: E402
 from personas.roster import PERSONAS  # noqa: E402
 from tests.modeltwin import ModelTwin, grounded, hang  # noqa: E402
 
-GUILD = 1
+GUILD, RESTYLED, WITH_CHARACTER = 1, 2, 3
+PROCESSOR = "f-dyson-neural-net-processor"
+CHARACTER_REPLY = "I'm working on a revolutionary new neural net processor."
+DYSON = {"character": "dyson", "knows_like": "john", "until_scene": 5}
 DATE = "f-judgment-day-date"
 REPLY = "Mom drilled it into me: August 29, 1997 is Judgment Day. Nobody believes her, but she's right."
 
@@ -71,16 +77,39 @@ async def turn_figures(turns: int, timeout_s: float) -> dict[str, Any]:
                 policy = app.chat.model_policy
                 assert policy is not None
 
-                async def timed(user: str, guild: int | None) -> float:
+                cards = app.chat.cards
+                assert cards is not None
+
+                async def timed(user: str, guild: int | None, text: str = "when is judgment day") -> float:
                     started = time.perf_counter()
-                    await app.chat.reply(user, "channel:1", "when is judgment day", persona="john", guild_id=guild)
+                    reply = await app.chat.reply(user, "channel:1", text, persona="john", guild_id=guild)
+                    if not user.startswith(("warm", "h")):  # a measured turn: the model's reply, not a fallback
+                        assert guild is None or reply.kind == "model", (guild, reply.text)
                     return (time.perf_counter() - started) * 1000
+
+                png = card_png(card_json_text(build_card(PERSONAS["john"], app.knowledge.base), indent=None), 0)
+                imports = []
+                for _ in range(20):
+                    started = time.perf_counter()
+                    await cards.import_card(RESTYLED, png, "bench")
+                    imports.append((time.perf_counter() - started) * 1000)
+                document = json.loads(card_json_text(build_card(PERSONAS["john"], app.knowledge.base), indent=None))
+                document["data"].update(name="Miles Dyson", extensions={"t2-companion": DYSON})
+                await cards.import_card(WITH_CHARACTER, json.dumps(document).encode(), "bench")
 
                 await timed("warm", None)
                 offline = [await timed(f"u{n}", None) for n in range(turns)]
                 await policy.set_enabled(GUILD, True)
                 await timed("warm-model", GUILD)
                 modelled = [await timed(f"m{n}", GUILD) for n in range(turns)]
+                await policy.set_enabled(RESTYLED, True)
+                await timed("warm-restyled", RESTYLED)
+                restyled = [await timed(f"r{n}", RESTYLED) for n in range(turns)]
+                await policy.set_enabled(WITH_CHARACTER, True)
+                model.default = lambda record: grounded(CHARACTER_REPLY, [PROCESSOR])
+                ask = "dyson, what are you working on?"
+                await timed("warm-character", WITH_CHARACTER, ask)
+                character = [await timed(f"c{n}", WITH_CHARACTER, ask) for n in range(turns)]
                 model.default = lambda record: hang(timeout_s * 10)
                 hung = [await timed(f"h{n}", GUILD) for n in range(3)]
             finally:
@@ -90,6 +119,11 @@ async def turn_figures(turns: int, timeout_s: float) -> dict[str, Any]:
         "model_turn_p50_ms": round(statistics.median(modelled), 2),
         "model_turn_p99_ms": round(percentile(modelled, 0.99), 2),
         "model_overhead_p50_ms": round(statistics.median(modelled) - statistics.median(offline), 2),
+        "restyled_turn_p50_ms": round(statistics.median(restyled), 2),
+        "character_turn_p50_ms": round(statistics.median(character), 2),
+        "character_turn_p99_ms": round(percentile(character, 0.99), 2),
+        "card_png_import_p50_ms": round(statistics.median(imports), 2),
+        "card_png_bytes": len(png),
         "llm_timeout_s": timeout_s,
         "fallback_when_hung_ms": round(max(hung), 1),
     }

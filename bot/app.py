@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from bot.cards.guild import GuildCards
 from bot.chat import ChatService
 from bot.config import Settings
 from bot.sharding import Ownership
@@ -175,6 +176,9 @@ async def build_app(
             settings_refresh_s=settings.settings_refresh_s,
             on_turn=metrics.chat_turn if metrics is not None else None,
             on_model_answer=metrics.model_answer if metrics is not None else None,
+            cards=GuildCards(
+                sessions, writer.write_lock, knowledge.base, PERSONAS, refresh_s=settings.settings_refresh_s
+            ),
         )
         if settings.llm_base_url and settings.llm_model:
             _add_model_backend(settings, chat, responder, sessions, writer)

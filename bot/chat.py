@@ -24,8 +24,10 @@ from personas.roster import find_persona
 from personas.understanding.address import split_addressee
 
 if TYPE_CHECKING:
+    from bot.cards.guild import CardCharacter, GuildCards, GuildCardSet
     from bot.llm.backend import ModelBackend
     from bot.llm.policy import ModelPolicy
+    from bot.llm.speaker import Speaker
 
 __all__ = ["DEFAULT_CACHE_SIZE", "ChatReply", "ChatService", "Explanation", "TurnObserver", "UnknownPersonaError"]
 
@@ -38,6 +40,8 @@ HISTORY_TURNS = 3
 """How many earlier turns of the conversation the model sees."""
 STALE_RETRIES = 3
 """How often a turn is redone when its conversation was changed by another process in the meantime."""
+CARD_BACKEND = "card:"
+"""Stored as a reply's backend with the card's id: the model wrote it, in the voice of that guild card."""
 MAX_STORED_CHARS = 4000
 DEFAULT_CACHE_SIZE = 20_000
 """Conversations (and users' default personas) kept in memory; the least recently used beyond it are reloaded."""
@@ -69,6 +73,8 @@ class Explanation:
     persona: Persona | None
     facts: list[Fact]
     backend: str | None = None
+    card: str | None = None
+    """The name of the guild card that styled the reply or is the character who gave it."""
 
 
 @dataclass(slots=True)
@@ -100,11 +106,14 @@ class ChatService:
         model_policy: ModelPolicy | None = None,
         on_turn: TurnObserver | None = None,
         on_model_answer: Callable[[str], None] | None = None,
+        cards: GuildCards | None = None,
     ) -> None:
         """``model`` (with ``model_policy``): the optional language model backend, used in guilds that turned it on
         and answering only through its fact guard; the offline engine answers everywhere else, and whenever the
-        model fails or its reply is refused."""
+        model fails or its reply is refused. ``cards``: the guilds' imported cards, restyling a persona's voice in the
+        model's prompt or adding a character who speaks only through the model."""
         self.model = model
+        self.cards = cards
         self.model_policy = model_policy
         self._database = database
         self._on_turn = on_turn
@@ -161,8 +170,15 @@ class ChatService:
         ``on_turn`` (given at construction) is told of the turn once it is committed.
         """
         started = time.perf_counter()
-        addressed, text = split_addressee(text)
-        persona_id = addressed or (self.persona(persona).id if persona else await self.default_persona(user))
+        cards = await self.cards.for_guild(guild_id) if self.cards is not None else None
+        addresses = cards.addresses() if cards is not None else None
+        addressed, text = split_addressee(text, None, addresses) if addresses else split_addressee(text)
+        character = cards.character(addressed or persona) if cards is not None else None
+        if character is not None:
+            persona_id = character.persona.id
+        else:
+            persona_id = addressed or (self.persona(persona).id if persona else await self.default_persona(user))
+        speaker, card_backend = _card_speaker(cards, character, persona_id)
         key = (user, scope, persona_id)
         async with self._locks.hold(key):
             # Filled only under the key's lock: no turn of this conversation is between its commit and its
@@ -172,14 +188,22 @@ class ChatService:
                 if conversation is None:
                     conversation = self._remember(key, await self._writer.open_conversation(key))
                 result = self._responder.respond(
-                    persona_id, text, conversation.memory, seed_key=f"{user}|{scope}", at_scene=at_scene
+                    speaker.knows_like if speaker is not None else persona_id,
+                    text,
+                    conversation.memory,
+                    seed_key=f"{user}|{scope}",
+                    at_scene=at_scene,
                 )
+                if character is not None:
+                    result = _unavailable(character, result, conversation.memory)
                 backend = None
                 if result.kind not in MODEL_SKIPS and await self._model_allowed(guild_id):
                     assert guild_id is not None
-                    modelled = await self._ask_model(guild_id, persona_id, text, conversation, at_scene)
+                    modelled = await self._ask_model(
+                        guild_id, persona_id, text, conversation, at_scene, speaker=speaker
+                    )
                     if modelled is not None:
-                        result, backend = modelled(result), "model"
+                        result, backend = modelled(result), card_backend
                 try:
                     await self._writer.write(
                         TurnRecord(
@@ -209,13 +233,21 @@ class ChatService:
                 break
         if self._on_turn is not None:
             self._on_turn(result.kind, time.perf_counter() - started)
-        return ChatReply(self._personas[persona_id], result.text, result.fact_ids, result.kind)
+        who = character.persona if character is not None else self._personas[persona_id]
+        return ChatReply(who, result.text, result.fact_ids, result.kind)
 
     async def _model_allowed(self, guild_id: int | None) -> bool:
         return self.model is not None and self.model_policy is not None and await self.model_policy.allows(guild_id)
 
     async def _ask_model(
-        self, guild_id: int, persona_id: str, text: str, conversation: _Conversation, at_scene: int | None
+        self,
+        guild_id: int,
+        persona_id: str,
+        text: str,
+        conversation: _Conversation,
+        at_scene: int | None,
+        *,
+        speaker: Speaker | None = None,
     ) -> Callable[[Reply], Reply] | None:
         """The model's guarded reply, as a change to the offline one; None when the offline one stands."""
         from bot.llm.backend import ModelReply
@@ -230,7 +262,9 @@ class ChatService:
             for asked, answered in pairwise(stored)
             if asked.role == "user" and answered.role == "persona"
         ]
-        answer = await self.model.reply(persona_id, text, conversation.memory, at_scene=at_scene, history=history)
+        answer = await self.model.reply(
+            persona_id, text, conversation.memory, at_scene=at_scene, history=history, speaker=speaker
+        )
         await self.model_policy.spend(guild_id, answer.tokens)
         if self._on_model_answer is not None:
             self._on_model_answer("used" if isinstance(answer, ModelReply) else answer.kind)
@@ -280,8 +314,9 @@ class ChatService:
         explained = await self.explain(user, scope)
         return explained.persona, explained.facts
 
-    async def explain(self, user: str, scope: str) -> Explanation:
-        """The persona, the plot facts and the backend behind the last reply ``user`` got in ``scope``."""
+    async def explain(self, user: str, scope: str, guild_id: int | None = None) -> Explanation:
+        """The persona, the plot facts and the backend behind the last reply ``user`` got in ``scope`` (and the card
+        behind it, if one of the guild's cards styled it or is its character)."""
         async with self._sessions() as session:
             last = await ConversationRepository(session).last_reply(user, scope)
         if last is None or last.persona is None:
@@ -292,7 +327,14 @@ class ChatService:
                 facts.append(self._responder.knowledge.base.fact(fact_id))
             except KeyError:
                 continue  # a fact retired from the fact base since the reply was stored
-        return Explanation(self._personas.get(last.persona), facts, last.backend)
+        persona, backend, card = self._personas.get(last.persona), last.backend, None
+        if self.cards is not None and backend is not None and backend.startswith(CARD_BACKEND):
+            backend, card = "model", await self.cards.card_name(int(backend.removeprefix(CARD_BACKEND)))
+        if persona is None and self.cards is not None:  # a card's character, if the guild still has it
+            character = (await self.cards.for_guild(guild_id)).character(last.persona)
+            if character is not None:
+                persona, card = character.persona, card or character.persona.display_name
+        return Explanation(persona, facts, backend, card)
 
     async def forget(self, user: str) -> int:
         """Delete everything stored about ``user``; returns how many messages were removed."""
@@ -315,3 +357,28 @@ class ChatService:
         """Everything stored about ``user``, JSON-ready."""
         async with self._sessions() as session:
             return await UserRepository(session).export(user)
+
+
+def _card_speaker(
+    cards: GuildCardSet | None, character: CardCharacter | None, persona_id: str
+) -> tuple[Speaker | None, str]:
+    """Who the model speaks as for this turn (None: the persona in its own voice) and the backend stored with a
+    model reply: ``model``, or ``card:<id>`` when one of the guild's cards gave the voice."""
+    if character is not None:
+        return character.speaker, f"{CARD_BACKEND}{character.card_id}"
+    style = cards.restyles.get(persona_id) if cards is not None else None
+    if style is not None:
+        return style.speaker, f"{CARD_BACKEND}{style.card_id}"
+    return None, "model"
+
+
+def _unavailable(character: CardCharacter, offline: Reply, memory: MemoryState) -> Reply:
+    """A card character's reply when the model does not answer: a line saying so, no fact. The offline engine's
+    reply (as the persona the character knows like) is used only for its kind: hostile messages stay refused."""
+    from bot.cards.guild import CHARACTER_UNAVAILABLE
+
+    kind = offline.kind if offline.kind in MODEL_SKIPS else "unavailable"
+    remembered = replace(memory, turn=offline.memory.turn)
+    return replace(
+        offline, persona=character.persona.id, text=CHARACTER_UNAVAILABLE, fact_ids=(), kind=kind, memory=remembered
+    )

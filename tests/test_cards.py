@@ -199,6 +199,7 @@ def test_cli_import_prints_a_summary(exported: Path, fact_base: FactBase) -> Non
     assert lines[0] == "Sarah Connor (Character Card V2, JSON)"
     assert f"  lorebook: {len(fact_base.facts_known_by('sarah'))} entries" in result.stdout
     assert "persona sarah, knows the story until scene 8" in result.stdout
+    assert lines[-1] == "  on a server: restyles sarah's voice"
 
 
 def test_unknown_keys_and_extensions_survive_a_round_trip(fact_base: FactBase) -> None:

@@ -1,8 +1,10 @@
-"""The console front end ends cleanly on Ctrl-D and Ctrl-C, and a game it saved goes on at the next start."""
+"""The console front end ends cleanly on Ctrl-D and Ctrl-C, a game it saved goes on at the next start, and /card checks
+a character card."""
 
 from __future__ import annotations
 
 import io
+import json
 import os
 import signal
 import subprocess
@@ -125,3 +127,17 @@ def test_ctrl_c_ends_the_console_at_once_and_saves_the_game(tmp_path: Path) -> N
     )
     assert again.returncode == 0, again.stderr
     assert "Going on with your saved game." in again.stdout
+
+
+async def test_card_checks_a_card_file_as_a_server_import_would(tmp_path: Path) -> None:
+    from tests.test_guild_cards import dyson_card, restyle_card
+
+    good, bad = tmp_path / "dyson.json", tmp_path / "kyle.json"
+    good.write_text(json.dumps(dyson_card()), encoding="utf-8")
+    bad.write_text(json.dumps(restyle_card("kyle")), encoding="utf-8")
+    settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/console.db")
+    out = await console_run(settings, ["", f"/card {good}", f"/card {bad}", f"/card {tmp_path}/missing.png"])
+    assert "Miles Dyson: a valid card; on a Discord server it adds the character Miles Dyson (dyson)" in out
+    assert "knowing what John Connor knows by scene 5" in out
+    assert "data.extensions.t2-companion.persona: unknown persona 'kyle'" in out
+    assert "missing.png: No such file or directory" in out

@@ -17,6 +17,7 @@ from sqlalchemy import Integer, func, insert, select, text
 from sqlalchemy.engine import make_url
 
 from bot.app import App, build_app
+from bot.cards.export import build_card, card_json_text
 from bot.config import Settings
 from bot.console.chat import ConsoleChat
 from bot.trivia.service import GameOptions
@@ -26,6 +27,7 @@ from db.engine import create_engine
 from db.llm import ModelRepository
 from db.migrate import current_revision, head_revision, upgrade
 from db.schema import metadata
+from personas.roster import PERSONAS
 from tests.postgres import create_database, drop_database
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -112,6 +114,9 @@ async def populate(url: str) -> None:
             session.add(GuildSettings(guild_id=GUILD, default_persona="john"))
             await ModelRepository(session).set_enabled(GUILD, True)
             await ModelRepository(session).spend(GUILD, "2026-12-01", 321)
+        assert app.chat.cards is not None
+        card = card_json_text(build_card(PERSONAS["sarah"], app.knowledge.base, at_scene=2)).encode()
+        await app.chat.cards.import_card(GUILD, card, "discord:42")
         await app.request_forget("discord:99")  # carried out at the next start, which is on PostgreSQL
     finally:
         await app.close()

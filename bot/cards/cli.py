@@ -63,6 +63,7 @@ def _import(path: Path, as_json: bool) -> int:
         sys.stdout.write(card_json_text(parsed.card))
     else:
         print(_summary(parsed, path))
+        print(f"  on a server: {_server_use(parsed)}")
     for warning in parsed.warnings[:_SHOWN_WARNINGS]:
         print(f"warning: {warning}", file=sys.stderr)
     if (hidden := len(parsed.warnings) - _SHOWN_WARNINGS) > 0:
@@ -88,10 +89,26 @@ def _summary(parsed: ParsedCard, path: Path) -> str:
         lines.append(f"  tags: {', '.join(card.tags)}")
     if card.creator or card.character_version:
         lines.append(f"  by: {card.creator or '?'} {card.character_version}".rstrip())
-    if (ours := card.companion) is not None:
+    if (ours := card.companion) is not None and ours.persona is not None:
         until = ours.knows_until_scene
-        lines.append(f"  t2-companion: persona {ours.persona or '?'}, knows the story until scene {until or '?'}")
+        lines.append(f"  t2-companion: persona {ours.persona}, knows the story until scene {until or '?'}")
     return "\n".join(lines)
+
+
+def _server_use(parsed: ParsedCard) -> str:
+    """What ``/persona card import`` would make of the card, or why it would refuse it."""
+    from bot.cards.boundary import NewCharacter, card_role
+    from personas.factbase import load_fact_base
+    from personas.roster import PERSONAS
+
+    try:
+        role = card_role(parsed.card, load_fact_base(), PERSONAS)
+    except CardError as exc:
+        return f"refused by /persona card import ({exc})"
+    if isinstance(role, NewCharacter):
+        until = f" by scene {role.until_scene}" if role.until_scene is not None else ""
+        return f"adds the character {role.entity}, knowing what {role.knows_like} knows{until}"
+    return f"restyles {role.persona}'s voice"
 
 
 def _clip(text: str, limit: int = 100) -> str:

@@ -170,12 +170,13 @@ class _Reader:
 
     def companion(self, raw: Json, where: str) -> None:
         ours = self.obj(raw, where)
-        for key, check in (("persona", self.string), ("fact_id", self.string)):
+        for key in ("persona", "fact_id", "character", "knows_like"):
             if ours.get(key) is not None:
-                check(ours[key], f"{where}.{key}")
-        until = ours.get("knows_until_scene")
-        if until is not None and (isinstance(until, bool) or not isinstance(until, int) or until < 1):
-            raise CardError(f"{where}.knows_until_scene", "expected a scene number (an integer from 1)")
+                self.string(ours[key], f"{where}.{key}")
+        for key in ("knows_until_scene", "until_scene"):
+            until = ours.get(key)
+            if until is not None and (isinstance(until, bool) or not isinstance(until, int) or until < 1):
+                raise CardError(f"{where}.{key}", "expected a scene number (an integer from 1)")
 
     def required_text(self, raw: dict[str, Json], name: str, prefix: str) -> str:
         if name not in raw:

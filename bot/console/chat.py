@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
+
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from bot.app import App, build_app
+from bot.cards.boundary import NewCharacter
+from bot.cards.model import CardError
 from bot.chat import UnknownPersonaError
 from bot.config import Settings
 from bot.console.input import LineReader, ReadLine, read_terminal_line
@@ -20,6 +25,7 @@ __all__ = ["ConsoleChat", "run_console"]
 HELP = (
     "Type a message to talk. Commands: /persona NAME (john, sarah, t800), /personas, /why, /help, /quit.\n"
     'Start a message with a name to ask someone else once: "sarah, who gave you the weapons?"\n'
+    "/card FILE checks a character card (.json or .png) for /persona card import on a Discord server.\n"
     "Games: /trivia [open|choice] [questions] plays plot trivia; /story [list|vote|natural] plays the story."
 )
 
@@ -113,6 +119,8 @@ class ConsoleChat:
                 self.console.print(escape(str(exc)), style="yellow")
         elif name == "why":
             await self._why()
+        elif name == "card":
+            await self._card(argument.strip())
         elif name == "trivia":
             await self._trivia(argument.split())
         elif name == "story":
@@ -144,6 +152,33 @@ class ConsoleChat:
             raise
         self.console.print(f"Back to {escape(self._name())}.", style="dim")
 
+    async def _card(self, argument: str) -> None:
+        """Check a card file as ``/persona card import`` would, and say what it would do on a server."""
+        cards = self.app.chat.cards
+        if not argument or cards is None:
+            self.console.print("Usage: /card FILE (a .json or .png character card).", style="yellow")
+            return
+        try:
+            data = await asyncio.to_thread(_read_file, argument)
+            card, role, _ = await asyncio.to_thread(cards.check, data)
+        except OSError as exc:
+            self.console.print(f"{escape(argument)}: {escape(exc.strerror or str(exc))}", style="yellow")
+            return
+        except CardError as exc:
+            self.console.print(f"{escape(argument)}: {escape(str(exc))}", style="yellow")
+            return
+        if isinstance(role, NewCharacter):
+            persona = self.app.chat.persona(role.knows_like).display_name
+            until = f" by scene {role.until_scene}" if role.until_scene is not None else ""
+            what = f"adds the character {card.name} ({role.entity}), knowing what {persona} knows{until}"
+        else:
+            what = f"restyles {self.app.chat.persona(role.persona).display_name}'s voice"
+        self.console.print(
+            f"{escape(card.name)}: a valid card; on a Discord server it {escape(what)} when the language model words "
+            "the replies. Here, with no server, the offline engine answers.",
+            style="dim",
+        )
+
     async def _why(self) -> None:
         persona, facts = await self.app.chat.why(self.user, "console")
         if persona is None:
@@ -153,6 +188,10 @@ class ConsoleChat:
         else:
             for fact in facts:
                 self.console.print(f"[bold]{fact.id}[/bold] (scene {fact.scene}): {escape(fact.text)}")
+
+
+def _read_file(name: str) -> bytes:
+    return Path(name).expanduser().read_bytes()
 
 
 async def run_console(

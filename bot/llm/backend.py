@@ -11,9 +11,12 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from cachetools import LRUCache
+
 from bot.llm.client import Completion, ModelClient, ModelError, OnText
 from bot.llm.guard import FactGuard, Verdict
 from bot.llm.prompt import Turn, build_messages, card_text
+from bot.llm.speaker import Speaker
 from personas.engine import GroundedEngine
 from personas.factbase import Fact
 from personas.memory import MemoryState
@@ -26,6 +29,8 @@ log = logging.getLogger(__name__)
 FACTS_IN_PROMPT = 6
 """How many facts the prompt holds: the retriever's best for the message that the persona knows."""
 _JSON_OBJECT = re.compile(r"\{.*\}", re.DOTALL)
+CHARACTER_GUARDS = 256
+"""Guards kept for cards' characters (each guild may add its own); one used less recently is built again."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +59,9 @@ class ModelBackend:
     engine: GroundedEngine
     personas: Mapping[str, Persona]
     _guards: dict[str, FactGuard] = field(default_factory=dict)
+    _character_guards: LRUCache[tuple[str, str, str, int | None], FactGuard] = field(
+        default_factory=lambda: LRUCache(CHARACTER_GUARDS)
+    )
 
     def guard(self, persona_id: str) -> FactGuard:
         """The fact guard for one persona (built once)."""
@@ -65,9 +73,30 @@ class ModelBackend:
             self._guards[persona_id] = guard
         return guard
 
-    def facts_for(self, persona_id: str, message: str, memory: MemoryState, at_scene: int | None) -> list[Fact]:
-        """The facts to put in the prompt: the best-ranked ones this persona knows at this scene, and the last one
-        it said (so a follow-up can be answered)."""
+    def guard_for(self, speaker: Speaker) -> FactGuard:
+        """The fact guard for a speaker: a roster persona's own (restyled or not: a card's text backs nothing), or
+        one for a card's character, bounded by the knowledge it declares and backed by the fact base alone."""
+        if speaker.persona.id in self.personas:
+            return self.guard(speaker.persona.id)
+        key = (speaker.persona.id, speaker.persona.display_name, speaker.knows_like, speaker.until_scene)
+        guard = self._character_guards.get(key)
+        if guard is None:
+            guard = FactGuard(
+                speaker.persona,
+                self.engine.knowledge.base,
+                list(self.personas.values()),
+                knows_like=speaker.knows_like,
+                until_scene=speaker.until_scene,
+            )
+            self._character_guards[key] = guard
+        return guard
+
+    def facts_for(
+        self, persona_id: str, message: str, memory: MemoryState, at_scene: int | None, *, knows_like: str | None = None
+    ) -> list[Fact]:
+        """The facts to put in the prompt: the best-ranked ones this persona (or whoever it ``knows_like``) knows at
+        this scene, and the last one it said (so a follow-up can be answered)."""
+        persona_id = knows_like or persona_id
         analysis = self.engine.understand(persona_id, message, memory)
         ranked = [candidate.fact for candidate in self.engine.retriever.rank(analysis, limit=FACTS_IN_PROMPT * 3)]
         base = self.engine.knowledge.base
@@ -87,11 +116,15 @@ class ModelBackend:
         at_scene: int | None = None,
         history: Sequence[Turn] = (),
         on_text: OnText | None = None,
+        speaker: Speaker | None = None,
     ) -> ModelReply | Rejection:
-        """The model's guarded reply to ``message``, or why there is none."""
-        persona = self.personas[persona_id]
-        facts = self.facts_for(persona_id, message, memory, at_scene)
-        messages = build_messages(persona, facts, history, message)
+        """The model's guarded reply to ``message``, or why there is none.
+
+        ``speaker``: who speaks when it is not ``persona_id`` in its own voice (a card's restyle or character)."""
+        speaker = speaker or Speaker.own(self.personas[persona_id])
+        persona, at_scene = speaker.persona, speaker.scene(at_scene)
+        facts = self.facts_for(persona.id, message, memory, at_scene, knows_like=speaker.knows_like)
+        messages = build_messages(persona, facts, history, message, style=speaker.style)
         try:
             async with asyncio.timeout(self.client.timeout_s):
                 completion = await self.client.complete(messages, on_text)
@@ -104,7 +137,7 @@ class ModelBackend:
             log.info("model answer could not be read; using the offline reply")
             return Rejection("unreadable", completion.text[:80], completion.tokens)
         text, cited = parsed
-        verdict: Verdict = self.guard(persona_id).check(text, cited, set(sent), at_scene)
+        verdict: Verdict = self.guard_for(speaker).check(text, cited, set(sent), at_scene)
         if not verdict.ok:
             log.info("fact guard refused a model reply: %s", "; ".join(verdict.reasons))
             return Rejection("guard", "; ".join(verdict.reasons), completion.tokens)

@@ -138,6 +138,10 @@ class FactGuard:
     card_texts: Sequence[str] = ()
     """The persona's card as the model saw it (description, personality, examples): names it may use."""
     max_chars: int = MAX_REPLY_CHARS
+    knows_like: str | None = None
+    """Whose knowledge bounds the cited facts (a card's character knows what a persona knows); None: the persona's."""
+    until_scene: int | None = None
+    """The last scene whose facts may be cited (a card's boundary), on top of the scene ``check`` is given."""
     _facts: Mapping[str, tuple[Fact, _Backing]] = field(init=False)
     _card: _Backing = field(init=False)
     _common: frozenset[str] = field(init=False)
@@ -167,11 +171,14 @@ class FactGuard:
         if self._other_voices is not None and (voice := self._other_voices.search(text)):
             reasons.append(f"speaks as another persona: {voice.group(0).strip()!r}")
         backing: list[_Backing] = [self._card]
+        knower = self.knows_like or self.persona.id
+        if self.until_scene is not None:
+            at_scene = self.until_scene if at_scene is None else min(at_scene, self.until_scene)
         for fact_id in cited:
             known = self._facts.get(fact_id)
             if known is None or fact_id not in sent:
                 reasons.append(f"cites {fact_id!r}, which the prompt did not hold")
-            elif not known[0].known_by(self.persona.id, at_scene):
+            elif not known[0].known_by(knower, at_scene):
                 reasons.append(f"cites {fact_id!r}, which {self.persona.display_name} does not know here")
             else:
                 backing.append(known[1])

@@ -9,7 +9,10 @@ from typing import Any
 from personas.factbase import Fact
 from personas.persona import Persona
 
-__all__ = ["REPLY_SCHEMA", "Turn", "build_messages", "card_text"]
+__all__ = ["MAX_STYLE_CHARS", "REPLY_SCHEMA", "Turn", "build_messages", "card_text", "styled_card_text"]
+
+MAX_STYLE_CHARS = 1200
+"""The most of each imported card field (description, personality, example chats) the prompt carries."""
 
 Turn = tuple[str, str]
 """(what the user said, what the persona answered)."""
@@ -50,6 +53,22 @@ def card_text(persona: Persona) -> str:
     return "\n".join(lines)
 
 
+def styled_card_text(name: str, description: str, personality: str, examples: str) -> str:
+    """An imported card's voice as the model sees it: how the character is described and sounds. It states no fact:
+    the rules below the card say only the FACTS may be stated."""
+
+    def clip(text: str) -> str:
+        filled = text.replace("{{char}}", name).replace("{{user}}", "User").strip()
+        return filled if len(filled) <= MAX_STYLE_CHARS else filled[: MAX_STYLE_CHARS - 1] + "…"
+
+    lines = [f"You are {name}. {clip(description)}".rstrip()]
+    if personality.strip():
+        lines.append(f"Personality: {clip(personality)}")
+    if examples.strip():
+        lines.append(f"How you sound (style only, not facts):\n{clip(examples)}")
+    return "\n".join(lines)
+
+
 def _fact_line(fact: Fact, persona: Persona) -> str:
     said = fact.lines.get(persona.id, ())
     own = f' (as you would say it: "{said[0]}")' if said else ""
@@ -57,11 +76,13 @@ def _fact_line(fact: Fact, persona: Persona) -> str:
 
 
 def build_messages(
-    persona: Persona, facts: Sequence[Fact], history: Sequence[Turn], message: str
+    persona: Persona, facts: Sequence[Fact], history: Sequence[Turn], message: str, *, style: str | None = None
 ) -> list[dict[str, str]]:
-    """The chat messages for one turn: system (card, rules, facts), the recent turns, then the user's message."""
+    """The chat messages for one turn: system (card, rules, facts), the recent turns, then the user's message.
+
+    ``style``: an imported card's text (``styled_card_text``) in place of the persona's own card."""
     fact_lines = "\n".join(_fact_line(fact, persona) for fact in facts) or "(none: you know nothing about this)"
-    system = f"{card_text(persona)}\n\n{_RULES.format(name=persona.display_name)}\n\nFACTS:\n{fact_lines}"
+    system = f"{style or card_text(persona)}\n\n{_RULES.format(name=persona.display_name)}\n\nFACTS:\n{fact_lines}"
     messages = [{"role": "system", "content": system}]
     for asked, answered in history:
         messages.append({"role": "user", "content": asked})

@@ -1,5 +1,7 @@
-"""The model backend's storage: which guilds turned it on, and the tokens each guild spent per day."""
+"""The model backend's storage: which guilds turned it on, the tokens each guild spent per day, and the character
+cards each guild imported."""
 
+from db.llm.cards import CardRepository, StoredCard
 from db.llm.repository import ModelRepository
 
-__all__ = ["ModelRepository"]
+__all__ = ["CardRepository", "ModelRepository", "StoredCard"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from functools import cache
+from functools import lru_cache
 
 from personas.persona import Persona
 from personas.roster import PERSONAS
@@ -27,9 +27,11 @@ def _pattern(name: str) -> str:
     return r"(?:the\s+)?" + r"[\s-]*".join(re.escape(part) for part in re.split(r"[\s-]+", name))
 
 
-@cache
-def _patterns(current: str | None) -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str], Mapping[str, str]]:
-    who: dict[str, str] = {}
+@lru_cache(maxsize=1024)
+def _patterns(
+    current: str | None, extra: tuple[tuple[str, str], ...] = ()
+) -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str], Mapping[str, str]]:
+    who = {re.sub(r"[\s-]+", " ", name.removeprefix("the ")): key for name, key in extra}
     for persona in PERSONAS.values():
         for name in _names(persona):
             who[re.sub(r"[\s-]+", " ", name)] = persona.id
@@ -44,14 +46,17 @@ def _patterns(current: str | None) -> tuple[re.Pattern[str], re.Pattern[str], re
     return lead, tail, middle, who
 
 
-def split_addressee(text: str, current: str | None = None) -> tuple[str | None, str]:
+def split_addressee(
+    text: str, current: str | None = None, extra: Mapping[str, str] | None = None
+) -> tuple[str | None, str]:
     """The persona a message names as the one spoken to (or None), and the message without that name.
 
     The name may lead ("sarah, why Mexico?"), close after a comma ("what happened at cyberdyne, sarah?") or stand
     between commas ("ok, john, how did you get away?"). Talking to ``current``, what it calls its own people
-    counts as a name too: "mom, why Mexico?" to John speaks to Sarah.
+    counts as a name too: "mom, why Mexico?" to John speaks to Sarah. ``extra``: more names (lower case) -> who
+    answers to them, such as a guild's card characters; the personas' own names come first.
     """
-    lead, tail, middle, who = _patterns(current)
+    lead, tail, middle, who = _patterns(current, tuple(sorted(extra.items())) if extra else ())
     for pattern in (lead, tail, middle):
         match = pattern.search(text)
         if match is None:

@@ -1,4 +1,4 @@
-"""Slash commands for chat: /talk, /persona set|list|channel|model, /why."""
+"""Slash commands for chat: /talk, /persona set|list|channel|model, /persona card import|list|remove, /why."""
 
 from __future__ import annotations
 
@@ -6,8 +6,10 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.cards.guild import GuildCards
 from bot.discord.checks import require_manage_guild
 from bot.discord.client import CompanionBot, Refusal, defer_answer, send_ephemeral, send_public
+from bot.discord.cogs.chat import cards
 from bot.discord.cogs.chat.listener import scope_of, user_key
 from bot.discord.personas_out import persona_embed
 from bot.splitting import split_message
@@ -23,6 +25,7 @@ class ChatCommands(commands.Cog):
     """/talk, /persona and /why."""
 
     persona_group = app_commands.Group(name="persona", description="Choose who answers you")
+    card_group = app_commands.Group(name="card", description="Character cards for this server", parent=persona_group)
 
     def __init__(self, bot: CompanionBot) -> None:
         self.bot = bot
@@ -64,12 +67,18 @@ class ChatCommands(commands.Cog):
 
     @persona_group.command(name="list", description="Who you can talk to")
     async def persona_list(self, interaction: discord.Interaction) -> None:
-        """Show the three personas with a line each."""
+        """Show the personas, and the characters of this server's cards, a line each."""
         embed = discord.Embed(title="Who you can talk to")
         for persona in self.bot.app.chat.personas():
             embed.add_field(
                 name=persona.display_name, value=f"{persona.description}\n*{persona.vantage}*", inline=False
             )
+        found = self.bot.app.chat.cards
+        characters = (await found.for_guild(interaction.guild_id)).characters if found is not None else {}
+        for character in characters.values():
+            name = character.persona.display_name
+            value = f"From this server's cards; speaks only through the language model. *{character.persona.vantage}*"
+            embed.add_field(name=f"{name} (start a message with {character.persona.id})", value=value, inline=False)
         await interaction.response.send_message(embed=embed, ephemeral=True)
 
     @persona_group.command(name="channel", description="Make a persona answer every message here (Manage Server)")
@@ -116,17 +125,54 @@ class ChatCommands(commands.Cog):
             f"{used:,} of {policy.daily_tokens:,} tokens used.",
         )
 
+    @card_group.command(name="import", description="Import a character card, .json or .png (Manage Server)")
+    @app_commands.describe(file="a Character Card V2 (or V1) file that restyles a persona or adds a character")
+    async def card_import(self, interaction: discord.Interaction, file: discord.Attachment) -> None:
+        """Store a card for this server: it restyles a persona's voice or adds a model-only character."""
+        require_manage_guild(interaction)
+        assert interaction.guild_id is not None
+        await defer_answer(interaction, ephemeral=True)
+        answer = await cards.import_card(self._cards(), interaction.guild_id, interaction.user, file)
+        await send_ephemeral(interaction, answer)
+
+    @card_group.command(name="list", description="The character cards this server imported")
+    async def card_list(self, interaction: discord.Interaction) -> None:
+        """List this server's cards."""
+        if interaction.guild_id is None:
+            raise Refusal("Character cards belong to a server.")
+        await defer_answer(interaction, ephemeral=True)
+        await send_ephemeral(interaction, await cards.list_cards(self._cards(), interaction.guild_id))
+
+    @card_group.command(name="remove", description="Remove a character card (Manage Server)")
+    @app_commands.describe(name="the card's name, or the persona or character it is for")
+    async def card_remove(self, interaction: discord.Interaction, name: app_commands.Range[str, 1, 100]) -> None:
+        """Remove one of this server's cards."""
+        require_manage_guild(interaction)
+        assert interaction.guild_id is not None
+        await defer_answer(interaction, ephemeral=True)
+        await send_ephemeral(interaction, await cards.remove_card(self._cards(), interaction.guild_id, name))
+
+    def _cards(self) -> GuildCards:
+        found = self.bot.app.chat.cards
+        if found is None:
+            raise Refusal("Character cards are not available on this bot.")
+        return found
+
     @app_commands.command(name="why", description="Which plot facts the last reply you got here came from")
     async def why(self, interaction: discord.Interaction) -> None:
         """List the facts behind the user's last reply in this channel, and what worded it (several messages when
         the facts take more than one)."""
         await defer_answer(interaction, ephemeral=True)
-        explained = await self.bot.app.chat.explain(user_key(interaction.user), scope_of(interaction.channel))
+        explained = await self.bot.app.chat.explain(
+            user_key(interaction.user), scope_of(interaction.channel), interaction.guild_id
+        )
         persona, facts = explained.persona, explained.facts
         if persona is None:
             await send_ephemeral(interaction, "Nobody has answered you in this channel yet.")
             return
         by = " (worded by the language model)" if explained.backend == "model" else ""
+        if explained.card is not None and explained.backend == "model":
+            by = f" (worded by the language model in the voice of the card {explained.card})"
         if not facts:
             await send_ephemeral(interaction, f"{persona.display_name}'s last reply to you{by} stated no plot fact.")
             return

@@ -108,7 +108,7 @@ class ChatListener(commands.Cog):
         content = message.content or ""
         if message.guild is None:
             return content, None
-        replied = self._replied_persona(message)
+        replied = await self._replied_persona(message)
         if replied is not None:
             return _strip_mention(content, me.id), replied
         if me in message.mentions:
@@ -120,7 +120,7 @@ class ChatListener(commands.Cog):
             return content, info.auto_persona
         return None
 
-    def _replied_persona(self, message: discord.Message) -> str | None:
+    async def _replied_persona(self, message: discord.Message) -> str | None:
         reference = message.reference
         resolved = reference.resolved if reference is not None else None
         if not isinstance(resolved, discord.Message):
@@ -133,6 +133,9 @@ class ChatListener(commands.Cog):
         if resolved.embeds and resolved.embeds[0].author and resolved.embeds[0].author.name:
             name = resolved.embeds[0].author.name
         persona = find_persona(name)
+        if persona is None and (cards := self.bot.app.chat.cards) is not None:  # one of this server's card characters
+            character = (await cards.for_guild(message.guild.id if message.guild else None)).character(name)
+            return character.persona.id if character is not None else None
         return persona.id if persona is not None else None
 
     def _first_time(self, message_id: int) -> bool:
