@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from itertools import pairwise
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from cachetools import LRUCache, TTLCache
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -27,7 +27,15 @@ if TYPE_CHECKING:
     from bot.llm.backend import ModelBackend
     from bot.llm.policy import ModelPolicy
 
-__all__ = ["DEFAULT_CACHE_SIZE", "ChatReply", "ChatService", "Explanation", "TurnObserver", "UnknownPersonaError"]
+__all__ = [
+    "DEFAULT_CACHE_SIZE",
+    "ChatReply",
+    "ChatService",
+    "Explanation",
+    "ReplyStream",
+    "TurnObserver",
+    "UnknownPersonaError",
+]
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +54,19 @@ ConversationKey = tuple[str, str, str]
 """(user, scope, persona)"""
 TurnObserver = Callable[[str, float], None]
 """Told of each turn answered: the reply's kind and the seconds the turn took (it must not block)."""
+
+
+class ReplyStream(Protocol):
+    """A front end that shows a model reply while it streams. What it is shown has passed the fact guard's partial
+    check; the reply ``ChatService.reply`` returns (the guarded model reply, or the offline one) is what it must show
+    in the end."""
+
+    async def show(self, persona: Persona, text: str) -> None:
+        """More of the reply may be shown: ``text`` is all of it so far, in whole sentences."""
+
+    async def hold(self) -> dict[str, Any] | None:
+        """Show nothing more; what was shown, stored with the reply in the outbox so that the reply replaces it
+        even when it is posted after a restart (None when nothing was shown)."""
 
 
 class UnknownPersonaError(ValueError):
@@ -151,6 +172,7 @@ class ChatService:
         at_scene: int | None = None,
         reply_channel_id: int | None = None,
         guild_id: int | None = None,
+        stream: ReplyStream | None = None,
     ) -> ChatReply:
         """Answer ``text`` from ``user`` in ``scope``; the turn is committed before this returns.
 
@@ -158,6 +180,7 @@ class ChatService:
         by naming another persona ("sarah, who gave you the weapons?") is answered by that one.
         ``reply_channel_id``: the reply is to be posted there; it is stored in the outbox with the turn.
         ``guild_id``: where the message was sent, for the model backend's opt-in and budget.
+        ``stream``: shown the model's reply while it streams (see ``ReplyStream``).
         ``on_turn`` (given at construction) is told of the turn once it is committed.
         """
         started = time.perf_counter()
@@ -177,9 +200,10 @@ class ChatService:
                 backend = None
                 if result.kind not in MODEL_SKIPS and await self._model_allowed(guild_id):
                     assert guild_id is not None
-                    modelled = await self._ask_model(guild_id, persona_id, text, conversation, at_scene)
+                    modelled = await self._ask_model(guild_id, persona_id, text, conversation, at_scene, stream)
                     if modelled is not None:
                         result, backend = modelled(result), "model"
+                shown = await stream.hold() if stream is not None else None
                 try:
                     await self._writer.write(
                         TurnRecord(
@@ -193,6 +217,7 @@ class ChatService:
                             discord_message_id=discord_message_id,
                             reply_channel_id=reply_channel_id,
                             backend=backend,
+                            reply_payload=shown,
                         )
                     )
                 except StaleWrite:
@@ -215,7 +240,13 @@ class ChatService:
         return self.model is not None and self.model_policy is not None and await self.model_policy.allows(guild_id)
 
     async def _ask_model(
-        self, guild_id: int, persona_id: str, text: str, conversation: _Conversation, at_scene: int | None
+        self,
+        guild_id: int,
+        persona_id: str,
+        text: str,
+        conversation: _Conversation,
+        at_scene: int | None,
+        stream: ReplyStream | None,
     ) -> Callable[[Reply], Reply] | None:
         """The model's guarded reply, as a change to the offline one; None when the offline one stands."""
         from bot.llm.backend import ModelReply
@@ -230,7 +261,16 @@ class ChatService:
             for asked, answered in pairwise(stored)
             if asked.role == "user" and answered.role == "persona"
         ]
-        answer = await self.model.reply(persona_id, text, conversation.memory, at_scene=at_scene, history=history)
+        on_shown = None
+        if stream is not None:
+            persona = self._personas[persona_id]
+
+            async def on_shown(shown: str) -> None:
+                await stream.show(persona, shown)
+
+        answer = await self.model.reply(
+            persona_id, text, conversation.memory, at_scene=at_scene, history=history, on_shown=on_shown
+        )
         await self.model_policy.spend(guild_id, answer.tokens)
         if self._on_model_answer is not None:
             self._on_model_answer("used" if isinstance(answer, ModelReply) else answer.kind)
