@@ -183,7 +183,7 @@ class ModelTwin:
         for start in range(0, limit, CHUNK_CHARS):
             piece = content[start : min(start + CHUNK_CHARS, limit)]
             await _event(response, {**base, "created": created, "choices": [_delta({"content": piece})]})
-            await asyncio.sleep(0)
+            await asyncio.sleep(behaviour.chunk_delay_s)
         if behaviour.cut_after is not None:
             _drop(request)
             return response
