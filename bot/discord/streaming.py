@@ -48,7 +48,7 @@ class StreamedPost:
         before_first: Callable[[], Awaitable[None]],
         on_first: Callable[[], None],
         first_part_chars: int = FIRST_PART_CHARS,
-        edit_every_s: float = EDIT_EVERY_S,
+        edit_every_s: float | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._poster = poster
@@ -56,7 +56,7 @@ class StreamedPost:
         self._before_first = before_first
         self._on_first = on_first
         self._first_part_chars = first_part_chars
-        self._edit_every_s = edit_every_s
+        self._edit_every_s = EDIT_EVERY_S if edit_every_s is None else edit_every_s
         self._clock = clock
         self._latest: tuple[Persona, str] | None = None
         self._shown = ""

@@ -126,7 +126,7 @@ class ChatCommands(commands.Cog):
         if persona is None:
             await send_ephemeral(interaction, "Nobody has answered you in this channel yet.")
             return
-        by = " (worded by the language model)" if explained.backend == "model" else ""
+        by = " (worded by the language model)" if explained.backend == "model" else " (from the offline engine)"
         if not facts:
             await send_ephemeral(interaction, f"{persona.display_name}'s last reply to you{by} stated no plot fact.")
             return
