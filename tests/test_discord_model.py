@@ -295,3 +295,25 @@ async def test_past_the_daily_budget_the_offline_engine_answers(
     assert modelled["content"] == "Mom made sure I know it: August 29, 1997."
     assert len(model.requests) == 1  # the budget was spent: the model was not asked again
     assert stored.backend is None and offline["content"] == stored.text and "1997" in offline["content"]
+
+
+async def test_a_streamed_reply_whose_last_edit_failed_is_edited_from_the_outbox_not_posted_again(
+    twin: DiscordTwin, world: dict[str, Any], tmp_path: Path, model: ModelTwin, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    channel, alice = world["general"].id, world["alice"].id
+    reply = LONG.split(" I used to think")[0]  # long enough to be shown while it streams, too short for a second edit
+    model.script(slow(grounded(reply, [DATE]), STREAM_CHUNK_S))
+    twin.fail_next(1, status=403, code=50013, method="PATCH", path_contains="/messages/")
+    async with run_client(twin, CompanionBot(_settings(tmp_path, model))) as bot:
+        await _model_on(bot, world["guild"].id)
+        await twin.send_message(channel, alice, f"<@{twin.bot_user.id}> {ASK}")
+        [shown] = await _answered(twin, bot, channel, 1)
+        assert shown["content"] != reply and await bot.outbox.depth() == 1  # the final edit failed: still waiting
+        monkeypatch.setattr("bot.discord.outbox.GRACE_S", 0.0)
+        assert await bot.outbox.drain() == 1
+        stored = await _stored(bot, alice, channel)
+        assert await bot.outbox.depth() == 0
+    [posted] = twin.messages[channel]
+    assert posted["content"] == reply == stored.text and stored.backend == "model"
+    posts = [r for r in twin.requests if r.method == "POST" and r.path.startswith(f"/webhooks/{posted['webhook_id']}/")]
+    assert len(posts) == 1 and [edit["content"] for edit in posted["edits"]] == [reply]
