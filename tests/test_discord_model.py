@@ -151,6 +151,12 @@ def _everything_sent(twin: DiscordTwin) -> str:
     return "\n".join(json.dumps(request.json) for request in twin.requests if request.json is not None)
 
 
+def _said(message: dict[str, Any]) -> str:
+    """What a message (or an edit) says: its text, or its embed's when the persona posted as an embed."""
+    embeds = message.get("embeds")
+    return str(embeds[0]["description"] if embeds else message["content"])
+
+
 def _edits(twin: DiscordTwin, message: dict[str, Any]) -> list[Any]:
     return [r for r in twin.requests if r.method == "PATCH" and r.path.endswith(f"/messages/{message['id']}")]
 
@@ -212,10 +218,13 @@ async def test_a_model_that_hangs_past_the_timeout_shows_typing_then_the_offline
     assert int(posted["id"]) > int(sent["id"])
 
 
+@pytest.mark.parametrize("webhooks", [True, False], ids=["webhook", "embed"])
 async def test_a_long_reply_is_posted_while_it_streams_then_edited_at_discord_pace(
-    twin: DiscordTwin, world: dict[str, Any], tmp_path: Path, model: ModelTwin
+    twin: DiscordTwin, world: dict[str, Any], tmp_path: Path, model: ModelTwin, webhooks: bool
 ) -> None:
     channel, alice = world["general"].id, world["alice"].id
+    if not webhooks:  # the persona's replies are embeds the bot posts, edited through the channel's messages
+        twin.deny_bot_permission(channel, "manage_webhooks")
     model.script(slow(grounded(LONG, [DATE]), STREAM_CHUNK_S))
     async with run_client(twin, CompanionBot(_settings(tmp_path, model))) as bot:
         await _model_on(bot, world["guild"].id)
@@ -224,15 +233,14 @@ async def test_a_long_reply_is_posted_while_it_streams_then_edited_at_discord_pa
         stored = await _stored(bot, alice, channel)
         why = await twin.send_slash_command(channel, alice, "why")
         [explained] = await why.wait_for_answers(1)
-    first = posted["raw"]["content"]
-    shown = [first, *(edit["content"] for edit in posted["edits"])]
+    first = _said(posted["raw"])
+    shown = [first, *(_said(edit) for edit in posted["edits"])]
     assert len(first) < len(LONG) and LONG.startswith(first)  # posted before the answer was complete
     assert all(LONG.startswith(text) and text.endswith((".", "?", "!")) for text in shown)  # whole sentences
     assert all(len(later) > len(earlier) for earlier, later in pairwise(shown))
-    assert posted["content"] == LONG == stored.text and stored.backend == "model"
-    [post] = [
-        r for r in twin.requests if r.method == "POST" and r.path.startswith(f"/webhooks/{posted['webhook_id']}/")
-    ]
+    assert _said(posted) == LONG == stored.text and stored.backend == "model"
+    posts = f"/webhooks/{posted['webhook_id']}/" if webhooks else f"/channels/{channel}/messages"
+    [post] = [r for r in twin.requests if r.method == "POST" and r.path.startswith(posts)]
     edits = _edits(twin, posted)
     assert len(edits) == len(posted["edits"]) >= 1
     assert all(later.time - earlier.time >= EDIT_EVERY_S - 0.01 for earlier, later in pairwise([post, *edits]))
