@@ -17,7 +17,18 @@ from bot.config import Settings
 from bot.discord.client import CompanionBot
 from bot.discord.streaming import EDIT_EVERY_S
 from db.chat import ConversationRepository, StoredMessage
-from tests.modeltwin import Behaviour, ModelTwin, cut, grounded, hang, malformed, slow, status
+from tests.modeltwin import (
+    Behaviour,
+    ModelTwin,
+    cut,
+    grounded,
+    hang,
+    malformed,
+    plain,
+    refuse_structured,
+    slow,
+    status,
+)
 from tests.twin import DiscordTwin, run_client
 
 pytest_plugins = ["tests.twin.fixtures"]
@@ -172,8 +183,19 @@ def _edits(twin: DiscordTwin, message: dict[str, Any]) -> list[Any]:
         (grounded("Mom says August 29, 1997, and the war goes on until 2029.", [DATE]), "2029"),
         (grounded("Mom says August 29, 1997. Three billion people die.", [DATE]), "billion"),
         (grounded("Mom says Judgment Day is coming, man.", [DATE, "f-not-in-the-prompt"]), "coming, man"),
+        (plain("Mom says Judgment Day is coming, man."), "coming, man"),  # JSON was asked for and accepted
     ],
-    ids=["malformed", "429", "500", "cut", "invented-name", "invented-date", "invented-number", "uncited-fact"],
+    ids=[
+        "malformed",
+        "429",
+        "500",
+        "cut",
+        "invented-name",
+        "invented-date",
+        "invented-number",
+        "uncited-fact",
+        "plain-when-json-asked",
+    ],
 )
 async def test_an_answer_that_is_not_a_guarded_reply_gives_the_offline_one(
     twin: DiscordTwin,
@@ -251,12 +273,17 @@ async def test_a_long_reply_is_posted_while_it_streams_then_edited_at_discord_pa
 
 
 @pytest.mark.parametrize(
-    ("behaviour", "never_shown"),
+    ("behaviour", "never_shown", "timeout_s"),
     [
-        (cut(grounded(LONG, [DATE]), 300), None),
-        (grounded(LONG.replace("I used to think", "Kyle Reese told her in 1984. I used to think"), [DATE]), "Kyle"),
+        (cut(grounded(LONG, [DATE]), 300), None, 3.0),
+        (grounded(LONG, [DATE]), None, 0.8),  # LLM_TIMEOUT_S runs out before the answer is complete
+        (
+            grounded(LONG.replace("I used to think", "Kyle Reese told her in 1984. I used to think"), [DATE]),
+            "Kyle",
+            3.0,
+        ),
     ],
-    ids=["cut", "invented"],
+    ids=["cut", "timeout", "invented"],
 )
 async def test_a_streamed_reply_refused_at_the_end_is_edited_to_the_offline_one(
     twin: DiscordTwin,
@@ -265,12 +292,13 @@ async def test_a_streamed_reply_refused_at_the_end_is_edited_to_the_offline_one(
     model: ModelTwin,
     behaviour: Behaviour,
     never_shown: str | None,
+    timeout_s: float,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     channel, alice = world["general"].id, world["alice"].id
     model.script(slow(behaviour, STREAM_CHUNK_S))
     monkeypatch.setattr("bot.discord.streaming.EDIT_EVERY_S", 0.5)  # edits while the refused part streams in
-    async with run_client(twin, CompanionBot(_settings(tmp_path, model))) as bot:
+    async with run_client(twin, CompanionBot(_settings(tmp_path, model, llm_timeout_s=timeout_s))) as bot:
         await _model_on(bot, world["guild"].id)
         await twin.send_message(channel, alice, f"<@{twin.bot_user.id}> {ASK}")
         [posted] = await _answered(twin, bot, channel, 1)
@@ -282,6 +310,22 @@ async def test_a_streamed_reply_refused_at_the_end_is_edited_to_the_offline_one(
     assert posted["edits"][-1]["content"] == stored.text and len(twin.messages[channel]) == 1
     if never_shown is not None:  # edited while the answer streamed on past the refused sentence, which never showed
         assert len(posted["edits"]) >= 2 and never_shown not in _everything_sent(twin)
+
+
+async def test_a_server_without_structured_output_gets_asked_again_and_its_guarded_reply_is_posted(
+    twin: DiscordTwin, world: dict[str, Any], tmp_path: Path, model: ModelTwin
+) -> None:
+    channel, alice = world["general"].id, world["alice"].id
+    model.script(refuse_structured(plain("Mom made sure I know it: August 29, 1997.")))
+    async with run_client(twin, CompanionBot(_settings(tmp_path, model))) as bot:
+        await _model_on(bot, world["guild"].id)
+        await twin.send_message(channel, alice, f"<@{twin.bot_user.id}> {ASK}")
+        [posted] = await _answered(twin, bot, channel, 1)
+        stored = await _stored(bot, alice, channel)
+    asked, again = model.requests
+    assert "response_format" in asked.json and "response_format" not in again.json
+    assert posted["content"] == "Mom made sure I know it: August 29, 1997." == stored.text
+    assert stored.backend == "model"
 
 
 async def test_past_the_daily_budget_the_offline_engine_answers(
