@@ -369,3 +369,20 @@ async def test_a_streamed_reply_whose_last_edit_failed_is_edited_from_the_outbox
     assert posted["content"] == reply == stored.text and stored.backend == "model"
     posts = [r for r in twin.requests if r.method == "POST" and r.path.startswith(f"/webhooks/{posted['webhook_id']}/")]
     assert len(posts) == 1 and [edit["content"] for edit in posted["edits"]] == [reply]
+
+
+async def test_a_streaming_reply_whose_message_was_deleted_is_posted_again_in_full(
+    twin: DiscordTwin, world: dict[str, Any], tmp_path: Path, model: ModelTwin
+) -> None:
+    channel, alice = world["general"].id, world["alice"].id
+    model.script(slow(grounded(LONG, [DATE]), STREAM_CHUNK_S))
+    async with run_client(twin, CompanionBot(_settings(tmp_path, model))) as bot:
+        await _model_on(bot, world["guild"].id)
+        await twin.send_message(channel, alice, f"<@{twin.bot_user.id}> {ASK}")
+        [shown] = await twin.wait_for_messages(channel, 1)
+        await twin.delete_user_message(channel, int(shown["id"]))  # a moderator removes it while it streams
+        _, posted = await _answered(twin, bot, channel, 2)
+        stored = await _stored(bot, alice, channel)
+        assert await bot.outbox.depth() == 0
+    assert shown.get("deleted") and not posted.get("deleted")
+    assert posted["content"] == LONG == stored.text and stored.backend == "model"

@@ -151,7 +151,9 @@ class StreamedPost:
             else:
                 assert self._message is not None
                 webhook = self._message.webhook_id is not None
-                await self._poster.edit(self._channel, persona, self._message.id, text, webhook=webhook)
+                if not await self._poster.edit(self._channel, persona, self._message.id, text, webhook=webhook):
+                    self._message, self._held = None, True  # deleted meanwhile: the reply is posted in the end
+                    return
         finally:
             self._sending = False
         self._shown = text
