@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from itertools import pairwise
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from cachetools import LRUCache, TTLCache
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -29,7 +29,15 @@ if TYPE_CHECKING:
     from bot.llm.policy import ModelPolicy
     from bot.llm.speaker import Speaker
 
-__all__ = ["DEFAULT_CACHE_SIZE", "ChatReply", "ChatService", "Explanation", "TurnObserver", "UnknownPersonaError"]
+__all__ = [
+    "DEFAULT_CACHE_SIZE",
+    "ChatReply",
+    "ChatService",
+    "Explanation",
+    "ReplyStream",
+    "TurnObserver",
+    "UnknownPersonaError",
+]
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +58,19 @@ ConversationKey = tuple[str, str, str]
 """(user, scope, persona)"""
 TurnObserver = Callable[[str, float], None]
 """Told of each turn answered: the reply's kind and the seconds the turn took (it must not block)."""
+
+
+class ReplyStream(Protocol):
+    """A front end that shows a model reply while it streams. What it is shown has passed the fact guard's partial
+    check; the reply ``ChatService.reply`` returns (the guarded model reply, or the offline one) is what it must show
+    in the end."""
+
+    async def show(self, persona: Persona, text: str) -> None:
+        """More of the reply may be shown: ``text`` is all of it so far, in whole sentences."""
+
+    async def hold(self) -> dict[str, Any] | None:
+        """Show nothing more; what was shown, stored with the reply in the outbox so that the reply replaces it
+        even when it is posted after a restart (None when nothing was shown)."""
 
 
 class UnknownPersonaError(ValueError):
@@ -160,6 +181,7 @@ class ChatService:
         at_scene: int | None = None,
         reply_channel_id: int | None = None,
         guild_id: int | None = None,
+        stream: ReplyStream | None = None,
     ) -> ChatReply:
         """Answer ``text`` from ``user`` in ``scope``; the turn is committed before this returns.
 
@@ -167,6 +189,7 @@ class ChatService:
         by naming another persona ("sarah, who gave you the weapons?") is answered by that one.
         ``reply_channel_id``: the reply is to be posted there; it is stored in the outbox with the turn.
         ``guild_id``: where the message was sent, for the model backend's opt-in and budget.
+        ``stream``: shown the model's reply while it streams (see ``ReplyStream``).
         ``on_turn`` (given at construction) is told of the turn once it is committed.
         """
         started = time.perf_counter()
@@ -200,10 +223,11 @@ class ChatService:
                 if result.kind not in MODEL_SKIPS and await self._model_allowed(guild_id):
                     assert guild_id is not None
                     modelled = await self._ask_model(
-                        guild_id, persona_id, text, conversation, at_scene, speaker=speaker
+                        guild_id, persona_id, text, conversation, at_scene, stream, speaker=speaker
                     )
                     if modelled is not None:
                         result, backend = modelled(result), card_backend
+                shown = await stream.hold() if stream is not None else None
                 try:
                     await self._writer.write(
                         TurnRecord(
@@ -217,6 +241,7 @@ class ChatService:
                             discord_message_id=discord_message_id,
                             reply_channel_id=reply_channel_id,
                             backend=backend,
+                            reply_payload=shown,
                         )
                     )
                 except StaleWrite:
@@ -246,6 +271,7 @@ class ChatService:
         text: str,
         conversation: _Conversation,
         at_scene: int | None,
+        stream: ReplyStream | None,
         *,
         speaker: Speaker | None = None,
     ) -> Callable[[Reply], Reply] | None:
@@ -262,8 +288,21 @@ class ChatService:
             for asked, answered in pairwise(stored)
             if asked.role == "user" and answered.role == "persona"
         ]
+        on_shown = None
+        if stream is not None:
+            persona = speaker.persona if speaker is not None else self._personas[persona_id]
+
+            async def on_shown(shown: str) -> None:
+                await stream.show(persona, shown)
+
         answer = await self.model.reply(
-            persona_id, text, conversation.memory, at_scene=at_scene, history=history, speaker=speaker
+            persona_id,
+            text,
+            conversation.memory,
+            at_scene=at_scene,
+            history=history,
+            on_shown=on_shown,
+            speaker=speaker,
         )
         await self.model_policy.spend(guild_id, answer.tokens)
         if self._on_model_answer is not None:

@@ -114,3 +114,30 @@ async def test_a_server_without_structured_output_is_asked_again_in_plain_text(
     second = await backend.reply("john", QUESTION, MemoryState())
     assert second == ModelReply("August 29, 1997.", (DATE,), second.tokens)  # JSON found inside plain text
     assert "response_format" not in model.requests[2].json  # not asked again
+
+
+LONG = (
+    "Listen. My mom drilled it into me since I was a kid: August 29, 1997 is Judgment Day. "
+    "She says the machines start the war that day. Nobody believes her."
+)
+
+
+async def test_while_it_streams_only_guarded_whole_sentences_are_shown(
+    model: ModelTwin, grounded_engine: GroundedEngine
+) -> None:
+    model.script(grounded(LONG, [DATE]), cut(grounded(LONG + " Kyle Reese told her in 1984. Really.", [DATE]), 250))
+    backend = _backend(model, grounded_engine)
+    shown: list[str] = []
+
+    async def on_shown(text: str) -> None:
+        shown.append(text)
+
+    reply = await backend.reply("john", QUESTION, MemoryState(), on_shown=on_shown)
+    assert isinstance(reply, ModelReply) and reply.text == LONG
+    assert shown[0] == "Listen." and shown[-1] == LONG.rsplit(" Nobody", 1)[0]
+    assert all(LONG.startswith(text) for text in shown)
+    shown.clear()
+    cut_short = await backend.reply("john", QUESTION, MemoryState(), on_shown=on_shown)
+    assert isinstance(cut_short, Rejection) and cut_short.kind == "error"
+    assert shown and all(LONG.startswith(text) for text in shown)  # the invented sentence was never shown
+    assert not any("Kyle" in text for text in shown)

@@ -4,14 +4,18 @@ guilds that turned it on and within their budget, guarded, and replaced by the o
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 import pytest_asyncio
 
 from bot.app import App, build_app
+from bot.chat import ChatService
 from bot.config import Settings
 from db.chat import ConversationRepository
-from tests.modeltwin import ModelTwin, grounded, hang, status
+from db.outbox import OutboxRepository, reply_key
+from personas.persona import Persona
+from tests.modeltwin import ModelTwin, cut, grounded, hang, malformed, plain, refuse_structured, slow, status
 
 GUILD = 4242
 DATE = "f-judgment-day-date"
@@ -76,10 +80,15 @@ async def test_a_guarded_model_reply_is_used_stored_and_explained(app: App, mode
     "behaviour",
     [
         grounded("August 29, 1997. Kyle Reese told my mom in 1984.", [DATE]),
+        grounded("Mom drilled it into me: August 29, 1997.", [DATE, "f-not-in-the-prompt"]),
+        malformed(),
+        status(429),
         status(500),
         hang(10),
+        cut(grounded("Mom drilled it into me: August 29, 1997. Kyle Reese told her.", [DATE]), 60),
+        plain("Mom drilled it into me: August 29, 1997."),
     ],
-    ids=["invented", "server-error", "hang"],
+    ids=["invented", "uncited", "malformed", "rate-limited", "server-error", "hang", "cut", "plain-when-json-asked"],
 )
 async def test_a_refused_or_failed_model_reply_gives_the_offline_one(
     app: App, model: ModelTwin, behaviour: object
@@ -140,3 +149,79 @@ async def test_model_answers_are_counted_by_outcome(database_url: str, model: Mo
 
     assert len(model.requests) == 2, model.requests
     assert (counted("guard"), counted("used")) == (1.0, 1.0)
+
+
+@pytest.mark.parametrize(
+    "behaviour",
+    [
+        refuse_structured(plain("Mom drilled it into me: August 29, 1997.")),
+        refuse_structured(grounded("Mom drilled it into me.", [DATE])),
+    ],
+    ids=["plain", "json-without-structured-output"],
+)
+async def test_a_grounded_answer_from_a_server_without_structured_output_is_used(
+    app: App, model: ModelTwin, behaviour: Any
+) -> None:
+    assert app.chat.model_policy is not None
+    await app.chat.model_policy.set_enabled(GUILD, True)
+    model.script(behaviour)
+    reply = await app.chat.reply("discord:1", "channel:9", ASK, persona="john", guild_id=GUILD)
+    assert reply.kind == "model" and reply.text.startswith("Mom drilled it into me")
+    assert await _stored_backends(app, "discord:1", "channel:9") == ["model"]
+
+
+class _Shown:
+    """A front end that records what it is shown while a reply streams."""
+
+    def __init__(self) -> None:
+        self.shown: list[str] = []
+
+    async def show(self, persona: Persona, text: str) -> None:
+        assert persona.id == "john"
+        self.shown.append(text)
+
+    async def hold(self) -> dict[str, Any] | None:
+        return {"shown": 77, "webhook": True} if self.shown else None
+
+
+LONG = (
+    "Listen. My mom drilled it into me since I was a kid: August 29, 1997 is Judgment Day. "
+    "She says the machines start the war that day. Nobody believes her."
+)
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "kind"),
+    [
+        (grounded(LONG, [DATE]), "model"),
+        (
+            grounded(LONG.replace("Nobody believes her.", "Kyle Reese told her in 1984. Nobody believes her."), [DATE]),
+            "facts",
+        ),
+        (cut(grounded(LONG, [DATE]), 150), "facts"),
+    ],
+    ids=["grounded", "invented", "cut"],
+)
+async def test_a_streamed_reply_shows_guarded_sentences_and_the_outbox_names_what_showed_them(
+    app: App, model: ModelTwin, behaviour: Any, kind: str
+) -> None:
+    chat: ChatService = app.chat
+    assert chat.model_policy is not None
+    await chat.model_policy.set_enabled(GUILD, True)
+    model.script(slow(behaviour, 0.001))
+    stream = _Shown()
+    reply = await chat.reply(
+        "discord:1",
+        "channel:9",
+        ASK,
+        persona="john",
+        guild_id=GUILD,
+        discord_message_id=501,
+        reply_channel_id=9,
+        stream=stream,
+    )
+    assert reply.kind == kind and stream.shown and stream.shown[0] == "Listen."
+    assert all(LONG.startswith(text) for text in stream.shown) and "Kyle" not in "".join(stream.shown)
+    async with app.sessions() as session:
+        entry = await OutboxRepository(session).by_key(reply_key(501))
+    assert entry is not None and entry.text == reply.text and entry.payload == {"shown": 77, "webhook": True}

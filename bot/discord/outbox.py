@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.discord.log_context import channel_context
 from bot.discord.personas_out import PersonaPoster, PostTarget
+from bot.discord.streaming import shown_message
 from bot.splitting import split_message
 from db.batching import Batcher
 from db.chat import ConversationRepository
@@ -276,8 +277,27 @@ class OutboxSender:
             1 for key in waiting if key not in self._settling and (replied_message_id(key) or 0) > answers
         )
         persona = self._personas(entry.persona or "")
+        if await self._replace_shown(channel, entry, persona, progress):
+            return
         others = max(0, alike - 1 - waiting_later)
         await self.post_persona_leftover(channel, entry, persona, progress, others=others, window_s=REPEAT_WINDOW_S)
+
+    async def _replace_shown(
+        self, channel: PostTarget, entry: OutboxEntry, persona: Persona, progress: Progress
+    ) -> bool:
+        """A reply whose model answer was shown while it streamed: the message that showed it is edited to the
+        stored reply (again, if that edit went out already). False when no message showed it, or it is gone."""
+        shown = shown_message(entry.payload)
+        if shown is None:
+            return False
+        message_id, webhook = shown
+        parts = split_message(entry.text)
+        if not await self._poster.edit(channel, persona, message_id, parts[0], webhook=webhook):
+            return False
+        if len(parts) > 1:
+            first = max(1, entry.parts_sent)
+            await self._poster.post(channel, persona, entry.text, nonce=entry.key, first_part=first, on_part=progress)
+        return True
 
     async def post_persona_leftover(
         self,

@@ -26,6 +26,8 @@ UNAVAILABLE_RETRY_S = 600.0
 """After Discord refuses a webhook (no permission, too many), try again after this long."""
 WEBHOOKS_KEPT = 10_000
 """Channels whose webhook is kept in memory; one used less recently is read back from the database."""
+EDITS_PER_CHANNEL = (4, 5.0)
+"""At most 4 edits per 5 seconds in a channel, under Discord's 5 per 5 s, however many replies stream there."""
 
 PostTarget = discord.TextChannel | discord.Thread | discord.DMChannel | discord.abc.Messageable
 
@@ -52,6 +54,7 @@ class PersonaPoster:
         self._client = client
         self._channels = channels
         self._pacer = pacer or SlidingWindow(5, 5.0)
+        self._edit_pacer = SlidingWindow(*EDITS_PER_CHANNEL)
         self._locks: KeyedLocks[int] = KeyedLocks()
         self._webhooks: LRUCache[int, discord.Webhook] = LRUCache(maxsize=max_channels)
         self._unavailable: TTLCache[int, bool] = TTLCache(maxsize=max_channels, ttl=UNAVAILABLE_RETRY_S, timer=clock)
@@ -82,6 +85,37 @@ class PersonaPoster:
             if on_part is not None and len(parts) > 1:
                 await on_part(index + 1)
         return posted
+
+    async def edit(self, channel: PostTarget, persona: Persona, message_id: int, text: str, *, webhook: bool) -> bool:
+        """Replace the text of ``persona``'s message ``message_id``, posted through the channel's webhook (``webhook``)
+        or as the bot; False when it cannot be edited any more (deleted, or its webhook is gone)."""
+        await self._edit_pacer.wait(getattr(channel, "id", 0))
+        thread = channel if isinstance(channel, discord.Thread) else None
+        parent = thread.parent if thread is not None else channel
+        try:
+            if webhook:
+                hook = (
+                    await self._webhook(parent)
+                    if isinstance(parent, discord.TextChannel | discord.ForumChannel)
+                    else None
+                )
+                if hook is None:
+                    return False
+                await hook.edit_message(
+                    message_id,
+                    content=text,
+                    allowed_mentions=NO_MENTIONS,
+                    thread=thread if thread is not None else discord.utils.MISSING,
+                )
+            elif isinstance(channel, discord.TextChannel | discord.Thread | discord.DMChannel):
+                await channel.get_partial_message(message_id).edit(
+                    embed=persona_embed(persona, text), allowed_mentions=NO_MENTIONS
+                )
+            else:
+                return False
+        except discord.NotFound:
+            return False
+        return True
 
     async def _post_part(
         self, channel: PostTarget, persona: Persona, text: str, nonce: str | None = None

@@ -17,6 +17,7 @@ from bot.llm.client import Completion, ModelClient, ModelError, OnText
 from bot.llm.guard import FactGuard, Verdict
 from bot.llm.prompt import Turn, build_messages, card_text
 from bot.llm.speaker import Speaker
+from bot.llm.streaming import StreamPreview
 from personas.engine import GroundedEngine
 from personas.factbase import Fact
 from personas.memory import MemoryState
@@ -116,22 +117,35 @@ class ModelBackend:
         at_scene: int | None = None,
         history: Sequence[Turn] = (),
         on_text: OnText | None = None,
+        on_shown: OnText | None = None,
         speaker: Speaker | None = None,
     ) -> ModelReply | Rejection:
         """The model's guarded reply to ``message``, or why there is none.
 
+        ``on_text`` is awaited with the raw answer each time it grows; ``on_shown`` with the reply so far each time
+        more of it may be shown (whole sentences that pass the guard's partial check, see ``StreamPreview``).
         ``speaker``: who speaks when it is not ``persona_id`` in its own voice (a card's restyle or character)."""
         speaker = speaker or Speaker.own(self.personas[persona_id])
         persona, at_scene = speaker.persona, speaker.scene(at_scene)
         facts = self.facts_for(persona.id, message, memory, at_scene, knows_like=speaker.knows_like)
         messages = build_messages(persona, facts, history, message, style=speaker.style)
+        sent = [fact.id for fact in facts]
+        watch = on_text
+        if on_shown is not None:
+            preview = StreamPreview(self.guard_for(speaker), set(sent), at_scene)
+
+            async def watch(raw: str) -> None:
+                if on_text is not None:
+                    await on_text(raw)
+                if (shown := preview.update(raw)) is not None:
+                    await on_shown(shown)
+
         try:
             async with asyncio.timeout(self.client.timeout_s):
-                completion = await self.client.complete(messages, on_text)
+                completion = await self.client.complete(messages, watch)
         except (ModelError, TimeoutError, OSError, ValueError) as exc:
             log.info("model backend failed (%s); using the offline reply", type(exc).__name__)
             return Rejection("error", str(exc) or type(exc).__name__)
-        sent = [fact.id for fact in facts]
         parsed = _parse(completion, sent)
         if parsed is None:
             log.info("model answer could not be read; using the offline reply")

@@ -8,8 +8,10 @@ Checked, in order, before anyone sees the reply:
 - no mention, link or markup, and no line spoken as another persona;
 - the length stays within limits.
 
-A refusal names its reasons; the caller then posts the offline engine's reply instead. Everything the checks need
-is computed once per persona (``FactGuard``), so one check is a few set look-ups per word.
+A refusal names its reasons; the caller then posts the offline engine's reply instead. While a reply streams, the
+sentences received so far are shown only once they pass ``check_partial`` (the same checks, against the facts of the
+prompt until the answer has named the ones it cites); the complete reply still passes ``check`` or is replaced.
+Everything the checks need is computed once per persona (``FactGuard``), so one check is a few set look-ups per word.
 """
 
 from __future__ import annotations
@@ -184,6 +186,20 @@ class FactGuard:
                 backing.append(known[1])
         reasons += self._unbacked(text, backing)
         return Verdict(tuple(reasons))
+
+    def check_partial(
+        self, text: str, sent: Collection[str], at_scene: int | None = None, *, cited: Sequence[str] | None = None
+    ) -> Verdict:
+        """Whether the part of a reply received so far may be shown while the rest streams in: the same checks as
+        ``check``, its names, dates and numbers backed by the facts it cites when the answer has named them already,
+        else by any fact of the prompt this persona knows here (and by the card)."""
+        if cited is None:
+            cited = [
+                fact_id
+                for fact_id in sent
+                if fact_id in self._facts and self._facts[fact_id][0].known_by(self.persona.id, at_scene)
+            ]
+        return self.check(text, cited, sent, at_scene)
 
     def _unbacked(self, text: str, backing: Sequence[_Backing]) -> list[str]:
         """Names and numbers in ``text`` that no cited fact and not the card holds."""

@@ -160,6 +160,7 @@ class ConversationRepository(Repository):
                 turn.reply_channel_id,
                 turn.reply_text,
                 persona=turn.persona,
+                payload=turn.reply_payload,
                 created_at_ms=int(turn.at.replace(tzinfo=UTC).timestamp() * 1000),
             )
             for turn in turns

@@ -56,6 +56,9 @@ class TurnRecord:
     at: datetime = field(default_factory=utcnow)
     backend: str | None = None
     """What wrote the reply: None for the offline engine, ``model`` for the language model backend."""
+    reply_payload: dict[str, Any] | None = None
+    """Stored with the reply in the outbox: what the front end needs to post it (the message that showed it while
+    it streamed, which the reply replaces)."""
 
 
 @dataclass(frozen=True, slots=True)

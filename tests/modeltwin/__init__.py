@@ -8,8 +8,9 @@ and ``/v1/models``, answering each request with a scripted behaviour.
 
 Behaviours (``tests.modeltwin.behaviours``): ``grounded(reply, fact_ids)`` (the JSON the prompt asks for),
 ``plain(text)`` (free text, as a server with no structured output gives), ``malformed()``, ``status(429 | 500)``,
-``hang(seconds)``, ``cut(after_chars)`` (a stream that stops mid-reply), ``refuse_structured(then)`` (400 on
-``response_format``, as servers without JSON mode do, then ``then`` for the retry). Unscripted requests get
+``hang(seconds)``, ``cut(after_chars)`` (a stream that stops mid-reply), ``slow(behaviour, chunk_delay_s)`` (a stream
+that takes its time), ``refuse_structured(then)`` (400 on ``response_format``, as servers without JSON mode do, then
+``then`` for the retry). Unscripted requests get
 ``default`` (a grounded reply citing the first fact id the prompt lists).
 """
 
@@ -21,6 +22,7 @@ from tests.modeltwin.behaviours import (
     malformed,
     plain,
     refuse_structured,
+    slow,
     status,
 )
 from tests.modeltwin.server import ModelTwin, RecordedCompletion
@@ -35,5 +37,6 @@ __all__ = [
     "malformed",
     "plain",
     "refuse_structured",
+    "slow",
     "status",
 ]

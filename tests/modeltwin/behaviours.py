@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-__all__ = ["Behaviour", "cut", "grounded", "hang", "malformed", "plain", "refuse_structured", "status"]
+__all__ = ["Behaviour", "cut", "grounded", "hang", "malformed", "plain", "refuse_structured", "slow", "status"]
 
 
 @dataclass(frozen=True, slots=True)
 class Behaviour:
     """One scripted answer. ``content`` is the assistant message; ``status`` an HTTP error instead; ``delay_s`` a
-    wait before answering; ``cut_after`` ends a stream (or a plain body) after that many characters of content;
-    ``needs_plain`` answers 400 to a request asking for structured output, then ``then`` is used for the retry."""
+    wait before answering; ``chunk_delay_s`` a wait between the streamed events of the content; ``cut_after`` ends
+    a stream (or a plain body) after that many characters of content; ``needs_plain`` answers 400 to a request asking
+    for structured output, then ``then`` is used for the retry."""
 
     content: str = ""
     status: int = 200
@@ -23,6 +24,7 @@ class Behaviour:
     then: Behaviour | None = None
     prompt_tokens: int = 50
     completion_tokens: int | None = None
+    chunk_delay_s: float = 0.0
 
 
 def grounded(reply: str, fact_ids: Sequence[str]) -> Behaviour:
@@ -53,7 +55,12 @@ def hang(seconds: float, then: Behaviour | None = None) -> Behaviour:
 
 def cut(behaviour: Behaviour, after_chars: int) -> Behaviour:
     """``behaviour``'s answer, stopped after ``after_chars`` characters of content (the connection drops)."""
-    return Behaviour(behaviour.content, behaviour.status, behaviour.delay_s, after_chars)
+    return replace(behaviour, cut_after=after_chars)
+
+
+def slow(behaviour: Behaviour, chunk_delay_s: float) -> Behaviour:
+    """``behaviour``'s answer, streamed with ``chunk_delay_s`` between its events, as a model that takes its time."""
+    return replace(behaviour, chunk_delay_s=chunk_delay_s)
 
 
 def refuse_structured(then: Behaviour) -> Behaviour:

@@ -18,6 +18,8 @@ __all__ = ["ModelTwin", "RecordedCompletion"]
 
 CHUNK_CHARS = 12
 """How many characters of content each streamed event carries."""
+SHUTDOWN_S = 0.2
+"""How long stopping waits for requests still being answered (a ``hang`` the client gave up on)."""
 
 
 @dataclass(slots=True)
@@ -78,7 +80,8 @@ class ModelTwin:
         app = web.Application()
         app.router.add_get("/v1/models", self._models)
         app.router.add_post("/v1/chat/completions", self._completions)
-        self._runner = web.AppRunner(app, handle_signals=False)
+        # a request still waiting on a hang is not waited for when the server stops
+        self._runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=SHUTDOWN_S)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
@@ -183,7 +186,7 @@ class ModelTwin:
         for start in range(0, limit, CHUNK_CHARS):
             piece = content[start : min(start + CHUNK_CHARS, limit)]
             await _event(response, {**base, "created": created, "choices": [_delta({"content": piece})]})
-            await asyncio.sleep(0)
+            await asyncio.sleep(behaviour.chunk_delay_s)
         if behaviour.cut_after is not None:
             _drop(request)
             return response

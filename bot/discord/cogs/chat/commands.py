@@ -170,7 +170,7 @@ class ChatCommands(commands.Cog):
         if persona is None:
             await send_ephemeral(interaction, "Nobody has answered you in this channel yet.")
             return
-        by = " (worded by the language model)" if explained.backend == "model" else ""
+        by = " (worded by the language model)" if explained.backend == "model" else " (from the offline engine)"
         if explained.card is not None and explained.backend == "model":
             by = f" (worded by the language model in the voice of the card {explained.card})"
         if not facts:

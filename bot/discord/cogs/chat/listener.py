@@ -7,7 +7,7 @@ import contextlib
 import logging
 import re
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import discord
 from discord.ext import commands
@@ -15,6 +15,7 @@ from discord.ext import commands
 from bot.discord.client import CompanionBot
 from bot.discord.log_context import bind_message
 from bot.discord.personas_out import NO_MENTIONS, persona_embed
+from bot.discord.streaming import StreamedPost
 from bot.ordering import InOrder, Ticket
 from db.chat import DuplicateMessageError
 from db.outbox import reply_key
@@ -44,8 +45,9 @@ def scope_of(channel: discord.abc.Messageable | discord.abc.GuildChannel | disco
 
 
 @contextlib.asynccontextmanager
-async def typing_if_slow(channel: discord.abc.Messageable) -> AsyncIterator[None]:
-    """Show "typing" in ``channel`` only when the block takes longer than TYPING_AFTER_S."""
+async def typing_if_slow(channel: discord.abc.Messageable) -> AsyncIterator[Callable[[], None]]:
+    """Show "typing" in ``channel`` only when the block takes longer than TYPING_AFTER_S; the block may stop it sooner
+    by calling what this yields (once the first part of a streaming reply is posted)."""
     typing: list[asyncio.Task[None]] = []
 
     async def show() -> None:
@@ -53,12 +55,17 @@ async def typing_if_slow(channel: discord.abc.Messageable) -> AsyncIterator[None
             await asyncio.Event().wait()
 
     timer = asyncio.get_running_loop().call_later(TYPING_AFTER_S, lambda: typing.append(asyncio.create_task(show())))
-    try:
-        yield
-    finally:
+
+    def stop() -> None:
         timer.cancel()
         for task in typing:
             task.cancel()
+
+    try:
+        yield stop
+    finally:
+        stop()
+        for task in typing:
             with contextlib.suppress(asyncio.CancelledError, discord.HTTPException):
                 await task
 
@@ -166,8 +173,12 @@ class ChatListener(commands.Cog):
         with self.bot.outbox.claim(key) as mine:
             if not mine:
                 return
+            reply, stream = None, None
             try:
-                async with typing_if_slow(message.channel):
+                async with typing_if_slow(message.channel) as stop_typing:
+                    stream = StreamedPost(
+                        self.bot.poster, message.channel, before_first=ticket.wait, on_first=stop_typing
+                    )
                     reply = await self.bot.app.chat.reply(
                         user_key(author),
                         scope,
@@ -177,16 +188,19 @@ class ChatListener(commands.Cog):
                         at_scene=at_scene,
                         reply_channel_id=message.channel.id,
                         guild_id=message.guild.id if message.guild else None,
+                        stream=stream,
                     )
             except DuplicateMessageError:
-                reply = None  # a replayed event: its reply is stored, and may not have been posted yet
-            if reply is None:
+                pass  # a replayed event: its reply is stored, and may not have been posted yet
+            finally:
+                if reply is None and stream is not None:
+                    await stream.discard()  # shown while it streamed, but this turn's reply is not posted
+            if reply is None or stream is None:
                 log.info("message %s came again", message.id)
             else:
                 await ticket.wait()  # the replies to earlier messages in this channel go first
-                await self.bot.outbox.send_now(
-                    key, lambda: self.bot.poster.post(message.channel, reply.persona, reply.text, nonce=key)
-                )
+                answered, shown = reply, stream
+                await self.bot.outbox.send_now(key, lambda: shown.finish(answered.persona, answered.text, nonce=key))
                 return
         await self.bot.outbox.send_waiting(key)
 
