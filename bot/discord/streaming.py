@@ -1,7 +1,9 @@
-"""A persona's reply shown in its channel while the model streams it: the first part is posted once it is long enough
-to be worth it, then the message is edited with more at most once every ``EDIT_EVERY_S``, and in the end edited to the
-reply the chat service returns (the guarded model reply, or the offline one when the model's was refused). What may be
-shown is decided in ``bot.llm.streaming``; this only paces it into Discord."""
+"""A persona's reply shown while the model streams it: the first part is shown once it is long enough to be worth
+it, then edited with more at most once every ``EDIT_EVERY_S``, and in the end edited to the reply the chat service
+returns (the guarded model reply, or the offline one when the model's was refused). In a channel that is a message
+the persona posts (``StreamedPost``); for ``/talk`` it is the command's deferred response
+(``bot.discord.interaction_stream``). What may be shown is decided in ``bot.llm.streaming``; this only paces it into
+Discord."""
 
 from __future__ import annotations
 
@@ -18,12 +20,12 @@ from bot.discord.personas_out import PersonaPoster, PostTarget
 from bot.splitting import split_message
 from personas.persona import Persona
 
-__all__ = ["EDIT_EVERY_S", "FIRST_PART_CHARS", "StreamedPost", "shown_message"]
+__all__ = ["EDIT_EVERY_S", "FIRST_PART_CHARS", "PacedStream", "StreamedPost", "shown_message"]
 
 log = logging.getLogger(__name__)
 
 FIRST_PART_CHARS = 120
-"""A reply is posted before it is complete only once this much of it may be shown: a shorter one is posted whole."""
+"""A reply is shown before it is complete only once this much of it may be shown: a shorter one is shown whole."""
 EDIT_EVERY_S = 1.2
 """The least time between two edits of one message (Discord allows 5 edits per 5 seconds in a channel)."""
 _TRANSIENT = (discord.HTTPException, OSError, TimeoutError)
@@ -36,7 +38,100 @@ def shown_message(payload: dict[str, Any] | None) -> tuple[int, bool] | None:
     return payload["shown"], bool(payload.get("webhook"))
 
 
-class StreamedPost:
+class PacedStream:
+    """The pacing every streamed reply shares: ``_show_first`` once ``first_part_chars`` may be shown, then
+    ``_edit_shown`` with the reply so far at most once every ``edit_every_s``, in a task of its own so that the model's
+    stream never waits for Discord. Subclasses say where the reply shows."""
+
+    def __init__(
+        self,
+        *,
+        where: str,
+        first_part_chars: int = FIRST_PART_CHARS,
+        edit_every_s: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._where = where
+        self._first_part_chars = first_part_chars
+        self._edit_every_s = EDIT_EVERY_S if edit_every_s is None else edit_every_s
+        self._clock = clock
+        self._latest: tuple[Persona, str] | None = None
+        self._shown = ""
+        self._last_edit = 0.0
+        self._more = asyncio.Event()
+        self._held = False
+        self._sending = False
+        self._task: asyncio.Task[None] | None = None
+
+    async def show(self, persona: Persona, text: str) -> None:
+        """More of the reply may be shown; it is, at the pace of the edits (this never waits)."""
+        if self._held:
+            return
+        self._latest = (persona, text)
+        if self._task is None:
+            if len(text) < self._first_part_chars:
+                return
+            self._task = asyncio.create_task(self._follow(), name=f"stream-{self._where}")
+        self._more.set()
+
+    async def _stop(self) -> None:
+        """Show nothing more (an edit under way is let finish)."""
+        self._held = True
+        self._more.set()
+        task = self._task
+        if task is not None:
+            if not self._sending:
+                task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _edit_slot(self) -> None:
+        """Wait until the shown reply may be edited again."""
+        await asyncio.sleep(max(0.0, self._last_edit + self._edit_every_s - self._clock()))
+
+    async def _before_first(self) -> None:
+        """Awaited before the first part is shown."""
+
+    async def _show_first(self, persona: Persona, text: str) -> bool:
+        """Show the first part of the reply; False when it cannot be shown (and nothing more is)."""
+        raise NotImplementedError
+
+    async def _edit_shown(self, persona: Persona, text: str) -> bool:
+        """Edit what shows the reply to ``text``; False when it is gone (deleted meanwhile)."""
+        raise NotImplementedError
+
+    async def _follow(self) -> None:
+        try:
+            await self._before_first()
+            if not self._held:
+                await self._send(first=True)
+            while not self._held:
+                await self._more.wait()
+                self._more.clear()
+                await self._edit_slot()
+                if not self._held:
+                    await self._send(first=False)
+        except _TRANSIENT as exc:  # nothing more is shown; the reply is still posted or edited in the end
+            log.info("could not show a streaming reply in %s (%s)", self._where, exc)
+
+    async def _send(self, *, first: bool) -> None:
+        assert self._latest is not None
+        persona, text = self._latest
+        if text == self._shown:
+            return
+        self._sending = True
+        try:
+            shown = await (self._show_first(persona, text) if first else self._edit_shown(persona, text))
+            if not shown:
+                self._held = True  # deleted meanwhile: the reply is posted in the end
+                return
+        finally:
+            self._sending = False
+        self._shown = text
+        self._last_edit = self._clock()
+
+
+class StreamedPost(PacedStream):
     """One reply's message in ``channel`` (a ``bot.chat.ReplyStream``). ``before_first`` is awaited before the first
     part is posted (the replies to earlier messages go first), ``on_first`` is called once it is (typing stops)."""
 
@@ -51,48 +146,26 @@ class StreamedPost:
         edit_every_s: float | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        super().__init__(
+            where=f"channel {getattr(channel, 'id', 0)}",
+            first_part_chars=first_part_chars,
+            edit_every_s=edit_every_s,
+            clock=clock,
+        )
         self._poster = poster
         self._channel = channel
-        self._before_first = before_first
+        self._wait_first = before_first
         self._on_first = on_first
-        self._first_part_chars = first_part_chars
-        self._edit_every_s = EDIT_EVERY_S if edit_every_s is None else edit_every_s
-        self._clock = clock
-        self._latest: tuple[Persona, str] | None = None
-        self._shown = ""
         self._message: discord.Message | None = None
-        self._last_edit = 0.0
-        self._more = asyncio.Event()
-        self._held = False
-        self._sending = False
-        self._task: asyncio.Task[None] | None = None
 
     @property
     def message(self) -> discord.Message | None:
         """The message that shows the reply, once posted."""
         return self._message
 
-    async def show(self, persona: Persona, text: str) -> None:
-        """More of the reply may be shown; it is, at the pace of the channel's edits (this never waits)."""
-        if self._held:
-            return
-        self._latest = (persona, text)
-        if self._task is None:
-            if len(text) < self._first_part_chars:
-                return
-            self._task = asyncio.create_task(self._follow(), name=f"stream-{getattr(self._channel, 'id', 0)}")
-        self._more.set()
-
     async def hold(self) -> dict[str, Any] | None:
         """Show nothing more (an edit under way is let finish); the payload that names the message shown, if any."""
-        self._held = True
-        self._more.set()
-        task = self._task
-        if task is not None:
-            if not self._sending:
-                task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._stop()
         if self._message is None:
             return None
         return {"shown": self._message.id, "webhook": self._message.webhook_id is not None}
@@ -105,7 +178,7 @@ class StreamedPost:
         parts = split_message(text)
         if message is not None:
             if parts[0] != self._shown:
-                await asyncio.sleep(max(0.0, self._last_edit + self._edit_every_s - self._clock()))
+                await self._edit_slot()
                 webhook = message.webhook_id is not None
                 if not await self._poster.edit(self._channel, persona, message.id, parts[0], webhook=webhook):
                     message = None  # deleted meanwhile: the reply is posted instead
@@ -124,37 +197,18 @@ class StreamedPost:
                 await self._message.delete()
             self._message = None
 
-    async def _follow(self) -> None:
-        try:
-            await self._before_first()
-            if not self._held:
-                await self._send(first=True)
-            while not self._held:
-                await self._more.wait()
-                self._more.clear()
-                await asyncio.sleep(max(0.0, self._last_edit + self._edit_every_s - self._clock()))
-                if not self._held:
-                    await self._send(first=False)
-        except _TRANSIENT as exc:  # nothing more is shown; the reply is still posted or edited in the end
-            log.info("could not show a streaming reply in channel %s (%s)", getattr(self._channel, "id", 0), exc)
+    async def _before_first(self) -> None:
+        await self._wait_first()
 
-    async def _send(self, *, first: bool) -> None:
-        assert self._latest is not None
-        persona, text = self._latest
-        if text == self._shown:
-            return
-        self._sending = True
-        try:
-            if first:
-                self._message = (await self._poster.post(self._channel, persona, text))[0]
-                self._on_first()
-            else:
-                assert self._message is not None
-                webhook = self._message.webhook_id is not None
-                if not await self._poster.edit(self._channel, persona, self._message.id, text, webhook=webhook):
-                    self._message, self._held = None, True  # deleted meanwhile: the reply is posted in the end
-                    return
-        finally:
-            self._sending = False
-        self._shown = text
-        self._last_edit = self._clock()
+    async def _show_first(self, persona: Persona, text: str) -> bool:
+        self._message = (await self._poster.post(self._channel, persona, text))[0]
+        self._on_first()
+        return True
+
+    async def _edit_shown(self, persona: Persona, text: str) -> bool:
+        assert self._message is not None
+        webhook = self._message.webhook_id is not None
+        if not await self._poster.edit(self._channel, persona, self._message.id, text, webhook=webhook):
+            self._message = None
+            return False
+        return True
