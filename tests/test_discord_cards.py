@@ -106,3 +106,62 @@ async def test_a_moderator_imports_a_card_and_its_character_answers_by_name(
     assert "Removed Miles Dyson." in removed["data"]["content"]
     assert after["raw"]["username"] == "John Connor"  # no character any more: John answers about Dyson
     assert len(model.requests) == 3
+
+
+async def _import_dyson(twin: DiscordTwin, world: dict[str, Any]) -> None:
+    asked = await twin.send_slash_command(
+        world["general"].id,
+        world["admin"].id,
+        "persona",
+        {"file": Upload("dyson.json", json.dumps(dyson_card()).encode())},
+        group="card",
+        subcommand="import",
+    )
+    [imported] = await asked.wait_for_answers(1)
+    assert "Miles Dyson" in imported["data"]["content"]
+
+
+async def test_talk_reaches_a_card_character_chosen_from_the_persona_names(
+    twin: DiscordTwin, world: dict[str, Any], settings: Settings, model: ModelTwin
+) -> None:
+    channel, alice = world["general"].id, world["alice"].id
+    async with run_client(twin, CompanionBot(settings)) as bot:
+        before = await twin.send_autocomplete(channel, alice, "talk", {"persona": ""}, focused="persona")
+        await before.wait_for_responses(1)
+        await _import_dyson(twin, world)
+        policy = bot.app.chat.model_policy
+        assert policy is not None
+        await policy.set_enabled(world["guild"].id, True)
+        typed = await twin.send_autocomplete(channel, alice, "talk", {"persona": "dy"}, focused="persona")
+        everyone = await twin.send_autocomplete(channel, alice, "talk", {"persona": ""}, focused="persona")
+        await typed.wait_for_responses(1)
+        await everyone.wait_for_responses(1)
+        model.script(grounded("I'm working on a revolutionary new neural net processor.", [PROCESSOR]))
+        talk = await twin.send_slash_command(
+            channel, alice, "talk", {"persona": "Miles Dyson", "message": "what are you working on?"}
+        )
+        [answer] = await talk.wait_for_answers(1)
+    assert [choice["name"] for choice in before.autocomplete_choices or []] == ["John Connor", "Sarah Connor", "T-800"]
+    assert typed.autocomplete_choices == [{"name": "Miles Dyson", "value": "dyson"}]
+    names = [choice["name"] for choice in everyone.autocomplete_choices or []]
+    assert names == ["John Connor", "Sarah Connor", "T-800", "Miles Dyson"]
+    [embed] = answer["data"]["embeds"]
+    assert answer["ephemeral"] is False and embed["author"]["name"] == "Miles Dyson"
+    assert embed["description"] == "I'm working on a revolutionary new neural net processor."
+    assert len(model.requests) == 1 and "Miles Dyson" in json.dumps(model.requests[0].json)
+
+
+async def test_talk_to_a_name_nobody_has_here_is_told_privately_who_there_is(
+    twin: DiscordTwin, world: dict[str, Any], settings: Settings, model: ModelTwin
+) -> None:
+    channel, alice = world["general"].id, world["alice"].id
+    async with run_client(twin, CompanionBot(settings)):
+        await _import_dyson(twin, world)
+        talk = await twin.send_slash_command(channel, alice, "talk", {"persona": "Kyle Reese", "message": "hi"})
+        [answer] = await talk.wait_for_answers(1)
+    assert answer["ephemeral"] is True and [r["kind"] for r in talk.responses] == ["callback"]  # no "thinking..."
+    assert answer["data"]["content"] == (
+        "There is no one called 'Kyle Reese' to talk to here. "
+        "Choose one of: John Connor, Sarah Connor, T-800, Miles Dyson."
+    )
+    assert model.requests == []

@@ -5,7 +5,7 @@ anything else gives the offline reply, and nothing the guard refuses is ever sho
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -386,3 +386,61 @@ async def test_a_streaming_reply_whose_message_was_deleted_is_posted_again_in_fu
         assert await bot.outbox.depth() == 0
     assert shown.get("deleted") and not posted.get("deleted")
     assert posted["content"] == LONG == stored.text and stored.backend == "model"
+
+
+def _original_edits(twin: DiscordTwin) -> list[Any]:
+    """The edits of interaction responses ("thinking..." replaced, then edited while the reply streams)."""
+    return [r for r in twin.requests if r.method == "PATCH" and r.path.endswith("/messages/@original")]
+
+
+async def _talked(twin: DiscordTwin, talk: Any, final: Callable[[str], bool]) -> dict[str, Any]:
+    """The /talk response once it shows a ``final`` reply."""
+
+    def shown() -> dict[str, Any] | None:
+        original = talk.original_message
+        return original if original is not None and original["embeds"] and final(_said(original)) else None
+
+    return await twin.wait_until(shown, 5.0, what="/talk answered")
+
+
+async def test_talk_shows_a_long_reply_while_it_streams_by_editing_its_response(
+    twin: DiscordTwin, world: dict[str, Any], tmp_path: Path, model: ModelTwin
+) -> None:
+    channel, alice = world["general"].id, world["alice"].id
+    model.script(slow(grounded(LONG, [DATE]), STREAM_CHUNK_S))
+    async with run_client(twin, CompanionBot(_settings(tmp_path, model))) as bot:
+        await _model_on(bot, world["guild"].id)
+        talk = await twin.send_slash_command(channel, alice, "talk", {"persona": "john", "message": ASK[6:]})
+        answered = await _talked(twin, talk, lambda said: said == LONG)
+        stored = await _stored(bot, alice, channel)
+    edits = _original_edits(twin)
+    shown = [_said(edit.json) for edit in edits]
+    assert len(edits) >= 2 and len(shown[0]) < len(LONG)  # shown before the answer was complete, then edited
+    assert all(LONG.startswith(text) and text.endswith((".", "?", "!")) for text in shown)  # whole sentences
+    assert all(len(later) > len(earlier) for earlier, later in pairwise(shown))
+    assert all(later.time - earlier.time >= EDIT_EVERY_S - 0.01 for earlier, later in pairwise(edits))
+    assert all(edit.json["allowed_mentions"] == {"parse": []} for edit in edits)
+    assert _said(answered) == LONG == stored.text and stored.backend == "model"
+    assert answered["embeds"][0]["author"]["name"] == "John Connor"
+    assert [r["kind"] for r in talk.responses] == ["callback"] + ["edit_original"] * len(edits)  # never sent twice
+
+
+async def test_talk_shows_the_offline_reply_when_the_streamed_one_is_refused_at_the_end(
+    twin: DiscordTwin, world: dict[str, Any], tmp_path: Path, model: ModelTwin, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    channel, alice = world["general"].id, world["alice"].id
+    invented = LONG.replace("I used to think", "Kyle Reese told her in 1984. I used to think")
+    model.script(slow(grounded(invented, [DATE]), STREAM_CHUNK_S))
+    monkeypatch.setattr("bot.discord.streaming.EDIT_EVERY_S", 0.5)  # edits while the refused part streams in
+    async with run_client(twin, CompanionBot(_settings(tmp_path, model))) as bot:
+        await _model_on(bot, world["guild"].id)
+        talk = await twin.send_slash_command(channel, alice, "talk", {"persona": "john", "message": ASK[6:]})
+        answered = await _talked(twin, talk, lambda said: not LONG.startswith(said))
+        stored = await _stored(bot, alice, channel)
+    edits = _original_edits(twin)
+    shown = [_said(edit.json) for edit in edits]
+    assert len(model.requests) == 1 and shown[0].startswith("Listen.") and LONG.startswith(shown[0])
+    assert stored.backend is None and "1997" in stored.text  # the offline reply ...
+    assert _said(answered) == shown[-1] == stored.text != shown[0]  # ... replaced what was shown
+    assert "Kyle" not in _everything_sent(twin)
+    assert [r["kind"] for r in talk.responses] == ["callback"] + ["edit_original"] * len(edits)

@@ -8,17 +8,30 @@ from discord.ext import commands
 
 from bot.cards.guild import GuildCards
 from bot.discord.checks import require_manage_guild
-from bot.discord.client import CompanionBot, Refusal, defer_answer, send_ephemeral, send_public
+from bot.discord.client import CompanionBot, Refusal, defer_answer, send_ephemeral
 from bot.discord.cogs.chat import cards
 from bot.discord.cogs.chat.listener import scope_of, user_key
-from bot.discord.personas_out import persona_embed
-from bot.splitting import split_message
-from personas.roster import PERSONAS
+from bot.discord.interaction_stream import InteractionStream
+from personas.persona import Persona
+from personas.roster import PERSONAS, find_persona
 
-__all__ = ["PERSONA_CHOICES", "ChatCommands"]
+__all__ = ["PERSONA_CHOICES", "ChatCommands", "talk_choices"]
 
 PERSONA_CHOICES = [app_commands.Choice(name=persona.display_name, value=persona.id) for persona in PERSONAS.values()]
 MAX_TALK_CHARS = 1500
+MAX_CHOICES = 25
+"""The most choices Discord shows for an autocompleted option."""
+
+
+def talk_choices(personas: list[Persona], current: str) -> list[app_commands.Choice[str]]:
+    """The choices for /talk's persona option: those whose name or id has ``current`` in it, in the order given."""
+    typed = " ".join(current.split()).lower()
+    matching = [
+        persona
+        for persona in personas
+        if typed in persona.display_name.lower() or typed in persona.id or any(typed in n for n in persona.short_names)
+    ]
+    return [app_commands.Choice(name=persona.display_name, value=persona.id) for persona in matching[:MAX_CHOICES]]
 
 
 class ChatCommands(commands.Cog):
@@ -30,32 +43,62 @@ class ChatCommands(commands.Cog):
     def __init__(self, bot: CompanionBot) -> None:
         self.bot = bot
 
-    @app_commands.command(name="talk", description="Say something to John, Sarah or the T-800")
+    @app_commands.command(name="talk", description="Say something to John, Sarah, the T-800 or a card's character")
     @app_commands.describe(persona="who you talk to", message="what you say")
-    @app_commands.choices(persona=PERSONA_CHOICES)
     async def talk(
         self,
         interaction: discord.Interaction,
-        persona: app_commands.Choice[str],
+        persona: app_commands.Range[str, 1, 100],
         message: app_commands.Range[str, 1, MAX_TALK_CHARS],
     ) -> None:
-        """Answer ``message`` as ``persona`` in this channel."""
+        """Answer ``message`` as ``persona`` (a persona or one of this server's card characters) in this channel,
+        shown while the model streams it."""
         if not self.bot.accepting:
             raise Refusal("The bot is restarting; try again in a moment.")
+        chosen = await self._talk_target(interaction.guild_id, persona)
         if not self.bot.user_limits.take(interaction.user.id):
             raise Refusal("You are talking too fast. Wait a few seconds.")
         await defer_answer(interaction, ephemeral=False)
-        reply = await self.bot.track(
-            self.bot.app.chat.reply(
-                user_key(interaction.user),
-                scope_of(interaction.channel),
-                message,
-                persona=persona.value,
-                guild_id=interaction.guild_id,
+        stream = InteractionStream(interaction)
+        try:
+            reply = await self.bot.track(
+                self.bot.app.chat.reply(
+                    user_key(interaction.user),
+                    scope_of(interaction.channel),
+                    message,
+                    persona=chosen,
+                    guild_id=interaction.guild_id,
+                    stream=stream,
+                )
             )
-        )
-        for part in split_message(reply.text):
-            await send_public(interaction, embed=persona_embed(reply.persona, part))
+        finally:
+            await stream.hold()  # a failed turn shows nothing more; its "thinking..." is withdrawn with the error
+        await stream.finish(reply.persona, reply.text)
+
+    @talk.autocomplete("persona")
+    async def talk_persona_names(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        """The personas and this server's card characters whose name has what the user typed so far."""
+        return talk_choices(await self._talk_personas(interaction.guild_id), current)
+
+    async def _talk_personas(self, guild_id: int | None) -> list[Persona]:
+        """Who /talk can answer as here: the personas, then this server's card characters."""
+        found = self.bot.app.chat.cards
+        characters = (await found.for_guild(guild_id)).characters if found is not None else {}
+        return [*self.bot.app.chat.personas(), *(character.persona for character in characters.values())]
+
+    async def _talk_target(self, guild_id: int | None, name: str) -> str:
+        """The id of the persona or card character called ``name`` (an id or a name); a Refusal lists who there is."""
+        persona = find_persona(name)
+        if persona is not None and persona in self.bot.app.chat.personas():
+            return persona.id
+        found = self.bot.app.chat.cards
+        character = (await found.for_guild(guild_id)).character(name) if found is not None else None
+        if character is not None:
+            return character.persona.id
+        valid = ", ".join(each.display_name for each in await self._talk_personas(guild_id))
+        raise Refusal(f"There is no one called {name!r} to talk to here. Choose one of: {valid}.")
 
     @persona_group.command(name="set", description="Choose your default persona")
     @app_commands.choices(persona=PERSONA_CHOICES)
