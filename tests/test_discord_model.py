@@ -444,3 +444,22 @@ async def test_talk_shows_the_offline_reply_when_the_streamed_one_is_refused_at_
     assert _said(answered) == shown[-1] == stored.text != shown[0]  # ... replaced what was shown
     assert "Kyle" not in _everything_sent(twin)
     assert [r["kind"] for r in talk.responses] == ["callback"] + ["edit_original"] * len(edits)
+
+
+async def test_talk_whose_answer_was_deleted_while_it_streamed_sends_the_reply_anew(
+    twin: DiscordTwin, world: dict[str, Any], tmp_path: Path, model: ModelTwin
+) -> None:
+    channel, alice = world["general"].id, world["alice"].id
+    model.script(slow(grounded(LONG, [DATE]), STREAM_CHUNK_S))
+    async with run_client(twin, CompanionBot(_settings(tmp_path, model))) as bot:
+        await _model_on(bot, world["guild"].id)
+        talk = await twin.send_slash_command(channel, alice, "talk", {"persona": "john", "message": ASK[6:]})
+        await twin.wait_until(lambda: _original_edits(twin), 5.0, what="the answer shown while it streams")
+        shown = talk.original_message
+        assert shown is not None
+        await twin.delete_user_message(channel, int(shown["id"]))  # a moderator removes it while it streams
+        [*_, answer] = await talk.wait_for_answers(2)
+        stored = await _stored(bot, alice, channel)
+    assert answer["kind"] == "followup" and answer["message"]["id"] != shown["id"]
+    assert _said(answer["data"]) == LONG == stored.text and talk.followups == [answer["message"]]
+    assert [edit.status for edit in _original_edits(twin)] == [200, 404]  # found gone, then left alone
