@@ -9,6 +9,7 @@ lists every miss, and ``--sweep`` scores each decision threshold given: use both
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import sys
 from dataclasses import replace
@@ -35,6 +36,8 @@ def main() -> None:
     )
     args = parser.parse_args()
     engine = GroundedEngine(Knowledge(load_fact_base()), PERSONAS)
+    gc.collect()
+    gc.freeze()  # as the bot does once connected (bot/discord/client.py on_ready): start-up objects are never rescanned
     if args.sweep:
         name, _, values = args.sweep.rpartition("=")
         name = name or "confidence"
