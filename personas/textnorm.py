@@ -54,9 +54,11 @@ def clean_input(raw: str) -> CleanInput:
 
     Text after a right-to-left override is read as it is shown: reversed.
     """
+    truncated = len(raw) > MAX_INPUT_CHARS
+    if truncated:
+        raw = raw[:_FIRST_PART_CHARS]  # only the first part is read: the rest costs nothing
     text = read_as_shown(unicodedata.normalize("NFKC", raw))
     text = "".join(ch if unicodedata.category(ch)[0] != "C" else " " for ch in text)
-    truncated = len(text) > MAX_INPUT_CHARS
     if truncated:
         text = _first_part(text)
     text = _DISCORD_MARKUP.sub(" ", text)
