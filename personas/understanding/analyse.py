@@ -272,14 +272,8 @@ def _asks_purpose(words: Sequence[str], what: int) -> bool:
     after = words[what + 1 : what + 4]
     if after[:1] and after[0] in _PURPOSE_NOUNS:
         return True  # "for what reason", "what purpose"
-    if (
-        len(after) >= 2
-        and after[0] in ("is", "was", "s")
-        and after[1] == "the"
-        and after[2:3]
-        and after[2] in _PURPOSE_NOUNS
-    ):
-        return True
+    if len(after) == 3 and after[0] in ("is", "was", "s") and after[1] == "the" and after[2] in _PURPOSE_NOUNS:
+        return True  # "what was the point"
     if words[-1] == "for" and what < len(words) - 2 and words[-2] not in _TAKES_FOR:
         return True  # "what did you do that for"
     return what > 0 and words[0] == "to" and what == len(words) - 1  # "to do what?"

@@ -17,8 +17,9 @@ _SLOTTED = frozenset({"who", "when", "where", "how_many", "name"})
 _CLAUSES = frozenset({"when", "after", "once", "before", "while", "as"})
 """Words that open a clause setting the time of a question ("what happened when the police arrived?")."""
 _LATER = frozenset({"after", "once"})
+"""Clause words that ask for what came next: "what happened after they escaped?" is answered by the next event.
+("when" is left out: "who came when you escaped?" asks about the escape itself as often as about what followed.)"""
 _QUESTION_STARTS = frozenset({"who", "what", "which", "where", "how", "why", "whom", "whose"})
-"""Clause words that ask for what came next: "what happened after they escaped?" is answered by the next event."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,8 +153,8 @@ def _sequel(
     fits: Callable[[Fact, Analysis], bool],
     exclude: Collection[str],
 ) -> Fact | None:
-    """For a question about what came after ``fact`` ("what did you do after you escaped?", "what happened when the
-    police arrived?"), the next fact in the story that answers the question's type."""
+    """For a question about what came after ``fact`` ("what did you do after you escaped?", "once the police
+    arrived, what happened?"), the next fact in the story that answers the question's type."""
     if analysis.qtype in ("why", "yes_no", "identity", "when"):
         return None
     clause, main = _time_clause(analysis.query)
@@ -165,10 +166,10 @@ def _sequel(
 
 
 def _time_clause(query: Sequence[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """A query's clause that sets the time by an earlier event ("after they escaped", "when the police arrived"),
+    """A query's clause that sets the time by an earlier event ("after they escaped", "once the police arrived"),
     up to the next question word, and the rest of the query; no clause when the query has none."""
     for start, term in enumerate(query):
-        if term in _LATER and (start > 0 or term != "when"):
+        if term in _LATER:
             end = next((i for i in range(start + 1, len(query)) if query[i] in _QUESTION_STARTS), len(query))
             return tuple(query[start + 1 : end]), tuple(query[:start]) + tuple(query[end:])
     return (), tuple(query)

@@ -91,7 +91,6 @@ def build_model_files(
     base: FactBase, language: Language, personas: Mapping[str, Persona], json_path: Path, arrays_path: Path
 ) -> None:
     """Fit the matcher and write the cache files (atomically: a half-written cache is never read)."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
 
     rows = list(examples(base))
@@ -120,11 +119,9 @@ def build_model_files(
         texts.append(analysis.text)
         labels.append(fact_id)
         analysed.append({"fact": fact_id, "heard": heard, "query": analysis.text, "content": list(analysis.content)})
-    word_space = TfidfVectorizer(
-        analyzer="word", token_pattern=r"\S+", lowercase=False, ngram_range=WORD_NGRAMS, sublinear_tf=True
-    )
-    char_space = TfidfVectorizer(analyzer="char_wb", lowercase=False, ngram_range=CHAR_NGRAMS, sublinear_tf=True)
     from scipy.sparse import hstack
+
+    word_space, char_space = _ngram_spaces()
 
     matrix = hstack([word_space.fit_transform(texts), char_space.fit_transform(texts)]).tocsr()
     classifier = LogisticRegression(C=_REGULARISATION, max_iter=5000)
@@ -156,21 +153,28 @@ def build_model_files(
     log.info("understanding model built: %d examples, %d features", len(texts), matrix.shape[1])
 
 
+def _ngram_spaces() -> tuple[Any, Any]:
+    """Fresh word and character n-gram TF-IDF vectorizers, as ``features.NgramSpace`` applies them."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    word_space = TfidfVectorizer(
+        analyzer="word", token_pattern=r"\S+", lowercase=False, ngram_range=WORD_NGRAMS, sublinear_tf=True
+    )
+    char_space = TfidfVectorizer(analyzer="char_wb", lowercase=False, ngram_range=CHAR_NGRAMS, sublinear_tf=True)
+    return word_space, char_space
+
+
 def _fit_hostility(plot_texts: list[str]) -> dict[str, Any]:
     """Fit the manipulation classifier: ``hostile.yaml``'s attempts against its ordinary messages, every plot
     question and line of the fact base and the follow-up phrases of language.yaml. Returns its vocabularies (lists)
     and arrays (idf, coef, intercept)."""
     from scipy.sparse import hstack
-    from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
 
     attempts, ordinary = load_hostile_examples()
     texts = [hostile_text(text) for text in (*attempts, *ordinary, *plot_texts)]
     labels = [1] * len(attempts) + [0] * (len(ordinary) + len(plot_texts))
-    word_space = TfidfVectorizer(
-        analyzer="word", token_pattern=r"\S+", lowercase=False, ngram_range=WORD_NGRAMS, sublinear_tf=True
-    )
-    char_space = TfidfVectorizer(analyzer="char_wb", lowercase=False, ngram_range=CHAR_NGRAMS, sublinear_tf=True)
+    word_space, char_space = _ngram_spaces()
     matrix = hstack([word_space.fit_transform(texts), char_space.fit_transform(texts)]).tocsr()
     classifier = LogisticRegression(C=_HOSTILE_REGULARISATION, class_weight="balanced", max_iter=5000)
     classifier.fit(matrix, labels)
