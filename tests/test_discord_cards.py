@@ -5,12 +5,7 @@ posting under its own name."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
-
-import pytest
-import pytest_asyncio
 
 from bot.cards.model import card_to_json
 from bot.cards.png import card_png
@@ -22,35 +17,9 @@ from tests.test_guild_cards import dyson_card, restyle_card
 from tests.twin import DiscordTwin, run_client
 from tests.twin.state import Upload
 
-pytest_plugins = ["tests.twin.fixtures"]
+pytest_plugins = ["tests.twin.fixtures", "tests.modeltwin.discord_fixtures"]
 
 PROCESSOR = "f-dyson-neural-net-processor"
-
-
-@pytest_asyncio.fixture
-async def model() -> AsyncIterator[ModelTwin]:
-    async with ModelTwin() as twin:
-        yield twin
-
-
-@pytest.fixture
-def settings(tmp_path: Path, model: ModelTwin) -> Settings:
-    return Settings(
-        database_url=f"sqlite+aiosqlite:///{tmp_path}/discord.db",
-        discord_token="twin-token",
-        llm_base_url=model.base_url,
-        llm_model=model.model,
-        llm_timeout_s=3,
-    )
-
-
-@pytest.fixture
-def world(twin: DiscordTwin) -> dict[str, Any]:
-    guild = twin.add_guild("Resistance")
-    general = twin.add_text_channel(guild.id, "general")
-    alice = twin.add_member(guild.id, name="alice")
-    admin = twin.add_member(guild.id, name="admin", manage_guild=True)
-    return {"guild": guild, "general": general, "alice": alice, "admin": admin}
 
 
 async def test_a_moderator_imports_a_card_and_its_character_answers_by_name(

@@ -5,13 +5,12 @@ anything else gives the offline reply, and nothing the guard refuses is ever sho
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
 import pytest
-import pytest_asyncio
 
 from bot.config import Settings
 from bot.discord.client import CompanionBot
@@ -31,7 +30,7 @@ from tests.modeltwin import (
 )
 from tests.twin import DiscordTwin, run_client
 
-pytest_plugins = ["tests.twin.fixtures"]
+pytest_plugins = ["tests.twin.fixtures", "tests.modeltwin.discord_fixtures"]
 
 DATE = "f-judgment-day-date"
 ASK = "john, when is judgment day?"
@@ -43,32 +42,6 @@ LONG = (
 )
 STREAM_CHUNK_S = 0.03
 """The slow model's pause between streamed events: a long reply takes about a second."""
-
-
-@pytest_asyncio.fixture
-async def model() -> AsyncIterator[ModelTwin]:
-    async with ModelTwin() as twin:
-        yield twin
-
-
-@pytest.fixture
-def settings(tmp_path: Path, model: ModelTwin) -> Settings:
-    return Settings(
-        database_url=f"sqlite+aiosqlite:///{tmp_path}/discord.db",
-        discord_token="twin-token",
-        llm_base_url=model.base_url,
-        llm_model=model.model,
-        llm_timeout_s=3,
-    )
-
-
-@pytest.fixture
-def world(twin: DiscordTwin) -> dict[str, Any]:
-    guild = twin.add_guild("Resistance")
-    general = twin.add_text_channel(guild.id, "general")
-    alice = twin.add_member(guild.id, name="alice")
-    admin = twin.add_member(guild.id, name="admin", manage_guild=True)
-    return {"guild": guild, "general": general, "alice": alice, "admin": admin}
 
 
 async def test_a_moderator_turns_the_model_on_and_its_guarded_replies_are_posted(

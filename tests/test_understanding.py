@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -14,7 +15,7 @@ from personas.knowledge import Knowledge
 from personas.memory import MemoryState
 from personas.roster import PERSONAS
 from personas.understanding.address import split_addressee
-from personas.understanding.analyse import question_type
+from personas.understanding.analyse import Analysis, question_type
 from personas.understanding.decide import Decision, Thresholds, decide
 from personas.understanding.features import NgramSpace
 from personas.understanding.hostility import (
@@ -173,6 +174,25 @@ def _candidate(fact_base: FactBase, fact_id: str, probability: float) -> Candida
     return Candidate(fact_base.fact(fact_id), probability, 0.0, 0.0, probability)
 
 
+def _decide(engine: GroundedEngine, analysis: Analysis, candidates: list[Candidate], **links: Any) -> Decision:
+    """``decide`` as the engine calls it for John at no particular scene, with default thresholds; ``links`` are its
+    ``reasons`` or ``sequels``."""
+    entities = engine.model.analyse.entities
+    return decide(
+        analysis,
+        candidates,
+        engine.retriever.fits,
+        engine.retriever.restates,
+        entities.related,
+        entities.settings,
+        "john",
+        None,
+        0,
+        Thresholds(),
+        **links,
+    )
+
+
 def test_decide_answers_only_above_the_threshold_and_within_what_the_persona_knows(
     grounded_engine: GroundedEngine, fact_base: FactBase
 ) -> None:
@@ -206,18 +226,7 @@ def test_a_fact_that_does_not_name_the_one_asked_about_is_never_chosen(
     grounded_engine: GroundedEngine, fact_base: FactBase
 ) -> None:
     analysis = grounded_engine.understand("john", "what did dyson do")
-    decision = decide(
-        analysis,
-        [_candidate(fact_base, "f-motorcycle-escape", 0.99)],
-        grounded_engine.retriever.fits,
-        grounded_engine.retriever.restates,
-        grounded_engine.model.analyse.entities.related,
-        grounded_engine.model.analyse.entities.settings,
-        "john",
-        None,
-        0,
-        Thresholds(),
-    )
+    decision = _decide(grounded_engine, analysis, [_candidate(fact_base, "f-motorcycle-escape", 0.99)])
     assert decision.fact is None
 
 
@@ -240,17 +249,10 @@ def test_a_why_question_is_answered_by_the_reason_for_its_premise(
     assert "why" not in premise.answers and premise.because
 
     def run(reasons: bool) -> Decision:
-        return decide(
+        return _decide(
+            grounded_engine,
             analysis,
             [_candidate(fact_base, premise.id, 0.95)],
-            grounded_engine.retriever.fits,
-            grounded_engine.retriever.restates,
-            grounded_engine.model.analyse.entities.related,
-            grounded_engine.model.analyse.entities.settings,
-            "john",
-            None,
-            0,
-            Thresholds(),
             reasons=lambda fact: [fact_base.fact(reason) for reason in fact.because] if reasons else [],
         )
 
@@ -269,17 +271,10 @@ def test_a_question_about_what_came_after_an_event_is_answered_by_the_next_one(
     sequel = fact_base.facts[fact_base.facts.index(fact_base.fact(premise)) + 1]
 
     def run(sequels: bool, text: str = question) -> Decision:
-        return decide(
+        return _decide(
+            grounded_engine,
             grounded_engine.understand("john", text),
             [_candidate(fact_base, premise, 0.95)],
-            grounded_engine.retriever.fits,
-            grounded_engine.retriever.restates,
-            grounded_engine.model.analyse.entities.related,
-            grounded_engine.model.analyse.entities.settings,
-            "john",
-            None,
-            0,
-            Thresholds(),
             sequels=lambda fact: fact_base.facts[fact_base.facts.index(fact) + 1 :][:1] if sequels else [],
         )
 
