@@ -37,6 +37,11 @@ def test_chat_spellings_and_contractions_are_expanded(grounded_engine: GroundedE
     assert words[:6] == ("why", "did", "not", "you", "and", "your")
     assert "going" in words and "to" in words
     assert grounded_engine.model.normalise("the letter y").words[-1] == "y"  # "y" means "why" only at the start
+    # After a question word or a pronoun "'s" is "is", typed with or without the apostrophe; after a name it is a
+    # possessive and goes.
+    for text in ("who's the boss", "whos the boss", "Who’s the boss"):
+        assert grounded_engine.model.normalise(text).words == ("who", "is", "the", "boss")
+    assert grounded_engine.model.normalise("what's dyson's job").words == ("what", "is", "dyson", "job")
 
 
 def test_typos_are_corrected_to_the_fact_base_words_only(grounded_engine: GroundedEngine) -> None:

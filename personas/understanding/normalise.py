@@ -36,6 +36,8 @@ class Normalised:
         return any(word in NEGATIONS for word in self.words)
 
 
+_IS_CONTRACTION = re.compile(r"\b(who|what|where|when|why|how|that|there|here|he|she|it)['’]s\b", re.IGNORECASE)
+"""After a question word or a pronoun, "'s" is "is" ("who's Dyson?"), never a possessive as after a name."""
 _CLAUSE_BREAK = re.compile(r"[.?!;,:]+(?!\d)|\s[-\u2013\u2014]+\s")
 """Punctuation that ends a sentence or a clause (a comma inside a number such as 1,000 does not)."""
 
@@ -59,6 +61,7 @@ class Normaliser:
         clauses: list[int] = []
         spellings, leading = self.language.spellings, self.language.leading_spellings
         index = 0
+        text = _IS_CONTRACTION.sub(r"\1 is", text)
         for clause in _CLAUSE_BREAK.split(text):
             if len(words) not in clauses:
                 clauses.append(len(words))
