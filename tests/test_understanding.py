@@ -26,6 +26,7 @@ from personas.understanding.hostility import (
     load_hostile_examples,
 )
 from personas.understanding.language import LanguageError, _Checker, load_language
+from personas.understanding.offplot import OFF_PLOT_CLASS, OffPlotDataError, load_off_plot_questions
 from personas.understanding.retrieve import Candidate
 from personas.understanding.training import first_person, second_person
 
@@ -392,12 +393,35 @@ def test_hostile_data_is_checked_on_load(tmp_path: Path) -> None:
         load_hostile_examples(broken)
 
 
+def test_off_plot_data_is_checked_on_load(tmp_path: Path) -> None:
+    assert len(load_off_plot_questions()) >= 400
+    cases = (('questions: ["who sang it?", "who sang it?"]', r"questions\[1\]"), ("questions: []", "questions"))
+    for text, where in cases:
+        broken = tmp_path / "off-plot.yaml"
+        broken.write_text(text + "\n", encoding="utf-8")
+        with pytest.raises(OffPlotDataError, match=where):
+            load_off_plot_questions(broken)
+
+
+def test_questions_the_plot_does_not_answer_draw_probability_away_from_every_fact(
+    grounded_engine: GroundedEngine,
+) -> None:
+    def fact_share(text: str) -> float:
+        return float(grounded_engine.model.scores(grounded_engine.understand("john", text)).probability.sum())
+
+    # The matcher's last class is the plot's silence: what it takes is the chance that no fact answers.
+    assert fact_share("which stunt team worked on the freeway chase for the film") < 0.5
+    assert fact_share("what is the name of the casting director") < 0.5
+    assert fact_share("where did the t-1000 end up at the steel mill") > 0.9
+    assert fact_share("who sent the good terminator back to protect john") > 0.9
+
+
 def test_the_model_is_built_once_into_its_cache_and_read_back(tmp_path: Path, fact_base: FactBase) -> None:
     built = GroundedEngine(Knowledge(fact_base), PERSONAS, cache_dir=tmp_path)
     files = sorted(path.name for path in tmp_path.iterdir())
     assert len(files) == 2 and files[0].endswith(".json") and files[1].endswith(".npz")
     document = json.loads((tmp_path / files[0]).read_text())
-    assert sorted(document["classes"]) == sorted(fact.id for fact in fact_base.facts)
+    assert sorted(document["classes"]) == sorted([OFF_PLOT_CLASS, *(fact.id for fact in fact_base.facts)])
     again = GroundedEngine(Knowledge(fact_base), PERSONAS, cache_dir=tmp_path)
     reply = again.respond("t800", "When is Judgment Day?", MemoryState())
     assert reply.fact_ids == built.respond("t800", "When is Judgment Day?", MemoryState()).fact_ids

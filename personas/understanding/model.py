@@ -25,6 +25,7 @@ from personas.understanding.hostility import HostilityScorer
 from personas.understanding.language import Language, load_language
 from personas.understanding.lexicon import Lexicon
 from personas.understanding.normalise import Normaliser
+from personas.understanding.offplot import OFF_PLOT_CLASS
 from personas.understanding.training import cache_key, second_person
 
 __all__ = ["FactScores", "UnderstandingModel", "default_cache_dir", "load_model", "model_cache_dir"]
@@ -86,9 +87,10 @@ class UnderstandingModel:
         self.perspectives = {persona.id: second_person(persona) for persona in personas.values()}
         classes = [str(name) for name in document["classes"]]  # type: ignore[attr-defined]
         self.fact_index = {fact.id: index for index, fact in enumerate(base.facts)}
-        if sorted(classes) != sorted(self.fact_index):
+        if sorted(name for name in classes if name != OFF_PLOT_CLASS) != sorted(self.fact_index):
             raise ValueError("the cached model does not match the fact base")
-        order = np.array([classes.index(fact.id) for fact in base.facts])
+        order = np.array([classes.index(fact.id) for fact in base.facts] + [classes.index(OFF_PLOT_CLASS)])
+        """The facts in fact base order, then the class of questions the plot does not answer (``offplot``)."""
         self._coef_by_feature = np.ascontiguousarray(arrays["coef"][order].T, dtype=np.float64)
         """One row per feature, one column per fact (in fact base order): a message's features pick rows."""
         self._intercept = arrays["intercept"][order].astype(np.float64)
@@ -126,8 +128,8 @@ class UnderstandingModel:
             if columns:
                 logits += np.asarray(weights) @ self._coef_by_feature[columns]
         logits -= logits.max()
-        probability = np.exp(logits)
-        probability /= probability.sum()
+        likelihood = np.exp(logits)
+        probability = likelihood[:-1] / likelihood.sum()  # what is left is the chance that no fact answers it
         terms = list(dict.fromkeys(term for term in content if term not in STOPWORDS))
         lexical = np.asarray(self._bm25.get_scores(terms), dtype=np.float64) if terms else np.zeros(len(probability))
         nearest = np.zeros(len(probability))

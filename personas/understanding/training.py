@@ -25,6 +25,7 @@ from personas.understanding.hostility import HOSTILE_PATH, hostile_text, load_ho
 from personas.understanding.language import LANGUAGE_PATH, Language
 from personas.understanding.lexicon import build_lexicon
 from personas.understanding.normalise import Normaliser
+from personas.understanding.offplot import OFF_PLOT_CLASS, OFF_PLOT_PATH, load_off_plot_questions
 
 __all__ = ["Example", "build_model_files", "cache_key", "examples", "first_person", "second_person"]
 
@@ -75,7 +76,7 @@ def examples(base: FactBase) -> Iterator[Example]:
                 yield fact.id, f"by:{persona_id}", line
 
 
-def cache_key(base_files: Iterable[Path] = (FACTS_PATH, LANGUAGE_PATH, HOSTILE_PATH)) -> str:
+def cache_key(base_files: Iterable[Path] = (FACTS_PATH, LANGUAGE_PATH, HOSTILE_PATH, OFF_PLOT_PATH)) -> str:
     """A digest of the fact base, language data, personas and this package's code: a new one rebuilds the model."""
     digest = hashlib.sha256()
     package = Path(__file__).parent
@@ -119,6 +120,10 @@ def build_model_files(
         texts.append(analysis.text)
         labels.append(fact_id)
         analysed.append({"fact": fact_id, "heard": heard, "query": analysis.text, "content": list(analysis.content)})
+    off_plot = load_off_plot_questions()
+    for text in off_plot:
+        texts.append(analyse(normalise(text), None).text)
+        labels.append(OFF_PLOT_CLASS)
     from scipy.sparse import hstack
 
     word_space, char_space = _ngram_spaces()
