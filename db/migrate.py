@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.autogenerate import compare_metadata
-from alembic.config import Config
-from alembic.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 import migrations
-from db.schema import metadata
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+# Alembic is imported where it is used: a start on a database already at head never needs it (about 0.25 s).
 
 __all__ = [
     "alembic_config",
@@ -31,8 +33,13 @@ MIGRATION_LOCK = 0x7432_0003
 """The PostgreSQL advisory lock a migration holds (next to the shard locks of ``db.leases``)."""
 
 
+_REVISION_LINE = re.compile(r"^(down_revision|revision)\b[^=]*=\s*(?:[\"']([^\"']*)[\"']|None)", re.MULTILINE)
+
+
 def alembic_config(url: str | None = None) -> Config:
     """An Alembic Config pointing at the packaged migrations, with no ini file needed."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     if url is not None:
@@ -41,6 +48,8 @@ def alembic_config(url: str | None = None) -> Config:
 
 
 def _run(connection: Connection, action: str, revision: str) -> None:
+    from alembic import command
+
     config = alembic_config()
     config.attributes["connection"] = connection
     if action == "upgrade":
@@ -90,17 +99,50 @@ async def downgrade(engine: AsyncEngine, revision: str) -> None:
 
 def head_revision() -> str | None:
     """The newest revision the packaged migrations define."""
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def packaged_head() -> str | None:
+    """The newest revision, read from the migration files' ``revision`` and ``down_revision`` lines without Alembic:
+    the one revision no other names as its parent. None when that is not one revision (Alembic must decide)."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in (MIGRATIONS_DIR / "versions").glob("*.py"):
+        lines = dict((name, value) for name, value in _REVISION_LINE.findall(path.read_text(encoding="utf-8")))
+        if lines.get("revision"):
+            revisions.add(lines["revision"])
+            parents.add(lines.get("down_revision", ""))
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 else None
 
 
 async def current_revision(engine: AsyncEngine) -> str | None:
     """The revision the database is at, or None for an empty database."""
+    from alembic.migration import MigrationContext
+
     async with engine.connect() as connection:
         return await connection.run_sync(lambda sync: MigrationContext.configure(sync).get_current_revision())
 
 
+async def _stored_revision(engine: AsyncEngine) -> str | None:
+    """The revision in the ``alembic_version`` table when it holds exactly one, read with plain SQL; else None."""
+    try:
+        async with engine.connect() as connection:
+            rows = (await connection.execute(text("SELECT version_num FROM alembic_version"))).all()
+    except DBAPIError:
+        return None  # no table yet: an empty database
+    return str(rows[0][0]) if len(rows) == 1 else None
+
+
 async def schema_drift(engine: AsyncEngine) -> list[object]:
     """Differences between the models and the migrated database; empty means no drift."""
+
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from db.schema import metadata
 
     def compare(sync: Connection) -> list[object]:
         context = MigrationContext.configure(sync, opts={"compare_type": True})
@@ -111,7 +153,13 @@ async def schema_drift(engine: AsyncEngine) -> list[object]:
 
 
 async def upgrade_if_needed(engine: AsyncEngine) -> bool:
-    """Upgrade to head unless the database is already there; True when a migration ran."""
+    """Upgrade to head unless the database is already there; True when a migration ran.
+
+    A database whose stored revision is the packaged head is known to be there without Alembic, which is then never
+    imported; anything else is left to Alembic."""
+    stored = await _stored_revision(engine)
+    if stored is not None and stored == packaged_head():
+        return False
     if await current_revision(engine) == head_revision():
         return False
     await upgrade(engine)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import subprocess
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -160,6 +161,35 @@ async def test_upgrade_if_needed_migrates_an_empty_database_once(empty_engine: A
     assert await current_revision(empty_engine) == head_revision()
     assert await upgrade_if_needed(empty_engine) is False
     assert await alembic_versions(empty_engine) == [head_revision()]
+
+
+def test_the_head_read_from_the_migration_files_is_alembics_head() -> None:
+    assert migrate.packaged_head() == head_revision() is not None
+
+
+async def test_upgrade_if_needed_leaves_an_older_database_to_alembic(empty_engine: AsyncEngine) -> None:
+    head, parent = revision_steps()[0]
+    await upgrade(empty_engine, parent)
+    assert await upgrade_if_needed(empty_engine) is True
+    assert await alembic_versions(empty_engine) == [head]
+
+
+def test_a_start_on_a_database_at_head_does_not_import_alembic(sqlite_url: str) -> None:
+    """Alembic costs about a quarter of a second to import: a bot whose database is up to date starts without it."""
+    program = (
+        "import asyncio, sys\n"
+        "from db.engine import create_engine\n"
+        "from db.migrate import upgrade_if_needed\n"
+        "async def main():\n"
+        f"    engine = create_engine({sqlite_url!r})\n"
+        "    print(await upgrade_if_needed(engine), 'alembic' in sys.modules)\n"
+        "    await engine.dispose()\n"
+        "asyncio.run(main())\n"
+    )
+    root = Path(__file__).resolve().parent.parent
+    command = [sys.executable, "-c", program]
+    runs = [subprocess.run(command, cwd=root, capture_output=True, text=True, check=True) for _ in range(2)]
+    assert [run.stdout.split() for run in runs] == [["True", "True"], ["False", "False"]]
 
 
 async def test_no_schema_drift_after_upgrade(migrated_engine: AsyncEngine) -> None:
