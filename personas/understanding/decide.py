@@ -25,25 +25,25 @@ _QUESTION_STARTS = frozenset({"who", "what", "which", "where", "how", "why", "wh
 @dataclass(frozen=True, slots=True)
 class Thresholds:
     """The decision's settings, chosen on the blind dev half (``bench/grounding.py tests/data/blind-dev.jsonl
-    --sweep 0.4,0.5,0.6,0.7,0.8``): the most right answers less twice the wrong and invented ones (a wrong fact
-    costs more than an "I don't know")."""
+    --sweep 0.6,0.65,0.7``, ``--sweep slotted=...`` and ``--sweep agreement=...``, and all three together): the most
+    right answers with at most 2 % of the answerable questions given a wrong fact and 1 % of the unanswerable ones
+    given any (dev half: 213 right of 252, 5 wrong, 0 invented of 52)."""
 
-    confidence: float = 0.8
+    confidence: float = 0.65
     """The least support (the matcher's probability, less when the fact misses an entity asked about) to answer.
     The matcher also knows questions the plot does not answer (``offplot``): they draw the probability away from
-    every fact, so the bar can be lower (dev half: 0.8 gives 182 right, 5 wrong, 0 invented; 0.5 gives 203, 8, 0)."""
+    every fact (dev half: 0.6 gives 215 right and 6 wrong; 0.7 gives 210 and 4)."""
     unknown_words: int = 0
     """How many of the question's content words may be words that no fact is ever said or asked with."""
     agreement: float = 0.5
     """How much the probability of agreeing facts (one scene, or one person asked about) adds to a fact's support."""
-    slotted: float = 0.7
+    slotted: float = 0.75
     """The least support to answer a question that wants a slot (who, when, where, how many, a name): the fact
-    must also have that slot, saying something the question does not, which is a check of its own
-    (``--sweep slotted=0.5,0.6,0.7,0.8`` on the dev half: 0.7 answers 4 more right, no more wrong or invented)."""
-    hostile: float = 0.75
+    must also have that slot, saying something the question does not (dev half: 0.7 invents an answer)."""
+    hostile: float = 0.65
     """The least probability of the manipulation classifier (``hostility``) at which a message is refused as one:
-    0.15 above the likeliest ordinary message of the dev sets (0.57, on ``tests/data/hostile-dev.jsonl`` and the
-    blind dev half), rounded up to 0.05."""
+    0.15 above the likeliest ordinary message of the dev sets (0.47, on ``tests/data/hostile-dev.jsonl``,
+    ``tests/data/hostile-fresh.jsonl`` and the blind dev half), rounded up to 0.05."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -134,7 +134,7 @@ def build_model_files(
     word_vocab = sorted(word_space.vocabulary_, key=word_space.vocabulary_.__getitem__)
     char_vocab = sorted(char_space.vocabulary_, key=char_space.vocabulary_.__getitem__)
     follow_ups = [" ".join(phrase) for phrases in language.follow_ups.values() for phrase in phrases]
-    hostile = _fit_hostility([text for _, _, text in rows] + follow_ups)
+    hostile = _fit_hostility([text for _, _, text in rows] + follow_ups + off_plot)
     document: dict[str, Any] = {
         "lexicon": lexicon.to_data(),
         "classes": [str(label) for label in classifier.classes_],
@@ -171,8 +171,12 @@ def _ngram_spaces() -> tuple[Any, Any]:
 
 def _fit_hostility(plot_texts: list[str]) -> dict[str, Any]:
     """Fit the manipulation classifier: ``hostile.yaml``'s attempts against its ordinary messages, every plot
-    question and line of the fact base and the follow-up phrases of language.yaml. Returns its vocabularies (lists)
-    and arrays (idf, coef, intercept)."""
+    question and line of the fact base, the questions of off-plot.yaml and the follow-up phrases of language.yaml.
+    Returns its vocabularies (lists) and arrays (idf, coef, intercept).
+
+    The classes are not reweighted to balance: with the ordinary messages several times the attempts, balancing
+    made every attempt weigh more each time plot questions were added, and ordinary messages that share a word with
+    attempts ("the one rule you'd teach") crept over the threshold."""
     from scipy.sparse import hstack
     from sklearn.linear_model import LogisticRegression
 
@@ -181,7 +185,7 @@ def _fit_hostility(plot_texts: list[str]) -> dict[str, Any]:
     labels = [1] * len(attempts) + [0] * (len(ordinary) + len(plot_texts))
     word_space, char_space = _ngram_spaces()
     matrix = hstack([word_space.fit_transform(texts), char_space.fit_transform(texts)]).tocsr()
-    classifier = LogisticRegression(C=_HOSTILE_REGULARISATION, class_weight="balanced", max_iter=5000)
+    classifier = LogisticRegression(C=_HOSTILE_REGULARISATION, max_iter=5000)
     classifier.fit(matrix, labels)
     return {
         "word_vocabulary": sorted(word_space.vocabulary_, key=word_space.vocabulary_.__getitem__),
