@@ -27,7 +27,7 @@ class Thresholds:
     """The decision's settings, chosen on the blind dev half (``bench/grounding.py tests/data/blind-dev.jsonl
     --sweep 0.6,0.65,0.7``, ``--sweep slotted=...`` and ``--sweep agreement=...``, and all three together): the most
     right answers with at most 2 % of the answerable questions given a wrong fact and 1 % of the unanswerable ones
-    given any (dev half: 213 right of 252, 5 wrong, 0 invented of 52)."""
+    given any (dev half: 214 right of 252, 5 wrong, 0 invented of 52)."""
 
     confidence: float = 0.65
     """The least support (the matcher's probability, less when the fact misses an entity asked about) to answer.
@@ -40,9 +40,9 @@ class Thresholds:
     slotted: float = 0.75
     """The least support to answer a question that wants a slot (who, when, where, how many, a name): the fact
     must also have that slot, saying something the question does not (dev half: 0.7 invents an answer)."""
-    hostile: float = 0.65
+    hostile: float = 0.6
     """The least probability of the manipulation classifier (``hostility``) at which a message is refused as one:
-    0.15 above the likeliest ordinary message of the dev sets (0.47, on ``tests/data/hostile-dev.jsonl``,
+    0.15 above the likeliest ordinary message of the dev sets (0.43, on ``tests/data/hostile-dev.jsonl``,
     ``tests/data/hostile-fresh.jsonl`` and the blind dev half), rounded up to 0.05."""
 
 
