@@ -162,7 +162,7 @@ def load_model(base: FactBase, personas: Mapping[str, Persona], cache_dir: Path 
     arrays_path = folder / f"understanding-{key}.npz"
     if not (json_path.exists() and arrays_path.exists()):
         folder.mkdir(parents=True, exist_ok=True)
-        log.warning("building the understanding model in %s (first start only, a few seconds)", folder)
+        log.warning("building the understanding model in %s (first start only, about half a minute)", folder)
         _build_apart(json_path, arrays_path)
         for stale in folder.glob("understanding-*"):
             if stale.name not in (json_path.name, arrays_path.name) and ".tmp" not in stale.name:
