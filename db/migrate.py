@@ -110,7 +110,7 @@ def packaged_head() -> str | None:
     revisions: set[str] = set()
     parents: set[str] = set()
     for path in (MIGRATIONS_DIR / "versions").glob("*.py"):
-        lines = dict((name, value) for name, value in _REVISION_LINE.findall(path.read_text(encoding="utf-8")))
+        lines = dict(_REVISION_LINE.findall(path.read_text(encoding="utf-8")))
         if lines.get("revision"):
             revisions.add(lines["revision"])
             parents.add(lines.get("down_revision", ""))
