@@ -42,7 +42,7 @@ class Thresholds:
     must also have that slot, saying something the question does not (dev half: 0.7 invents an answer)."""
     hostile: float = 0.6
     """The least probability of the manipulation classifier (``hostility``) at which a message is refused as one:
-    0.15 above the likeliest ordinary message of the dev sets (0.43, on ``tests/data/hostile-dev.jsonl``,
+    0.15 above the likeliest ordinary message of the dev sets (0.40, on ``tests/data/hostile-dev.jsonl``,
     ``tests/data/hostile-fresh.jsonl`` and the blind dev half), rounded up to 0.05."""
 
 
