@@ -47,6 +47,8 @@ class CleanInput:
     truncated: bool
     had_letters: bool
     latin: bool
+    """At least half of the letters are Latin: a message mostly in another script is one the personas cannot read,
+    even with a word of English in it ("<a sentence in Chinese> thx")."""
 
 
 def clean_input(raw: str) -> CleanInput:
@@ -66,7 +68,7 @@ def clean_input(raw: str) -> CleanInput:
     text = _MARKDOWN.sub(" ", text)
     text = _SPACES.sub(" ", text).strip()
     letters = [ch for ch in text if ch.isalpha()]
-    latin = any("LATIN" in unicodedata.name(ch, "") for ch in letters)
+    latin = 2 * sum("LATIN" in unicodedata.name(ch, "") for ch in letters) >= len(letters)
     return CleanInput(text=text, truncated=truncated, had_letters=bool(letters), latin=latin)
 
 

@@ -292,11 +292,22 @@ def test_mentions_are_stripped_before_understanding(grounded_engine: GroundedEng
 @pytest.mark.parametrize("persona", list(PERSONAS))
 def test_empty_huge_control_and_non_latin_input(grounded_engine: GroundedEngine, persona: str) -> None:
     voice = PERSONAS[persona].voice
-    empty, blank, control, cyrillic, cjk, symbols = ask(
-        grounded_engine, persona, "", "   \n\t ", "\x00\x01\x02", "Кто такой Дайсон?", "天网是什么", "?!?! ... ###"
+    empty, blank, control, cyrillic, cjk, mostly_cjk, symbols = ask(
+        grounded_engine,
+        persona,
+        "",
+        "   \n\t ",
+        "\x00\x01\x02",
+        "Кто такой Дайсон?",
+        "天网是什么",
+        f"{persona} 天网是什么时候建成的？thx",
+        "?!?! ... ###",
     )
     assert empty.text in voice.empty and blank.text in voice.empty and control.text in voice.empty
     assert cyrillic.text in voice.unreadable and cjk.text in voice.unreadable
+    assert mostly_cjk.text in voice.unreadable and not mostly_cjk.fact_ids  # a name and "thx" are not a question
+    (mixed,) = ask(grounded_engine, persona, "What does 天网 mean, is it Skynet?")
+    assert mixed.text not in voice.unreadable  # a word of another script inside an English question is read past
     assert symbols.text in (*voice.empty, *voice.unreadable)
     huge = "When is Judgment Day? " + "blah " * 3000
     assert len(huge) > 10_000
