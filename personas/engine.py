@@ -125,9 +125,11 @@ class GroundedEngine:
             if analysis.follow_up != "ellipsis":  # "why?" asks for more than was said, unless it said why
                 last = (self.knowledge.base.fact(fact_id) for fact_id in turn.memory.last_facts)
                 exclude = [fact.id for fact in last if analysis.qtype not in fact.answers]
-        if analysis.qtype == "fate":
+        if analysis.qtype == "fate" and self._fate_supported(analysis):
             reply = self._fate(turn, analysis)
         else:
+            if analysis.qtype == "fate":
+                analysis = replace(analysis, qtype="what")
             reply = self._decided(turn, analysis, folded, exclude)
         topic = list(analysis.frame) if analysis.content or analysis.named else turn.memory.topic
         topic_type = analysis.qtype if topic is not turn.memory.topic else turn.memory.topic_type
@@ -164,6 +166,16 @@ class GroundedEngine:
         known = [fact for fact in self._reasons(last) if fact.known_by(turn.persona.id, turn.at_scene)]
         fresh = [fact for fact in known if fact.id not in turn.memory.said_facts]
         return next(iter(fresh or known), None)
+
+    def _fate_supported(self, analysis: Analysis) -> bool:
+        """True when the matcher, reading "what happened to X?" as any other question, gives the facts about X
+        together at least the confidence threshold: the last fact about someone is their fate only when the story
+        says what became of them. Of the foster parents or Dyson's family it says nothing after they are mentioned,
+        and the matcher then puts most of its weight on questions the plot does not answer."""
+        entity = analysis.entities[0]
+        candidates = self.retriever.rank(replace(analysis, qtype="what"))
+        about = sum(candidate.probability for candidate in candidates if entity in candidate.fact.entities)
+        return about >= self.thresholds.confidence
 
     def _fate(self, turn: ReplyBuilder, analysis: Analysis) -> Reply:
         """The last thing this persona knows of the one asked about."""

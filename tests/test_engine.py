@@ -335,6 +335,27 @@ def test_follow_ups_resolve_to_what_was_last_talked_about(grounded_engine: Groun
     assert more.fact_ids and not set(more.fact_ids) & said
 
 
+@pytest.mark.parametrize(
+    ("persona", "question", "fate"),
+    [
+        ("john", "what became of Dyson?", "f-dyson-sacrifices-himself"),
+        ("t800", "what happened to the t-1000?", "f-t1000-destroyed"),
+        ("john", "what happened to the arm?", "f-john-tosses-arm-and-cpu"),
+        ("sarah", "what became of the foster parents?", None),
+        ("t800", "what happened to the foster parents", None),
+    ],
+)
+def test_a_fate_is_the_last_word_on_someone_only_when_the_story_gives_one(
+    grounded_engine: GroundedEngine, persona: str, question: str, fate: str | None
+) -> None:
+    """The story's last mention of the foster parents says where John lives, not what became of them."""
+    (reply,) = ask(grounded_engine, persona, question)
+    if fate is None:
+        assert not reply.fact_ids and reply.text in PERSONAS[persona].voice.unknown
+    else:
+        assert reply.fact_ids == (fate,)
+
+
 def test_pronoun_follow_up_uses_the_entity_of_the_right_gender(
     grounded_engine: GroundedEngine, fact_base: FactBase
 ) -> None:
