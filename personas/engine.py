@@ -25,6 +25,9 @@ from personas.understanding.retrieve import Retriever
 
 __all__ = ["GroundedEngine", "MemoryState", "Reply"]  # MemoryState and Reply live in personas.memory
 
+_FATE_SHARE = 0.5
+"""How much of the matcher's weight the facts about X must share for "what happened to X?" to have an answer."""
+
 
 class GroundedEngine:
     """Answers from the fact base only; says in voice that it does not know when nothing supports an answer."""
@@ -87,7 +90,11 @@ class GroundedEngine:
         ``context`` is what was just said, for a message that goes on from it.
         """
         candidates = self.retriever.rank(analysis, context=context)
-        unknown = [term for term in analysis.content if term not in self.model.content_vocabulary]
+        unknown = [
+            term
+            for term in analysis.content
+            if term not in self.model.content_vocabulary and not self.model.normalise.lexicon.modifies(term)
+        ]
         return decide(
             analysis,
             candidates,
@@ -169,13 +176,13 @@ class GroundedEngine:
 
     def _fate_supported(self, analysis: Analysis) -> bool:
         """True when the matcher, reading "what happened to X?" as any other question, gives the facts about X
-        together at least the confidence threshold: the last fact about someone is their fate only when the story
+        together most of its weight: the last fact about someone is their fate only when the story
         says what became of them. Of the foster parents or Dyson's family it says nothing after they are mentioned,
         and the matcher then puts most of its weight on questions the plot does not answer."""
         entity = analysis.entities[0]
         candidates = self.retriever.rank(replace(analysis, qtype="what"))
         about = sum(candidate.probability for candidate in candidates if entity in candidate.fact.entities)
-        return about >= self.thresholds.confidence
+        return about > _FATE_SHARE
 
     def _fate(self, turn: ReplyBuilder, analysis: Analysis) -> Reply:
         """The last thing this persona knows of the one asked about."""

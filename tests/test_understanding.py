@@ -228,6 +228,29 @@ def test_decide_answers_only_above_the_threshold_and_within_what_the_persona_kno
     assert run(0.9, "t800") == "not_known"
 
 
+def test_an_unknown_adverb_leaves_a_question_answerable_an_unknown_noun_does_not(
+    grounded_engine: GroundedEngine,
+) -> None:
+    """A word no fact is asked with makes a question unknown when it could say what the question is about (a noun,
+    a verb), not when it only colours it (an adjective or adverb: lemminflect's readings, built into the lexicon)."""
+    lexicon = grounded_engine.model.normalise.lexicon
+    vocabulary = grounded_engine.model.content_vocabulary
+    assert {"frankly", "genuinely", "sudden"} <= lexicon.modifiers
+    assert not {"actor", "budget", "argue", "frozen"} & lexicon.modifiers
+    assert not {"frankly", "genuinely", "actor"} & vocabulary  # the cases below rely on these being unknown
+    plain, coloured, genuinely, actor = (
+        grounded_engine.respond("sarah", text, MemoryState())
+        for text in (
+            "who sent the terminator back?",
+            "who sent the terminator back, frankly?",
+            "who genuinely sent the terminator back?",
+            "who was the actor who sent the terminator back?",
+        )
+    )
+    assert plain.fact_ids and coloured.fact_ids == plain.fact_ids == genuinely.fact_ids
+    assert not actor.fact_ids
+
+
 def test_a_fact_that_does_not_name_the_one_asked_about_is_never_chosen(
     grounded_engine: GroundedEngine, fact_base: FactBase
 ) -> None:

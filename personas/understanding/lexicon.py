@@ -19,6 +19,7 @@ __all__ = ["ENGLISH_MIN_COUNT", "Lexicon", "build_lexicon"]
 ENGLISH_MIN_COUNT = 100
 """A word of pyspellchecker's list counts as real English from this many occurrences (rarer ones are often typos)."""
 _LEMMA_ORDER = ("VERB", "AUX", "NOUN", "PROPN", "ADJ", "ADV")
+_MODIFIER_POS = frozenset({"ADJ", "ADV"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +31,9 @@ class Lexicon:
     """The fact base's words, most frequent first: what a typo is corrected to."""
     english: frozenset[str]
     """Real words: English ones and the fact base's own names (never taken for typos)."""
+    modifiers: frozenset[str] = frozenset()
+    """English words that are only ever adjectives or adverbs ("probably", "honest", "exactly"): they colour a
+    question but do not say what it is about, so one the fact base never uses does not make a question unknown."""
 
     def lemma(self, word: str) -> str:
         """The dictionary form of ``word`` ("fled" -> "flee"); the word itself when it is not known."""
@@ -55,14 +59,25 @@ class Lexicon:
         ties = [(choice, position) for choice, distance, position in found if distance == nearest]
         return max(ties, key=lambda item: (fuzz.ratio(word, item[0]), -item[1]))[0]
 
+    def modifies(self, word: str) -> bool:
+        """True when ``word`` is only ever an adjective or an adverb."""
+        return word in self.modifiers
+
     def to_data(self) -> dict[str, Any]:
         """A JSON document of this lexicon, for the cache."""
-        return {"lemmas": dict(self.lemmas), "vocabulary": list(self.vocabulary), "english": sorted(self.english)}
+        return {
+            "lemmas": dict(self.lemmas),
+            "vocabulary": list(self.vocabulary),
+            "english": sorted(self.english),
+            "modifiers": sorted(self.modifiers),
+        }
 
     @classmethod
     def from_data(cls, data: Mapping[str, Any]) -> Lexicon:
         """Read back ``to_data``."""
-        return cls(dict(data["lemmas"]), tuple(data["vocabulary"]), frozenset(data["english"]))
+        return cls(
+            dict(data["lemmas"]), tuple(data["vocabulary"]), frozenset(data["english"]), frozenset(data["modifiers"])
+        )
 
 
 def build_lexicon(words: Iterable[str], names: Iterable[str]) -> Lexicon:
@@ -90,7 +105,10 @@ def build_lexicon(words: Iterable[str], names: Iterable[str]) -> Lexicon:
     vocabulary = tuple(
         word for word, _ in counts.most_common() if word.isalpha() and len(word) >= 3 and word in english
     )
-    return Lexicon(lemmas, vocabulary, english)
+    modifiers = frozenset(
+        word for word in english if (readings := lemminflect.getAllLemmas(word)) and set(readings) <= _MODIFIER_POS
+    )
+    return Lexicon(lemmas, vocabulary, english, modifiers - frozenset(names))
 
 
 def _lemma(by_pos: Mapping[str, tuple[str, ...]], word: str) -> str:
