@@ -24,26 +24,32 @@ _QUESTION_STARTS = frozenset({"who", "what", "which", "where", "how", "why", "wh
 
 @dataclass(frozen=True, slots=True)
 class Thresholds:
-    """The decision's settings, chosen on the blind dev half (``bench/grounding.py tests/data/blind-dev.jsonl
-    --sweep 0.6,0.65,0.7``, ``--sweep slotted=...`` and ``--sweep agreement=...``, and all three together): the most
-    right answers with at most 2 % of the answerable questions given a wrong fact and 1 % of the unanswerable ones
-    given any (dev half: 214 right of 252, 5 wrong, 0 invented of 52)."""
+    """The decision's settings, chosen on the two blind dev sets together (``tests/data/blind-dev.jsonl`` and
+    ``blind-dev2.jsonl``: 472 answerable questions, 112 the plot does not answer) by a grid over all four
+    (``bench/grounding.py ... --sweep name=values`` scores one at a time): the most right answers with at most 2 %
+    of the answerable questions given a wrong fact, among the settings with the fewest invented answers. No setting
+    keeps invented answers within 1 %: the fewest is 4 of 112, from questions that ask for a detail a fact's
+    subject brings to mind ("what exactly did you see in the nightmare?"). This gives 359 right of 472, 9 wrong and
+    4 invented; allowing one unknown word would give 367, 9 and 5."""
 
-    confidence: float = 0.65
+    confidence: float = 0.75
     """The least support (the matcher's probability, less when the fact misses an entity asked about) to answer.
     The matcher also knows questions the plot does not answer (``offplot``): they draw the probability away from
-    every fact (dev half: 0.6 gives 215 right and 6 wrong; 0.7 gives 210 and 4)."""
+    every fact (0.7 gives 362 right, 12 wrong and 5 invented; 0.8 gives 351, 7 and 4)."""
     unknown_words: int = 0
-    """How many of the question's content words may be words that no fact is ever said or asked with."""
-    agreement: float = 0.5
-    """How much the probability of agreeing facts (one scene, or one person asked about) adds to a fact's support."""
+    """How many of the question's content words may be words that no fact is ever said or asked with (words that
+    are only ever adjectives or adverbs, ``Lexicon.modifiers``, are not counted)."""
+    agreement: float = 0.3
+    """How much the probability of agreeing facts (one scene, or one person asked about) adds to a fact's support
+    (0.5 gives 2 more right answers, 3 more wrong and 1 more invented)."""
     slotted: float = 0.75
     """The least support to answer a question that wants a slot (who, when, where, how many, a name): the fact
-    must also have that slot, saying something the question does not (dev half: 0.7 invents an answer)."""
+    must also have that slot, saying something the question does not (0.8 gives 4 fewer right answers and no
+    fewer wrong)."""
     hostile: float = 0.6
     """The least probability of the manipulation classifier (``hostility``) at which a message is refused as one:
     0.15 above the likeliest ordinary message of the dev sets (0.40, on ``tests/data/hostile-dev.jsonl``,
-    ``tests/data/hostile-fresh.jsonl`` and the blind dev half), rounded up to 0.05."""
+    ``tests/data/hostile-fresh.jsonl`` and the blind dev sets), rounded up to 0.05."""
 
 
 @dataclass(frozen=True, slots=True)
