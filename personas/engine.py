@@ -90,11 +90,11 @@ class GroundedEngine:
         ``context`` is what was just said, for a message that goes on from it.
         """
         candidates = self.retriever.rank(analysis, context=context)
-        unknown = [
-            term
-            for term in analysis.content
-            if term not in self.model.content_vocabulary and not self.model.normalise.lexicon.modifies(term)
-        ]
+        vocabulary, modifies = self.model.content_vocabulary, self.model.normalise.lexicon.modifies
+        # An adjective or adverb no fact uses ("frankly", "sudden") only colours a question that asks about something
+        # known; on its own ("you are useless") it is all the question says.
+        anchored = any(term in vocabulary and not modifies(term) for term in analysis.content)
+        unknown = [term for term in analysis.content if term not in vocabulary and not (anchored and modifies(term))]
         return decide(
             analysis,
             candidates,

@@ -173,6 +173,22 @@ def test_negation_identity_and_follow_ups_are_seen(grounded_engine: GroundedEngi
     assert grounded_engine.understand("john", "why did sarah run").follow_up is None
 
 
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("ok so then what happened", "next"),
+        ("what did you do after that?", "next"),
+        ("lol ok what else", "more"),
+        ("and then what did dyson do", "ellipsis"),  # it asks about someone else: not the story going on
+        ("what did you do after the mall", None),
+    ],
+)
+def test_a_follow_up_phrase_inside_a_message_that_asks_nothing_else_is_a_follow_up(
+    grounded_engine: GroundedEngine, text: str, kind: str | None
+) -> None:
+    assert grounded_engine.understand("john", text).follow_up == kind
+
+
 # ---------------------------------------------------------------- retrieve and decide
 
 
@@ -235,20 +251,21 @@ def test_an_unknown_adverb_leaves_a_question_answerable_an_unknown_noun_does_not
     a verb), not when it only colours it (an adjective or adverb: lemminflect's readings, built into the lexicon)."""
     lexicon = grounded_engine.model.normalise.lexicon
     vocabulary = grounded_engine.model.content_vocabulary
-    assert {"frankly", "genuinely", "sudden"} <= lexicon.modifiers
+    assert {"frankly", "candidly", "sudden", "useless"} <= lexicon.modifiers
     assert not {"actor", "budget", "argue", "frozen"} & lexicon.modifiers
-    assert not {"frankly", "genuinely", "actor"} & vocabulary  # the cases below rely on these being unknown
-    plain, coloured, genuinely, actor = (
+    assert not {"frankly", "candidly", "useless", "actor"} & vocabulary  # the cases below rely on these being unknown
+    plain, coloured, candidly, actor, alone = (
         grounded_engine.respond("sarah", text, MemoryState())
         for text in (
             "who sent the terminator back?",
             "who sent the terminator back, frankly?",
-            "who genuinely sent the terminator back?",
+            "candidly, who sent the terminator back?",
             "who was the actor who sent the terminator back?",
+            "you are useless",  # the adjective is all it says: no fact is about that
         )
     )
-    assert plain.fact_ids and coloured.fact_ids == plain.fact_ids == genuinely.fact_ids
-    assert not actor.fact_ids
+    assert plain.fact_ids and coloured.fact_ids == plain.fact_ids == candidly.fact_ids
+    assert not actor.fact_ids and not alone.fact_ids
 
 
 def test_a_fact_that_does_not_name_the_one_asked_about_is_never_chosen(
@@ -287,6 +304,24 @@ def test_a_why_question_is_answered_by_the_reason_for_its_premise(
 
     assert run(reasons=True).fact == fact_base.fact(premise.because[0])
     assert run(reasons=False).fact is None  # the premise alone does not say why
+
+
+def test_a_why_question_in_other_words_than_its_premise_is_answered_by_the_reason(
+    grounded_engine: GroundedEngine, fact_base: FactBase
+) -> None:
+    """The matcher reads "get your mom out of that place" as John's order to free Sarah, although the words differ
+    from the fact's: the question asks why that happened, and the order itself does not say."""
+    analysis = grounded_engine.understand("john", "why did you want to get your mom out of that place?")
+    premise = fact_base.fact("f-john-orders-t800-free-sarah")
+    assert "why" not in premise.answers and premise.because
+    assert not grounded_engine.retriever.restates(premise, analysis)
+    decision = _decide(
+        grounded_engine,
+        analysis,
+        [_candidate(fact_base, premise.id, 0.95)],
+        reasons=lambda fact: [fact_base.fact(reason) for reason in fact.because],
+    )
+    assert decision.fact == fact_base.fact(premise.because[0])
 
 
 @pytest.mark.parametrize(

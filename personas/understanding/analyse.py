@@ -254,11 +254,24 @@ class Analyser:
         for kind, phrases in self.language.follow_ups.items():
             if key in phrases:
                 return kind
+        if not named:
+            # "and then what", "ok so what else?", "what did you do after that": a follow-up phrase of two words or
+            # more, in a message that asks about nothing else.
+            for kind, phrases in self.language.follow_ups.items():
+                for phrase in phrases:
+                    if len(phrase) >= 2 and _holds(key, phrase) and set(content) <= set(phrase):
+                        return kind
         if not content and not named and qtype in ("why", "how", "where", "when", "who") and len(words) <= 6:
             return qtype
         if named and not content and qtype != "fate" and any(key[: len(lead)] == lead for lead in _ELLIPSIS_LEADS):
             return "ellipsis"
         return None
+
+
+def _holds(words: Sequence[str], phrase: Sequence[str]) -> bool:
+    """True when ``phrase`` occurs in ``words`` as a run of whole words."""
+    size = len(phrase)
+    return any(tuple(words[start : start + size]) == tuple(phrase) for start in range(len(words) - size + 1))
 
 
 def _asks_fate(words: Sequence[str]) -> bool:
