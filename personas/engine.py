@@ -175,12 +175,12 @@ class GroundedEngine:
         return next(iter(fresh or known), None)
 
     def _fate_supported(self, analysis: Analysis) -> bool:
-        """True when the matcher, reading "what happened to X?" as any other question, gives the facts about X
-        together most of its weight: the last fact about someone is their fate only when the story
-        says what became of them. Of the foster parents or Dyson's family it says nothing after they are mentioned,
-        and the matcher then puts most of its weight on questions the plot does not answer."""
+        """True when the matcher gives the facts about X together most of its weight for "what happened to X?": the
+        last fact about someone is their fate only when the story says what became of them. Of the foster parents
+        it says nothing after they are mentioned, and the matcher's weight goes to the questions the plot does not
+        answer instead."""
         entity = analysis.entities[0]
-        candidates = self.retriever.rank(replace(analysis, qtype="what"))
+        candidates = self.retriever.rank(analysis)
         about = sum(candidate.probability for candidate in candidates if entity in candidate.fact.entities)
         return about > _FATE_SHARE
 
