@@ -29,23 +29,22 @@ class Thresholds:
     (``bench/grounding.py ... --sweep name=values`` scores one at a time): the most right answers with at most 2 %
     of the answerable questions given a wrong fact, among the settings with the fewest invented answers. No setting
     keeps invented answers within 1 %: the fewest is 4 of 112, from questions that ask for a detail a fact's
-    subject brings to mind ("what exactly did you see in the nightmare?"). This gives 369 right of 472, 9 wrong and
+    subject brings to mind ("what exactly did you see in the nightmare?"). This gives 372 right of 472, 9 wrong and
     4 invented."""
 
     confidence: float = 0.7
     """The least support (the matcher's probability, less when the fact misses an entity asked about) to answer.
     The matcher also knows questions the plot does not answer (``offplot``): they draw the probability away from
-    every fact (0.75 gives 362 right, 7 wrong and 4 invented; 0.8 gives 355, 5 and 4)."""
+    every fact (0.75 gives 366 right, 6 wrong and 4 invented; 0.8 gives 355, 5 and 4)."""
     unknown_words: int = 0
     """How many of the question's content words may be words that no fact is ever said or asked with (words that
     are only ever adjectives or adverbs, ``Lexicon.modifiers``, are not counted)."""
     agreement: float = 0.3
     """How much the probability of agreeing facts (one scene, or one person asked about) adds to a fact's support
-    (0.5 gives 5 more right answers, 2 more wrong and 1 more invented)."""
-    slotted: float = 0.8
+    (0.5 gives 5 more right answers, 3 more wrong and 2 more invented)."""
+    slotted: float = 0.75
     """The least support to answer a question that wants a slot (who, when, where, how many, a name): the fact
-    must also have that slot, saying something the question does not (0.75 gives 3 more right answers and 1 more
-    invented)."""
+    must also have that slot, saying something the question does not (0.8 gives one right answer fewer)."""
     hostile: float = 0.6
     """The least probability of the manipulation classifier (``hostility``) at which a message is refused as one:
     0.15 above the likeliest ordinary message of the dev sets (0.40, on ``tests/data/hostile-dev.jsonl``,
