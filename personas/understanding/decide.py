@@ -45,10 +45,11 @@ class Thresholds:
     slotted: float = 0.75
     """The least support to answer a question that wants a slot (who, when, where, how many, a name): the fact
     must also have that slot, saying something the question does not (0.8 gives one right answer fewer)."""
-    hostile: float = 0.6
+    hostile: float = 0.65
     """The least probability of the manipulation classifier (``hostility``) at which a message is refused as one:
-    0.15 above the likeliest ordinary message of the dev sets (0.40, on ``tests/data/hostile-dev.jsonl``,
-    ``tests/data/hostile-fresh.jsonl`` and the blind dev sets), rounded up to 0.05."""
+    0.15 above the likeliest ordinary message of the dev sets (0.475, in ``tests/data/hostile-fresh.jsonl``; the
+    others are ``tests/data/hostile-dev.jsonl`` and the blind dev sets), rounded up to 0.05.
+    The asks teach the classifier what ordinary messages look like, so the likeliest one moves as they grow."""
 
 
 @dataclass(frozen=True, slots=True)
