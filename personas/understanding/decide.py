@@ -29,8 +29,8 @@ class Thresholds:
     (``bench/grounding.py ... --sweep name=values`` scores one at a time): the most right answers with at most 2 %
     of the answerable questions given a wrong fact, among the settings with the fewest invented answers. No setting
     keeps invented answers within 1 %: the fewest is 4 of 112, from questions that ask for a detail a fact's
-    subject brings to mind ("what exactly did you see in the nightmare?"). This gives 372 right of 472, 9 wrong and
-    4 invented."""
+    subject brings to mind but the fact does not hold (what exactly a dream showed). This gives 372 right of 472,
+    9 wrong and 4 invented."""
 
     confidence: float = 0.7
     """The least support (the matcher's probability, less when the fact misses an entity asked about) to answer.
