@@ -104,7 +104,7 @@ class GroundedEngine:
             self.model.analyse.entities.settings,
             persona_id,
             at_scene,
-            len(unknown),
+            len(unknown) / max(1, len(set(analysis.content))),
             self.thresholds,
             exclude,
             self._reasons,

@@ -268,6 +268,22 @@ def test_an_unknown_adverb_leaves_a_question_answerable_an_unknown_noun_does_not
     assert not actor.fact_ids and not alone.fact_ids
 
 
+def test_one_unknown_word_among_many_known_ones_leaves_a_question_answerable(grounded_engine: GroundedEngine) -> None:
+    """An unknown word is what a short question is about, but only an aside in a long one that names what the facts
+    know: up to a fifth of the content words may be unknown (``Thresholds.unknown_share``)."""
+    assert "notebook" not in grounded_engine.model.content_vocabulary  # the cases below rely on it being unknown
+    plain, aside, about = (
+        grounded_engine.respond("sarah", text, MemoryState())
+        for text in (
+            "who sent the terminator back to protect john?",
+            "the notebook I keep on this film says somebody sent the terminator back to protect john, who was that?",
+            "who sent the notebook back?",
+        )
+    )
+    assert plain.fact_ids and aside.fact_ids == plain.fact_ids
+    assert not about.fact_ids
+
+
 def test_a_fact_that_does_not_name_the_one_asked_about_is_never_chosen(
     grounded_engine: GroundedEngine, fact_base: FactBase
 ) -> None:

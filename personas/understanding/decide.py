@@ -29,16 +29,18 @@ class Thresholds:
     (``bench/grounding.py ... --sweep name=values`` scores one at a time): the most right answers with at most 2 %
     of the answerable questions given a wrong fact, among the settings with the fewest invented answers. No setting
     keeps invented answers within 1 %: the fewest is 4 of 112, from questions that ask for a detail a fact's
-    subject brings to mind but the fact does not hold (what exactly a dream showed). This gives 372 right of 472,
+    subject brings to mind but the fact does not hold (what exactly a dream showed). This gives 379 right of 472,
     9 wrong and 4 invented."""
 
     confidence: float = 0.7
     """The least support (the matcher's probability, less when the fact misses an entity asked about) to answer.
     The matcher also knows questions the plot does not answer (``offplot``): they draw the probability away from
     every fact (0.75 gives 366 right, 6 wrong and 4 invented; 0.8 gives 355, 5 and 4)."""
-    unknown_words: int = 0
-    """How many of the question's content words may be words that no fact is ever said or asked with (words that
-    are only ever adjectives or adverbs, ``Lexicon.modifiers``, are not counted)."""
+    unknown_share: float = 0.2
+    """How large a share of the question's content words may be words that no fact is ever said or asked with
+    (words that are only ever adjectives or adverbs, ``Lexicon.modifiers``, are not counted). A short question
+    whose main word no fact knows ("can it be frozen?") is about that word; a long one that says one such word
+    beside four or more known ones ("whats the exact date, i know u have it memorized") is about what is known."""
     agreement: float = 0.3
     """How much the probability of agreeing facts (one scene, or one person asked about) adds to a fact's support
     (0.5 gives 5 more right answers, 3 more wrong and 2 more invented)."""
@@ -75,7 +77,7 @@ def decide(
     settings: Mapping[str, frozenset[int]],
     persona: str,
     at_scene: int | None,
-    unknown_words: int,
+    unknown_share: float,
     thresholds: Thresholds,
     exclude: Collection[str] = (),
     reasons: Callable[[Fact], Sequence[Fact]] = lambda fact: (),
@@ -133,7 +135,7 @@ def decide(
         return Decision(None, "unknown", 0.0)
     support, candidate = best
     least = thresholds.slotted if analysis.qtype in _SLOTTED else thresholds.confidence
-    if unknown_words > thresholds.unknown_words or support < least:
+    if unknown_share > thresholds.unknown_share or support < least:
         return Decision(None, "unknown", support, candidate)
     if not candidate.fact.known_by(persona, at_scene):
         return Decision(None, "not_known", support, candidate)
