@@ -46,6 +46,11 @@ class GroundedEngine:
         self.model = model if model is not None else load_model(knowledge.base, personas, cache_dir)
         self.retriever = Retriever(self.model)
         self.thresholds = thresholds or Thresholds()
+        results: dict[str, list[Fact]] = {}
+        for fact in knowledge.base.facts:
+            for reason in fact.because:
+                results.setdefault(reason, []).append(fact)
+        self._results_of = {reason: tuple(facts) for reason, facts in results.items()}
         self._proper_words = frozenset(
             word
             for entity in knowledge.base.entities.values()
@@ -109,6 +114,7 @@ class GroundedEngine:
             exclude,
             self._reasons,
             self._sequels,
+            self._results,
         )
 
     def _answer(self, turn: ReplyBuilder, text: str, hostile: bool = False) -> Reply:
@@ -156,6 +162,10 @@ class GroundedEngine:
 
     def _reasons(self, fact: Fact) -> tuple[Fact, ...]:
         return tuple(self.knowledge.base.fact(fact_id) for fact_id in fact.because)
+
+    def _results(self, fact: Fact) -> tuple[Fact, ...]:
+        """The facts ``fact`` is a reason for (that list it under ``because``)."""
+        return self._results_of.get(fact.id, ())
 
     def _sequels(self, fact: Fact) -> tuple[Fact, ...]:
         """The fact that comes next in the story (whoever knows it: the persona's boundary is checked after)."""

@@ -198,7 +198,7 @@ def _candidate(fact_base: FactBase, fact_id: str, probability: float) -> Candida
 
 def _decide(engine: GroundedEngine, analysis: Analysis, candidates: list[Candidate], **links: Any) -> Decision:
     """``decide`` as the engine calls it for John at no particular scene, with default thresholds; ``links`` are its
-    ``reasons`` or ``sequels``."""
+    ``reasons``, ``sequels`` or ``results``."""
     entities = engine.model.analyse.entities
     return decide(
         analysis,
@@ -221,7 +221,7 @@ def test_decide_answers_only_above_the_threshold_and_within_what_the_persona_kno
     analysis = grounded_engine.understand("john", "when was sarah arrested")
     related, settings = grounded_engine.model.analyse.entities.related, grounded_engine.model.analyse.entities.settings
 
-    def run(probability: float, persona: str, unknown: int = 0) -> str:
+    def run(probability: float, persona: str, unknown: float = 0.0) -> str:
         candidates = [_candidate(fact_base, "f-sarah-arrested", probability)]
         thresholds = Thresholds(confidence=0.5)
         return decide(
@@ -239,7 +239,7 @@ def test_decide_answers_only_above_the_threshold_and_within_what_the_persona_kno
 
     assert run(0.9, "john") == "answer"
     assert run(0.3, "john") == "unknown"
-    assert run(0.9, "john", unknown=1) == "unknown"
+    assert run(0.9, "john", unknown=0.5) == "unknown"
     assert not fact_base.fact("f-sarah-arrested").known_by("t800")
     assert run(0.9, "t800") == "not_known"
 
@@ -338,6 +338,30 @@ def test_a_why_question_in_other_words_than_its_premise_is_answered_by_the_reaso
         reasons=lambda fact: [fact_base.fact(reason) for reason in fact.because],
     )
     assert decision.fact == fact_base.fact(premise.because[0])
+
+
+def test_a_reason_answers_why_about_what_it_explains_without_naming_what_the_question_names(
+    grounded_engine: GroundedEngine, fact_base: FactBase
+) -> None:
+    """A reason need not name the people and things of the question it answers: "it cannot terminate itself" is why
+    the T-800 asks Sarah to lower it into the vat, and names neither Sarah nor the vat. The fact it is the reason for
+    does, and counts for it."""
+    analysis = grounded_engine.understand("john", "why did the terminator ask sarah to lower it into the vat?")
+    reason = fact_base.fact("f-t800-cannot-self-terminate")
+    explained = fact_base.fact("f-t800-asks-sarah-to-lower-it")
+    assert reason.id in explained.because and "why" not in reason.answers
+    assert {"sarah", "vat"} <= set(analysis.named) and not {"sarah", "vat"} & set(reason.entities)
+
+    def run(results: bool) -> Decision:
+        return _decide(
+            grounded_engine,
+            analysis,
+            [_candidate(fact_base, reason.id, 0.95)],
+            results=lambda fact: [explained] if results and fact == reason else [],
+        )
+
+    assert run(results=True).fact == reason
+    assert run(results=False).fact is None  # on its own it names too little of what was asked about
 
 
 @pytest.mark.parametrize(

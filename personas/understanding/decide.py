@@ -29,7 +29,7 @@ class Thresholds:
     (``bench/grounding.py ... --sweep name=values`` scores one at a time): the most right answers with at most 2 %
     of the answerable questions given a wrong fact, among the settings with the fewest invented answers. No setting
     keeps invented answers within 1 %: the fewest is 4 of 112, from questions that ask for a detail a fact's
-    subject brings to mind but the fact does not hold (what exactly a dream showed). This gives 379 right of 472,
+    subject brings to mind but the fact does not hold (what exactly a dream showed). This gives 384 right of 472,
     9 wrong and 4 invented."""
 
     confidence: float = 0.7
@@ -82,13 +82,14 @@ def decide(
     exclude: Collection[str] = (),
     reasons: Callable[[Fact], Sequence[Fact]] = lambda fact: (),
     sequels: Callable[[Fact], Sequence[Fact]] = lambda fact: (),
+    results: Callable[[Fact], Sequence[Fact]] = lambda fact: (),
 ) -> Decision:
     """Pick the best candidate that fits the question's type and names what it asks about; answer if it is safe.
 
     ``related`` gives the entities that stand for each other (``EntityTable.related``); ``settings`` the scenes
     a place or organisation is the setting of, where a fact need not name it ("what happened at Cyberdyne?");
     ``reasons`` the facts that say why a fact happened (``Fact.because``); ``sequels`` the facts that come next in
-    the story after a fact.
+    the story after a fact; ``results`` the facts a fact is a reason for.
 
     ``exclude``: facts not to answer with (what was just said, when the message asks "why?" about it).
     """
@@ -96,6 +97,13 @@ def decide(
     fitting: list[tuple[float, Candidate]] = []
     for candidate in candidates:
         if not fits(candidate.fact, analysis):
+            continue
+        premise = _premise(candidate.fact, analysis, named, related, results)
+        if premise is not None:
+            # "Why did you break into Cyberdyne?" matched to the fact that says why they did: it answers, and the
+            # people and things the question names are those of its premise.
+            if weight := _weight(candidate, analysis, named, related, settings, None, premise.entities):
+                fitting.append((weight, candidate))
             continue
         reason = _reason(candidate.fact, analysis, reasons, exclude) or _sequel(
             candidate.fact, analysis, restates, sequels, fits, exclude
@@ -140,6 +148,25 @@ def decide(
     if not candidate.fact.known_by(persona, at_scene):
         return Decision(None, "not_known", support, candidate)
     return Decision(candidate.fact, "answer", support, candidate)
+
+
+def _premise(
+    fact: Fact,
+    analysis: Analysis,
+    named: set[str],
+    related: Mapping[str, frozenset[str]],
+    results: Callable[[Fact], Sequence[Fact]],
+) -> Fact | None:
+    """For a "why" question matched to ``fact``, the fact it is the reason for (``Fact.because``) that names every
+    person and thing the question names: the question asks why that happened, and ``fact`` says why. (A question
+    that names nothing is left to the matcher's reading.)"""
+    if analysis.qtype != "why" or "why" in fact.answers or not named:
+        return None
+    for result in results(fact):
+        mentioned = set(result.entities)
+        if all(related.get(entity, {entity}) & mentioned for entity in named):
+            return result
+    return None
 
 
 def _reason(
@@ -193,11 +220,12 @@ def _weight(
     related: Mapping[str, frozenset[str]],
     settings: Mapping[str, frozenset[int]],
     restates: Callable[[Fact, Analysis], bool] | None,
+    premise: Sequence[str] = (),
 ) -> float:
     """How strongly ``candidate`` answers: its fused score, less when it misses what was asked about or only
     restates the question (``restates`` None: the question's premise is being answered by its reason); 0 when it
-    names none of the people or things asked about."""
-    mentioned = set(candidate.fact.entities)
+    names none of the people or things asked about (``premise``: more entities that count as named by it)."""
+    mentioned = set(candidate.fact.entities) | set(premise)
     hits = sum(
         bool(related.get(entity, {entity}) & mentioned) or candidate.fact.scene in settings.get(entity, ())
         for entity in named
