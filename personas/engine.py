@@ -107,6 +107,7 @@ class GroundedEngine:
             self.retriever.restates,
             self.model.analyse.entities.related,
             self.model.analyse.entities.settings,
+            self.model.analyse.entities.first_scene,
             persona_id,
             at_scene,
             len(unknown) / max(1, len(set(analysis.content))),

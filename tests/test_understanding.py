@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from personas.engine import GroundedEngine
-from personas.factbase import FactBase
+from personas.factbase import Fact, FactBase
 from personas.knowledge import Knowledge
 from personas.memory import MemoryState
 from personas.roster import PERSONAS
@@ -207,6 +207,7 @@ def _decide(engine: GroundedEngine, analysis: Analysis, candidates: list[Candida
         engine.retriever.restates,
         entities.related,
         entities.settings,
+        entities.first_scene,
         "john",
         None,
         0,
@@ -231,6 +232,7 @@ def test_decide_answers_only_above_the_threshold_and_within_what_the_persona_kno
             grounded_engine.retriever.restates,
             related,
             settings,
+            grounded_engine.model.analyse.entities.first_scene,
             persona,
             None,
             unknown,
@@ -362,6 +364,27 @@ def test_a_reason_answers_why_about_what_it_explains_without_naming_what_the_que
 
     assert run(results=True).fact == reason
     assert run(results=False).fact is None  # on its own it names too little of what was asked about
+
+
+def test_what_a_time_clause_names_need_not_be_named_by_an_answer_from_that_time_on(
+    grounded_engine: GroundedEngine, fact_base: FactBase
+) -> None:
+    """ "After the police car escape, what did the terminator tell them?" names the police car to say when: the
+    answer (Skynet's history) need not name it, as long as it comes no earlier in the story than the police car."""
+    told = fact_base.fact("f-t800-tells-skynet-history")
+    plan = fact_base.fact("f-sarah-plans-mexico")
+    entities = grounded_engine.model.analyse.entities
+    assert "police-car" not in told.entities and told.scene >= entities.first_scene["police-car"]
+    assert "steel-mill" not in plan.entities and plan.scene < entities.first_scene["steel-mill"]
+
+    def run(question: str, fact: Fact) -> Fact | None:
+        analysis = grounded_engine.understand("john", question)
+        return _decide(grounded_engine, analysis, [_candidate(fact_base, fact.id, 0.8)]).fact
+
+    assert run("after the police car escape, what did the terminator tell them?", told) == told
+    assert run("once they got away in the police car, what did the terminator tell them?", told) == told
+    assert run("what did the terminator tell them in the police car?", told) is None  # it misses what it asks about
+    assert run("after the steel mill what did sarah plan?", plan) is None  # the plan came before the steel mill
 
 
 @pytest.mark.parametrize(

@@ -72,6 +72,8 @@ class EntityTable:
     settings: Mapping[str, frozenset[int]]
     """Each place and organisation, and the scenes of which two facts or more name it (or one related to it):
     where it sets the scene, so that "what happened at Cyberdyne?" is answered by any fact of that scene."""
+    first_scene: Mapping[str, int]
+    """Each entity and the first scene a fact names it (or one related to it) in."""
 
     @classmethod
     def of(cls, base: FactBase) -> EntityTable:
@@ -104,7 +106,11 @@ class EntityTable:
         for place in places:
             counts = Counter(fact.scene for fact in base.facts if set(fact.entities) & related[place] & places)
             settings[place] = frozenset(scene for scene, count in counts.items() if count >= 2)
-        return cls(aliases, pronouns, max(len(words) for words in aliases), related, settings)
+        first_scene = {
+            entity: min((fact.scene for fact in base.facts if set(fact.entities) & related[entity]), default=0)
+            for entity in related
+        }
+        return cls(aliases, pronouns, max(len(words) for words in aliases), related, settings, first_scene)
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,7 +29,7 @@ class Thresholds:
     (``bench/grounding.py ... --sweep name=values`` scores one at a time): the most right answers with at most 2 %
     of the answerable questions given a wrong fact, among the settings with the fewest invented answers. No setting
     keeps invented answers within 1 %: the fewest is 4 of 112, from questions that ask for a detail a fact's
-    subject brings to mind but the fact does not hold (what exactly a dream showed). This gives 384 right of 472,
+    subject brings to mind but the fact does not hold (what exactly a dream showed). This gives 390 right of 472,
     9 wrong and 4 invented."""
 
     confidence: float = 0.7
@@ -75,6 +75,7 @@ def decide(
     restates: Callable[[Fact, Analysis], bool],
     related: Mapping[str, frozenset[str]],
     settings: Mapping[str, frozenset[int]],
+    first_scene: Mapping[str, int],
     persona: str,
     at_scene: int | None,
     unknown_share: float,
@@ -88,12 +89,18 @@ def decide(
 
     ``related`` gives the entities that stand for each other (``EntityTable.related``); ``settings`` the scenes
     a place or organisation is the setting of, where a fact need not name it ("what happened at Cyberdyne?");
+    ``first_scene`` the first scene each entity is named in;
     ``reasons`` the facts that say why a fact happened (``Fact.because``); ``sequels`` the facts that come next in
     the story after a fact; ``results`` the facts a fact is a reason for.
 
     ``exclude``: facts not to answer with (what was just said, when the message asks "why?" about it).
     """
     named = {entity for entity in analysis.named if entity not in analysis.addressed}
+    clause, main = _time_clause(analysis.query)
+    asked = {entity for entity in named if f"_{entity}" in main} if clause else named
+    """What an answer from the time the clause sets must name: "after the police car escape, what did you explain?"
+    names the police car to set the time, and is answered by what was explained, which need not name it."""
+    since = max((first_scene.get(entity, 0) for entity in named - asked), default=0)
     fitting: list[tuple[float, Candidate]] = []
     for candidate in candidates:
         if not fits(candidate.fact, analysis):
@@ -115,7 +122,9 @@ def decide(
             if weight := _weight(candidate, analysis, named, related, settings, None):
                 fitting.append((weight, replace(candidate, fact=reason)))
         elif candidate.fact.id not in exclude and (
-            weight := _weight(candidate, analysis, named, related, settings, restates)
+            weight := _weight(
+                candidate, analysis, asked if candidate.fact.scene >= since else named, related, settings, restates
+            )
         ):
             fitting.append((weight, candidate))
     best: tuple[float, Candidate] | None = None
