@@ -387,6 +387,24 @@ def test_what_a_time_clause_names_need_not_be_named_by_an_answer_from_that_time_
     assert run("after the steel mill what did sarah plan?", plan) is None  # the plan came before the steel mill
 
 
+def test_a_yes_no_question_is_about_the_listener_only_when_the_listener_is_its_subject(
+    grounded_engine: GroundedEngine, fact_base: FactBase
+) -> None:
+    """ "Were you made of liquid metal?" asks about the T-800, and a fact about the T-1000 does not answer it; "was
+    the T-1000 made of liquid metal, unlike you?" asks about the T-1000, and the listener is only compared."""
+    metal = fact_base.fact("f-t1000-mimetic-polyalloy")
+    assert "t800" not in metal.entities
+
+    def run(question: str) -> Fact | None:
+        analysis = grounded_engine.understand("t800", question)
+        assert analysis.qtype == "yes_no" and analysis.addressed == ("t800",)
+        return _decide(grounded_engine, analysis, [_candidate(fact_base, metal.id, 0.95)]).fact
+
+    assert run("was the T-1000 made of liquid metal, unlike you?") == metal
+    assert run("is the liquid metal one tougher than you?") == metal
+    assert run("were you made of liquid metal?") is None
+
+
 @pytest.mark.parametrize(
     ("question", "premise"),
     [("what did they do after dyson was shot", "f-dyson-shot"), ("after the mall chase what happened", "f-mall-chase")],
