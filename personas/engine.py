@@ -116,6 +116,7 @@ class GroundedEngine:
             self._reasons,
             self._sequels,
             self._results,
+            self.retriever.tells,
         )
 
     def _answer(self, turn: ReplyBuilder, text: str, hostile: bool = False) -> Reply:

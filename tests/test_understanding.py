@@ -405,6 +405,29 @@ def test_a_yes_no_question_is_about_the_listener_only_when_the_listener_is_its_s
     assert run("were you made of liquid metal?") is None
 
 
+def test_a_fact_whose_answer_is_news_is_not_taken_for_the_premise_of_a_what_question(
+    grounded_engine: GroundedEngine, fact_base: FactBase
+) -> None:
+    """ "What did the terminator tell them after they escaped?" says most of "the T-800 informs John and Sarah about
+    Skynet's history", but not what it told them: the fact answers. "What happened when the police got to
+    Cyberdyne?" is not answered by "the police arrive": its answer is already in the question."""
+    told = fact_base.fact("f-t800-tells-skynet-history")
+    arrived = fact_base.fact("f-police-arrive-at-cyberdyne")
+    retriever = grounded_engine.retriever
+
+    def run(question: str, fact: Fact, tells: bool) -> Fact | None:
+        analysis = grounded_engine.understand("sarah", question)
+        assert analysis.qtype == "what" and retriever.restates(fact, analysis)
+        links = {"tells": retriever.tells} if tells else {}
+        return _decide(grounded_engine, analysis, [_candidate(fact_base, fact.id, 0.95)], **links).fact
+
+    telling = "what did the terminator tell john and sarah after they escaped?"
+    assert retriever.tells(told, grounded_engine.understand("sarah", telling))
+    assert run(telling, told, tells=True) == told
+    assert run(telling, told, tells=False) is None
+    assert run("what happened when the police arrived at cyberdyne?", arrived, tells=True) is None
+
+
 @pytest.mark.parametrize(
     ("question", "premise"),
     [("what did they do after dyson was shot", "f-dyson-shot"), ("after the mall chase what happened", "f-mall-chase")],

@@ -29,7 +29,7 @@ class Thresholds:
     (``bench/grounding.py ... --sweep name=values`` scores one at a time): the most right answers with at most 2 %
     of the answerable questions given a wrong fact, among the settings with the fewest invented answers. No setting
     keeps invented answers within 1 %: the fewest is 4 of 112, from questions that ask for a detail a fact's
-    subject brings to mind but the fact does not hold (what exactly a dream showed). This gives 394 right of 472,
+    subject brings to mind but the fact does not hold (what exactly a dream showed). This gives 397 right of 472,
     9 wrong and 4 invented."""
 
     confidence: float = 0.7
@@ -84,6 +84,7 @@ def decide(
     reasons: Callable[[Fact], Sequence[Fact]] = lambda fact: (),
     sequels: Callable[[Fact], Sequence[Fact]] = lambda fact: (),
     results: Callable[[Fact], Sequence[Fact]] = lambda fact: (),
+    tells: Callable[[Fact, Analysis], bool] = lambda fact, analysis: False,
 ) -> Decision:
     """Pick the best candidate that fits the question's type and names what it asks about; answer if it is safe.
 
@@ -91,7 +92,8 @@ def decide(
     a place or organisation is the setting of, where a fact need not name it ("what happened at Cyberdyne?");
     ``first_scene`` the first scene each entity is named in;
     ``reasons`` the facts that say why a fact happened (``Fact.because``); ``sequels`` the facts that come next in
-    the story after a fact; ``results`` the facts a fact is a reason for.
+    the story after a fact; ``results`` the facts a fact is a reason for; ``tells`` whether a fact's slot for the
+    question's type says something the question does not.
 
     ``exclude``: facts not to answer with (what was just said, when the message asks "why?" about it).
     """
@@ -109,7 +111,7 @@ def decide(
         if premise is not None:
             # "Why did you break into Cyberdyne?" matched to the fact that says why they did: it answers, and the
             # people and things the question names are those of its premise.
-            if weight := _weight(candidate, analysis, named, related, settings, None, premise.entities):
+            if weight := _weight(candidate, analysis, named, related, settings, None, premise=premise.entities):
                 fitting.append((weight, candidate))
             continue
         reason = _reason(candidate.fact, analysis, reasons, exclude) or _sequel(
@@ -123,7 +125,13 @@ def decide(
                 fitting.append((weight, replace(candidate, fact=reason)))
         elif candidate.fact.id not in exclude and (
             weight := _weight(
-                candidate, analysis, asked if candidate.fact.scene >= since else named, related, settings, restates
+                candidate,
+                analysis,
+                asked if candidate.fact.scene >= since else named,
+                related,
+                settings,
+                restates,
+                tells,
             )
         ):
             fitting.append((weight, candidate))
@@ -229,6 +237,7 @@ def _weight(
     related: Mapping[str, frozenset[str]],
     settings: Mapping[str, frozenset[int]],
     restates: Callable[[Fact, Analysis], bool] | None,
+    tells: Callable[[Fact, Analysis], bool] = lambda fact, analysis: False,
     premise: Sequence[str] = (),
 ) -> float:
     """How strongly ``candidate`` answers: its fused score, less when it misses what was asked about or only
@@ -245,9 +254,12 @@ def _weight(
     weight = candidate.fused * (0.5 + 0.5 * covered)
     if restates is not None and analysis.qtype not in ("yes_no", "identity") and restates(candidate.fact, analysis):
         clause = _CLAUSES & set(analysis.words[1:])
-        if analysis.qtype not in candidate.fact.answers or (analysis.qtype == "what" and clause):
+        if analysis.qtype not in candidate.fact.answers or (
+            analysis.qtype == "what" and clause and not tells(candidate.fact, analysis)
+        ):
             # "Why did you break into Cyberdyne?" is not answered by "we broke into Cyberdyne", nor "what
-            # happened when the police arrived?" by "the police arrived".
+            # happened when the police arrived?" by "the police arrived". "What did the T-800 tell them after the
+            # escape?" is answered by "it told them Skynet's history": what it told is news.
             weight *= 0.3
     listener = analysis.addressed
     if analysis.qtype == "yes_no" and _subject(analysis) in listener and not set(listener) & mentioned:

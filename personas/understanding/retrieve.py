@@ -67,6 +67,12 @@ class Retriever:
         asked = set(analysis.query) | {term.removeprefix("_") for term in analysis.query}
         return bool(sentence) and len(sentence & asked) >= _PREMISE_SHARE * len(sentence)
 
+    def tells(self, fact: Fact, analysis: Analysis) -> bool:
+        """True when ``fact`` has a slot for the question's type that says something the question does not: "what did
+        the T-800 tell John and Sarah?" is not answered by its premise alone, but "Skynet's history" is new."""
+        slot = self._slots[fact.id].get(analysis.qtype)
+        return slot is not None and bool(slot) and not slot <= set(analysis.query)
+
     def fits(self, fact: Fact, analysis: Analysis) -> bool:
         """True when ``fact`` can answer the kind of question ``analysis`` is.
 
