@@ -385,6 +385,9 @@ def test_what_a_time_clause_names_need_not_be_named_by_an_answer_from_that_time_
     assert run("once they got away in the police car, what did the terminator tell them?", told) == told
     assert run("what did the terminator tell them in the police car?", told) is None  # it misses what it asks about
     assert run("after the steel mill what did sarah plan?", plan) is None  # the plan came before the steel mill
+    home = fact_base.fact("f-john-lives-in-los-angeles")
+    assert home.scene >= entities.first_scene["hospital"] and "hospital" not in home.entities
+    assert run("while sarah was locked up in the hospital, where did john live?", home) == home
 
 
 def test_a_yes_no_question_is_about_the_listener_only_when_the_listener_is_its_subject(

@@ -19,6 +19,8 @@ _CLAUSES = frozenset({"when", "after", "once", "before", "while", "as"})
 _LATER = frozenset({"after", "once"})
 """Clause words that ask for what came next: "what happened after they escaped?" is answered by the next event.
 ("when" is left out: "who came when you escaped?" asks about the escape itself as often as about what followed.)"""
+_SETTING = _LATER | {"while"}
+"""Clause words that set the time a question asks about ("while you were in the hospital, where did John live?")."""
 _QUESTION_STARTS = frozenset({"who", "what", "which", "where", "how", "why", "whom", "whose"})
 
 
@@ -98,7 +100,7 @@ def decide(
     ``exclude``: facts not to answer with (what was just said, when the message asks "why?" about it).
     """
     named = {entity for entity in analysis.named if entity not in analysis.addressed}
-    clause, main = _time_clause(analysis.query)
+    clause, main = _time_clause(analysis.query, _SETTING)
     asked = {entity for entity in named if f"_{entity}" in main} if clause else named
     """What an answer from the time the clause sets must name: "after the police car escape, what did you explain?"
     names the police car to set the time, and is answered by what was explained, which need not name it."""
@@ -220,11 +222,11 @@ def _sequel(
     return next((later for later in sequels(fact)[:1] if later.id not in exclude and fits(later, analysis)), None)
 
 
-def _time_clause(query: Sequence[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+def _time_clause(query: Sequence[str], opening: frozenset[str] = _LATER) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """A query's clause that sets the time by an earlier event ("after they escaped", "once the police arrived"),
     up to the next question word, and the rest of the query; no clause when the query has none."""
     for start, term in enumerate(query):
-        if term in _LATER:
+        if term in opening:
             end = next((i for i in range(start + 1, len(query)) if query[i] in _QUESTION_STARTS), len(query))
             return tuple(query[start + 1 : end]), tuple(query[:start]) + tuple(query[end:])
     return (), tuple(query)
