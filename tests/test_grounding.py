@@ -49,7 +49,7 @@ def test_the_sets_are_frozen_and_large_enough() -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "right_rate", "wrong", "invented"), [("test", 0.70, 3, 1), ("fresh", 0.76, 1, 0), ("fresh2", 0.79, 1, 1)]
+    ("name", "right_rate", "wrong", "invented"), [("test", 0.73, 5, 1), ("fresh", 0.85, 1, 0), ("fresh2", 0.86, 1, 1)]
 )
 def test_floors_on_the_sets_never_tuned_on(
     figures: dict[str, dict[str, Any]], name: str, right_rate: float, wrong: int, invented: int
@@ -62,11 +62,11 @@ def test_floors_on_the_sets_never_tuned_on(
 
 
 def test_the_dev_sets_give_the_figures_the_thresholds_were_chosen_at(figures: dict[str, dict[str, Any]]) -> None:
-    """``decide.Thresholds`` was chosen on both dev sets together: 398 right of 472, 9 wrong, 4 invented of 112."""
+    """``decide.Thresholds`` was chosen on both dev sets together: 397 right of 472, 6 wrong, 4 invented of 112."""
     dev, dev2 = figures["dev"], figures["dev2"]
     assert dev["answerable"] + dev2["answerable"] == 472 and dev["unanswerable"] + dev2["unanswerable"] == 112
-    assert dev["answered_right"] + dev2["answered_right"] >= 398, (dev, dev2)
-    assert dev["wrong_fact"] + dev2["wrong_fact"] <= 9, (dev, dev2)
+    assert dev["answered_right"] + dev2["answered_right"] >= 397, (dev, dev2)
+    assert dev["wrong_fact"] + dev2["wrong_fact"] <= 6, (dev, dev2)
     assert dev["invented"] + dev2["invented"] <= 4, (dev, dev2)
 
 

@@ -27,28 +27,30 @@ _QUESTION_STARTS = frozenset({"who", "what", "which", "where", "how", "why", "wh
 @dataclass(frozen=True, slots=True)
 class Thresholds:
     """The decision's settings, chosen on the two blind dev sets together (``tests/data/blind-dev.jsonl`` and
-    ``blind-dev2.jsonl``: 472 answerable questions, 112 the plot does not answer) by a grid over all four
-    (``bench/grounding.py ... --sweep name=values`` scores one at a time): the most right answers with at most 2 %
-    of the answerable questions given a wrong fact, among the settings with the fewest invented answers. No setting
-    keeps invented answers within 1 %: the fewest is 4 of 112, from questions that ask for a detail a fact's
-    subject brings to mind but the fact does not hold (what exactly a dream showed). This gives 397 right of 472,
-    9 wrong and 4 invented."""
+    ``blind-dev2.jsonl``: 472 answerable questions, 112 the plot does not answer) by a grid over confidence,
+    slotted and agreement (``bench/grounding.py ... --sweep name=values`` scores one at a time): among the settings
+    with the fewest invented answers, the one with the most right answers less wrong ones (a wrong fact undoes what
+    a right one earns). No setting keeps invented answers within 1 %: the fewest is 4 of 112, from questions that
+    ask for a detail a fact's subject brings to mind but the fact does not hold (what exactly a dream showed).
+    This gives 397 right of 472, 6 wrong and 4 invented."""
 
     confidence: float = 0.7
     """The least support (the matcher's probability, less when the fact misses an entity asked about) to answer.
     The matcher also knows questions the plot does not answer (``offplot``): they draw the probability away from
-    every fact (0.75 gives 366 right, 6 wrong and 4 invented; 0.8 gives 355, 5 and 4)."""
+    every fact (0.75 gives 391 right, 6 wrong and 4 invented; 0.8 gives 383, 6 and 4)."""
     unknown_share: float = 0.2
     """How large a share of the question's content words may be words that no fact is ever said or asked with
     (words that are only ever adjectives or adverbs, ``Lexicon.modifiers``, are not counted). A short question
     whose main word no fact knows ("can it be frozen?") is about that word; a long one that says one such word
-    beside four or more known ones ("whats the exact date, i know u have it memorized") is about what is known."""
-    agreement: float = 0.3
+    beside four or more known ones ("my notebook says someone sent the terminator back to protect john, who?") is
+    about what is known."""
+    agreement: float = 0.2
     """How much the probability of agreeing facts (one scene, or one person asked about) adds to a fact's support
-    (0.5 gives 5 more right answers, 3 more wrong and 2 more invented)."""
-    slotted: float = 0.75
+    (0.3 gives 6 more right answers, 3 more wrong and 1 more invented)."""
+    slotted: float = 0.7
     """The least support to answer a question that wants a slot (who, when, where, how many, a name): the fact
-    must also have that slot, saying something the question does not (0.8 gives one right answer fewer)."""
+    must also have that slot, saying something the question does not (0.75 gives 3 right answers fewer and one
+    more wrong)."""
     hostile: float = 0.65
     """The least probability of the manipulation classifier (``hostility``) at which a message is refused as one:
     0.15 above the likeliest ordinary message of the dev sets (0.475, in ``tests/data/hostile-fresh.jsonl``; the
