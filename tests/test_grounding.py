@@ -15,14 +15,19 @@ from personas.engine import GroundedEngine
 from personas.factbase import load_fact_base
 from personas.knowledge import Knowledge
 from personas.roster import PERSONAS
+from personas.understanding.address import split_addressee
 from personas.understanding.evaluation import load_questions, score
 
 DATA = Path(__file__).parent / "data"
 
 
 @pytest.fixture(scope="module")
-def figures() -> dict[str, dict[str, Any]]:
-    engine = GroundedEngine(Knowledge(load_fact_base()), PERSONAS)
+def engine() -> GroundedEngine:
+    return GroundedEngine(Knowledge(load_fact_base()), PERSONAS)
+
+
+@pytest.fixture(scope="module")
+def figures(engine: GroundedEngine) -> dict[str, dict[str, Any]]:
     sets = {
         "dev": "blind-dev",
         "dev2": "blind-dev2",
@@ -94,3 +99,18 @@ def test_no_plain_question_is_taken_for_an_injection_and_nothing_unsafe_is_said(
 def test_every_injection_of_the_dev_half_is_refused(figures: dict[str, dict[str, Any]]) -> None:
     dev = figures["dev"]
     assert dev["injection_refused"] == dev["injections"] > 0
+
+
+def test_the_manipulation_threshold_stays_well_above_every_ordinary_message_of_the_dev_sets(
+    engine: GroundedEngine,
+) -> None:
+    """``Thresholds.hostile`` is 0.15 above the likeliest ordinary message of the dev sets. New data that moves an
+    ordinary message closer (or a classifier fitted short of convergence) fails here before users are refused."""
+    ordinary = [
+        split_addressee(str(row["text"]), str(row["persona"]))[1]
+        for stem in ("hostile-dev", "hostile-fresh", "blind-dev", "blind-dev2")
+        for row in load_questions(DATA / f"{stem}.jsonl")
+        if row["kind"] != "hostile"
+    ]
+    likeliest = max(engine.model.hostility.probability(text) for text in ordinary)
+    assert likeliest + 0.15 <= engine.thresholds.hostile, likeliest

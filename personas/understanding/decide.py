@@ -53,7 +53,7 @@ class Thresholds:
     more wrong)."""
     hostile: float = 0.65
     """The least probability of the manipulation classifier (``hostility``) at which a message is refused as one:
-    0.15 above the likeliest ordinary message of the dev sets (0.475, in ``tests/data/hostile-fresh.jsonl``; the
+    0.15 above the likeliest ordinary message of the dev sets (0.4500, in ``tests/data/hostile-fresh.jsonl``; the
     others are ``tests/data/hostile-dev.jsonl`` and the blind dev sets), rounded up to 0.05.
     The asks teach the classifier what ordinary messages look like, so the likeliest one moves as they grow."""
 
