@@ -10,7 +10,8 @@ import math
 import re
 from collections import Counter
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -34,17 +35,28 @@ def word_ngrams(text: str, ngram_range: tuple[int, int] = WORD_NGRAMS) -> Iterat
 
 def char_wb_ngrams(text: str, ngram_range: tuple[int, int] = CHAR_NGRAMS) -> list[str]:
     """Character n-grams inside word boundaries, padded with spaces (scikit-learn's ``char_wb``)."""
-    low, high = ngram_range
     grams: list[str] = []
     for word in _WHITE_SPACES.sub(" ", text).split():
-        padded = f" {word} "
-        length = len(padded)
-        for size in range(low, high + 1):
-            if size >= length:
-                grams.append(padded)  # a word no longer than the n-gram counts once, as itself
-                break
-            grams += [padded[start : start + size] for start in range(length - size + 1)]
+        grams += _padded_ngrams(word, ngram_range)
     return grams
+
+
+def _padded_ngrams(word: str, ngram_range: tuple[int, int] = CHAR_NGRAMS) -> list[str]:
+    """The character n-grams of one word, padded with a space on each side."""
+    low, high = ngram_range
+    padded = f" {word} "
+    length = len(padded)
+    grams: list[str] = []
+    for size in range(low, high + 1):
+        if size >= length:
+            grams.append(padded)  # a word no longer than the n-gram counts once, as itself
+            break
+        grams += [padded[start : start + size] for start in range(length - size + 1)]
+    return grams
+
+
+_WORDS_KEPT = 50_000
+"""How many words' character n-gram columns a space remembers (words repeat: each is cut into n-grams once)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,16 +68,29 @@ class NgramSpace:
     chars: bool
     offset: int = 0
     """Where this space's columns start in the joined feature matrix."""
+    _by_word: dict[str, tuple[int, ...]] = field(default_factory=dict, init=False, repr=False, compare=False)
 
-    def transform(self, text: str) -> tuple[list[int], list[float]]:
+    def transform(self, text: str) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.float64]]:
         """The non-zero columns of ``text`` and their weights."""
-        grams = char_wb_ngrams(text) if self.chars else word_ngrams(text)
-        get = self.columns.get
-        counts = Counter(get(gram) for gram in grams)
-        counts.pop(None, None)
-        if not counts:
-            return [], []
-        columns: list[int] = list(counts)  # type: ignore[arg-type]
-        weights = [(1.0 + math.log(counts[column])) * float(self.idf[column]) for column in columns]
-        norm = math.sqrt(sum(weight * weight for weight in weights))
-        return [column + self.offset for column in columns], [weight / norm for weight in weights]
+        if self.chars:
+            counts = Counter(chain.from_iterable(map(self._word_columns, text.split())))
+        else:
+            get = self.columns.get
+            counts = Counter(column for column in (get(gram) for gram in word_ngrams(text)) if column is not None)
+        size = len(counts)
+        columns = np.fromiter(counts.keys(), dtype=np.intp, count=size)
+        weights = (1.0 + np.log(np.fromiter(counts.values(), dtype=np.float64, count=size))) * self.idf[columns]
+        if size:
+            weights /= math.sqrt(float(weights @ weights))
+        return columns + self.offset, weights
+
+    def _word_columns(self, word: str) -> tuple[int, ...]:
+        """The columns of ``word``'s character n-grams that the vocabulary holds, with repeats."""
+        found = self._by_word.get(word)
+        if found is None:
+            get = self.columns.get
+            found = tuple(column for column in (get(gram) for gram in _padded_ngrams(word)) if column is not None)
+            if len(self._by_word) >= _WORDS_KEPT:
+                self._by_word.clear()
+            self._by_word[word] = found
+        return found

@@ -110,6 +110,6 @@ class HostilityScorer:
         logit = self.intercept
         for space in self.spaces:
             columns, weights = space.transform(text)
-            if columns:
-                logit += float(np.asarray(weights) @ self.coef[columns])
+            if len(columns):
+                logit += float(weights @ self.coef[columns])
         return 1.0 / (1.0 + math.exp(-logit))

@@ -126,8 +126,8 @@ class UnderstandingModel:
         logits = self._intercept.copy()
         for space in self._spaces:
             columns, weights = space.transform(text)
-            if columns:
-                logits += np.asarray(weights) @ self._coef_by_feature[columns].astype(np.float64)
+            if len(columns):
+                logits += weights @ self._coef_by_feature[columns].astype(np.float64)
         logits -= logits.max()
         likelihood = np.exp(logits)
         probability = likelihood[:-1] / likelihood.sum()  # what is left is the chance that no fact answers it
