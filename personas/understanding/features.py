@@ -55,8 +55,9 @@ def _padded_ngrams(word: str, ngram_range: tuple[int, int] = CHAR_NGRAMS) -> lis
     return grams
 
 
-_WORDS_KEPT = 50_000
-"""How many words' character n-gram columns a space remembers (words repeat: each is cut into n-grams once)."""
+_WORDS_KEPT = 10_000
+"""How many words' character n-gram columns a space remembers (words repeat: each is cut into n-grams once;
+at most about 3 MB)."""
 
 
 @dataclass(frozen=True, slots=True)
