@@ -67,10 +67,10 @@ def test_floors_on_the_sets_never_tuned_on(
 
 
 def test_the_dev_sets_give_the_figures_the_thresholds_were_chosen_at(figures: dict[str, dict[str, Any]]) -> None:
-    """``decide.Thresholds`` was chosen on both dev sets together: 405 right of 472, 7 wrong, 4 invented of 112."""
+    """``decide.Thresholds`` was chosen on both dev sets together: 409 right of 472, 7 wrong, 4 invented of 112."""
     dev, dev2 = figures["dev"], figures["dev2"]
     assert dev["answerable"] + dev2["answerable"] == 472 and dev["unanswerable"] + dev2["unanswerable"] == 112
-    assert dev["answered_right"] + dev2["answered_right"] >= 405, (dev, dev2)
+    assert dev["answered_right"] + dev2["answered_right"] >= 409, (dev, dev2)
     assert dev["wrong_fact"] + dev2["wrong_fact"] <= 7, (dev, dev2)
     assert dev["invented"] + dev2["invented"] <= 4, (dev, dev2)
 

@@ -32,12 +32,12 @@ class Thresholds:
     with the fewest invented answers, the one with the most right answers less wrong ones (a wrong fact undoes what
     a right one earns). No setting keeps invented answers within 1 %: the fewest is 4 of 112, from questions that
     ask for a detail a fact's subject brings to mind but the fact does not hold (what exactly a dream showed).
-    This gives 405 right of 472, 7 wrong and 4 invented."""
+    This gives 409 right of 472, 7 wrong and 4 invented."""
 
     confidence: float = 0.7
     """The least support (the matcher's probability, less when the fact misses an entity asked about) to answer.
     The matcher also knows questions the plot does not answer (``offplot``): they draw the probability away from
-    every fact (0.75 gives 402 right, 6 wrong and 4 invented; 0.65 gives 410, 9 and 5)."""
+    every fact (0.75 gives 403 right, 6 wrong and 4 invented; 0.65 gives 411, 9 and 5)."""
     unknown_share: float = 0.2
     """How large a share of the question's content words may be words that no fact is ever said or asked with
     (words that are only ever adjectives or adverbs, ``Lexicon.modifiers``, are not counted). A short question
@@ -46,14 +46,15 @@ class Thresholds:
     about what is known."""
     agreement: float = 0.3
     """How much the probability of agreeing facts (one scene, or one person asked about) adds to a fact's support
-    (0.2 gives 6 fewer right answers, as many wrong and invented)."""
+    (0.2 gives 5 fewer right answers, as many wrong and invented; 0.5 gives 3 more right, 3 more wrong and 2 more
+    invented)."""
     slotted: float = 0.75
     """The least support to answer a question that wants a slot (who, when, where, how many, a name): the fact
-    must also have that slot, saying something the question does not (0.7 gives 2 more right answers and one more
+    must also have that slot, saying something the question does not (0.7 gives 3 more right answers and one more
     invented)."""
     hostile: float = 0.6
     """The least probability of the manipulation classifier (``hostility``) at which a message is refused as one:
-    0.15 above the likeliest ordinary message of the dev sets (0.445, in ``tests/data/hostile-fresh.jsonl``; the
+    0.15 above the likeliest ordinary message of the dev sets (0.421, in ``tests/data/hostile-fresh.jsonl``; the
     others are ``tests/data/hostile-dev.jsonl`` and the blind dev sets), rounded up to 0.05.
     The asks teach the classifier what ordinary messages look like, so the likeliest one moves as they grow."""
 
