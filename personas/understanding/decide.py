@@ -22,6 +22,10 @@ _LATER = frozenset({"after", "once"})
 _SETTING = _LATER | {"while"}
 """Clause words that set the time a question asks about ("while you were in the hospital, where did John live?")."""
 _QUESTION_STARTS = frozenset({"who", "what", "which", "where", "how", "why", "whom", "whose"})
+_AUXILIARIES = frozenset(
+    {"be", "do", "have", "can", "could", "will", "would", "shall", "should", "may", "might", "must"}
+)
+"""The verbs that open a yes-or-no question (as lemmas)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,10 +107,10 @@ def decide(
     ``exclude``: facts not to answer with (what was just said, when the message asks "why?" about it).
     """
     named = {entity for entity in analysis.named if entity not in analysis.addressed}
+    # What an answer from the time a clause sets must name: "after the police car escape, what did you explain?"
+    # names the police car to set the time, and is answered by what was explained, which need not name it.
     clause, main = _time_clause(analysis.query, _SETTING)
     asked = {entity for entity in named if f"_{entity}" in main} if clause else named
-    """What an answer from the time the clause sets must name: "after the police car escape, what did you explain?"
-    names the police car to set the time, and is answered by what was explained, which need not name it."""
     since = max((first_scene.get(entity, 0) for entity in named - asked), default=0)
     fitting: list[tuple[float, Candidate]] = []
     for candidate in candidates:
@@ -274,12 +278,6 @@ def _weight(
     if analysis.qtype == "identity" and candidate.fact.entities[0] not in named:
         weight *= 0.75  # "who is Dyson?" is best answered by a fact about Dyson first
     return weight
-
-
-_AUXILIARIES = frozenset(
-    {"be", "do", "have", "can", "could", "will", "would", "shall", "should", "may", "might", "must"}
-)
-"""The verbs that open a yes-or-no question (as lemmas)."""
 
 
 def _subject(analysis: Analysis) -> str | None:
