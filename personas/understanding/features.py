@@ -7,7 +7,6 @@ answering a message needs numpy alone and the bot starts fast. ``tests/test_unde
 from __future__ import annotations
 
 import math
-import re
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -17,11 +16,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["CHAR_NGRAMS", "WORD_NGRAMS", "NgramSpace", "char_wb_ngrams", "word_ngrams"]
+__all__ = ["CHAR_NGRAMS", "WORD_NGRAMS", "NgramSpace", "word_ngrams"]
 
 WORD_NGRAMS = (1, 2)
 CHAR_NGRAMS = (2, 5)
-_WHITE_SPACES = re.compile(r"\s\s+")
 
 
 def word_ngrams(text: str, ngram_range: tuple[int, int] = WORD_NGRAMS) -> Iterator[str]:
@@ -33,16 +31,9 @@ def word_ngrams(text: str, ngram_range: tuple[int, int] = WORD_NGRAMS) -> Iterat
             yield " ".join(words[start : start + size])
 
 
-def char_wb_ngrams(text: str, ngram_range: tuple[int, int] = CHAR_NGRAMS) -> list[str]:
-    """Character n-grams inside word boundaries, padded with spaces (scikit-learn's ``char_wb``)."""
-    grams: list[str] = []
-    for word in _WHITE_SPACES.sub(" ", text).split():
-        grams += _padded_ngrams(word, ngram_range)
-    return grams
-
-
 def _padded_ngrams(word: str, ngram_range: tuple[int, int] = CHAR_NGRAMS) -> list[str]:
-    """The character n-grams of one word, padded with a space on each side."""
+    """The character n-grams of one word, padded with a space on each side (scikit-learn's ``char_wb`` cuts each
+    whitespace-separated word this way)."""
     low, high = ngram_range
     padded = f" {word} "
     length = len(padded)
