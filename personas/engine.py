@@ -99,7 +99,11 @@ class GroundedEngine:
         # An adjective or adverb no fact uses ("frankly", "sudden") only colours a question that asks about something
         # known; on its own ("you are useless") it is all the question says.
         anchored = any(term in vocabulary and not modifies(term) for term in analysis.content)
-        unknown = [term for term in analysis.content if term not in vocabulary and not (anchored and modifies(term))]
+        unknown = [
+            term
+            for term in analysis.content
+            if term not in vocabulary and not (anchored and modifies(term)) and term not in analysis.aside
+        ]
         return decide(
             analysis,
             candidates,

@@ -45,6 +45,16 @@ def test_chat_spellings_and_contractions_are_expanded(grounded_engine: GroundedE
     assert grounded_engine.model.normalise("what's dyson's job").words == ("what", "is", "dyson", "job")
 
 
+def test_stretched_letters_are_typed_once_when_that_makes_a_word(grounded_engine: GroundedEngine) -> None:
+    normalise = grounded_engine.model.normalise
+    assert normalise("whyyy did the police come sooo fast").words[:2] == ("why", "did")
+    assert "so" in normalise("whyyy did the police come sooo fast").words
+    assert normalise("lmaooo who sent it lmaoo").words == ("who", "sent", "it")  # a chat word, stretched
+    # A letter typed twice is a real double letter or a typo, not a stretch: it is left to the typo corrector.
+    assert normalise("what happened at the maall").words[-1] == "mall"
+    assert normalise("who was the boss").words[-1] == "boss"
+
+
 def test_typos_are_corrected_to_the_fact_base_words_only(grounded_engine: GroundedEngine) -> None:
     normalised = grounded_engine.model.normalise("what happend at cyberdine to the termintor")
     assert ("cyberdine", "cyberdyne") in normalised.corrected
@@ -280,6 +290,28 @@ def test_one_unknown_word_among_many_known_ones_leaves_a_question_answerable(gro
             "who sent the terminator back to protect john?",
             "the notebook I keep on this film says somebody sent the terminator back to protect john, who was that?",
             "who sent the notebook back?",
+        )
+    )
+    assert plain.fact_ids and aside.fact_ids == plain.fact_ids
+    assert not about.fact_ids
+
+
+def test_what_the_asker_says_of_themselves_after_the_question_is_an_aside(grounded_engine: GroundedEngine) -> None:
+    """The asker is not in the story: words no fact uses, in a clause of theirs after the question ("i was so
+    scared"), do not make a question unknown. The same words in the question itself, or before it, still do."""
+    assert "orchestra" not in grounded_engine.model.content_vocabulary  # the cases below rely on it being unknown
+    asks = grounded_engine.understand("sarah", "who sent the terminator back, i heard the orchestra play it loud")
+    assert asks.aside == {"hear", "orchestra", "play", "loud"} & set(asks.content)
+    assert "orchestra" in asks.aside
+    assert not grounded_engine.understand("sarah", "did i hear the orchestra right").aside  # "i" after "did"
+    assert not grounded_engine.understand("sarah", "where was the orchestra when i came").aside  # "i" after "when"
+    assert not grounded_engine.understand("sarah", "i heard the orchestra, who sent it?").aside  # before the question
+    plain, aside, about = (
+        grounded_engine.respond("sarah", text, MemoryState())
+        for text in (
+            "who sent the terminator back",
+            "who sent the terminator back i was humming along with the orchestra",
+            "who sent the orchestra back",
         )
     )
     assert plain.fact_ids and aside.fact_ids == plain.fact_ids

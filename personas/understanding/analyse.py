@@ -136,6 +136,9 @@ class Analysis:
     words: tuple[str, ...] = field(default=())
     frame: tuple[str, ...] = field(default=())
     """The query with each entity as its id alone: what a follow-up ("and sarah?") reuses."""
+    aside: frozenset[str] = frozenset()
+    """Content words the asker says of themselves after the question ("how did it die, i was so stressed"):
+    the asker is not in the story, so these say nothing of what is asked."""
 
     @property
     def entities(self) -> tuple[str, ...]:
@@ -210,6 +213,7 @@ class Analyser:
         if qtype in ("who", "what") and len(set(named)) == 1 and not addressed and rest <= _IDENTITY_WORDS:
             qtype = "identity"  # "who is dyson?", "what's skynet?": what the fact base says of it first
         follow_up = self._follow_up(words, tuple(term for term in content if term not in naming), named, qtype)
+        aside = frozenset(lemmas[position] for position in _asides(words, message.clauses)) & set(content)
         return Analysis(
             qtype=qtype,
             query=tuple(query),
@@ -221,6 +225,7 @@ class Analyser:
             follow_up=follow_up,
             words=words,
             frame=tuple(frame),
+            aside=aside,
         )
 
     def _named(self, words: Sequence[str]) -> set[str]:
@@ -301,6 +306,21 @@ def _asks_purpose(words: Sequence[str], what: int) -> bool:
 def entity_token(entity_id: str) -> str:
     """How an entity stands in a query: its id, marked so it is never taken for a word."""
     return f"_{entity_id}"
+
+
+def _asides(words: Sequence[str], clauses: Sequence[int]) -> range | list[int]:
+    """The positions of what the asker says of themselves once the question is asked: from an "i" that is the
+    subject of its own clause (not "did i", "where i was") to the end of that clause."""
+    asked = False
+    for position, word in enumerate(words):
+        if word in _QUESTION_WORDS or (word in _AUXILIARIES and position in clauses):
+            asked = True
+            continue
+        before = words[position - 1] if position else ""
+        if word == "i" and asked and before not in _QUESTION_WORDS and before not in _AUXILIARIES:
+            later = [start for start in clauses if start > position]
+            return range(position, later[0] if later else len(words))
+    return []
 
 
 def question_type(words: Sequence[str], clauses: Sequence[int] = (0,)) -> str:

@@ -38,6 +38,10 @@ class Normalised:
 
 _IS_CONTRACTION = re.compile(r"\b(who|what|where|when|why|how|that|there|here|he|she|it)['’]s\b", re.IGNORECASE)
 """After a question word or a pronoun, "'s" is "is" ("who's Dyson?"), never a possessive as after a name."""
+_REPEATS = re.compile(r"([^\W\d_])\1+")
+"""A letter typed more than once in a row."""
+_STRETCHED = re.compile(r"([^\W\d_])\1{2,}")
+"""A letter typed three times or more in a row ("whyyy", "soooo")."""
 _CLAUSE_BREAK = re.compile(r"[.?!;,:]+(?!\d)|\s[-\u2013\u2014]+\s")
 """Punctuation that ends a sentence or a clause (a comma inside a number such as 1,000 does not)."""
 
@@ -66,6 +70,7 @@ class Normaliser:
             if len(words) not in clauses:
                 clauses.append(len(words))
             for token in tokens(clause):
+                token = self._unstretched(token)
                 fixed = token if token in spellings or (index == 0 and token in leading) else self._correct(token)
                 if fixed != token:
                     corrected.append((token, fixed))
@@ -81,6 +86,23 @@ class Normaliser:
             tuple(corrected),
             tuple(start for start in clauses if start < len(words)) or (0,),
         )
+
+    def _unstretched(self, word: str) -> str:
+        """``word`` with its stretched letters typed once or twice ("whyyy" -> "why", "sooo" -> "so", "lmaoo" ->
+        "lmao"), when that makes a word it reads; otherwise ``word`` as typed.
+
+        A letter typed three times or more is stretched; one typed twice only when the word it makes is a chat
+        spelling, since a real word's double letter or a typo ("yeer") is left to the typo corrector.
+        """
+        spellings = self.language.spellings
+        if word in spellings or self.lexicon.knows(word) or not _REPEATS.search(word):
+            return word
+        if _STRETCHED.search(word):
+            for squeezed in (_STRETCHED.sub(r"\1\1", word), _REPEATS.sub(r"\1", word)):
+                if squeezed in spellings or self.lexicon.knows(squeezed):
+                    return squeezed
+        squeezed = _REPEATS.sub(r"\1", word)
+        return squeezed if squeezed in spellings else word
 
     def _map_phrases(self, lemmas: list[str]) -> None:
         position = 0
