@@ -133,6 +133,10 @@ def test_mom_is_only_a_name_to_her_son() -> None:
         ("i liked the chase - but why did it start", "why"),
         ("who fought when they met", "who"),
         ("when did it start, and why", "when"),
+        ("when they reached the desert who was waiting", "who"),  # a time clause with no comma, then the question
+        ("when the desert is hot", "when"),
+        ("why do they call it the desert", "why"),  # asks why, not for a name
+        ("how is called the desert", "name"),
         ("1,000 machines? where", "where"),
         ("to do what", "why"),
         ("what was the point of the chip", "why"),

@@ -54,6 +54,8 @@ _IDENTITY_WORDS = frozenset(
 )
 """The words of "who is X?", "what's the deal with X?", "tell me about X": nothing asked but what X is."""
 _NAMING = {"name", "names", "named", "called", "call"}
+_NAME_ASKING = {"what", "which", "who", "whom", "how"}
+"""The question words that can ask for a name ("how is it called?" as many learners of English say it)."""
 _PRONOUNS = {"he": "he", "him": "he", "his": "he", "she": "she", "her": "she", "it": "it", "its": "it"}
 _PRONOUNS |= {"they": "they", "them": "they", "their": "they"}
 _ELLIPSIS_LEADS = (("and",), ("what", "about"), ("how", "about"), ("and", "what", "about"))
@@ -355,8 +357,8 @@ def main_clause(words: Sequence[str], clauses: Sequence[int]) -> int:
 
 
 def _clause_type(words: Sequence[str]) -> str:
-    if _NAMING & set(words) and _QUESTION_WORDS & set(words):
-        return "name"
+    if _NAMING & set(words) and _NAME_ASKING & set(words):
+        return "name"  # "what's the cop called?"; but "why is it called liquid metal?" asks why
     start = 0
     while start < len(words) - 1 and words[start] in _FILLERS:
         start += 1
@@ -384,6 +386,8 @@ def _clause_type(words: Sequence[str]) -> str:
             return "who"
         if word == "whose":
             return "what"
+        if word == "when" and following not in _AUXILIARIES and (_QUESTION_WORDS - {"when"}) & set(words[index + 1 :]):
+            continue  # "when you first showed up who were you sent for": a time clause, then the question
         if word == "where" and "from" in words[index + 1 :] and {"come", "came", "comes"} & set(words[index + 1 :]):
             return "what"  # "where did his research come from?" asks what it came from, not a place
         if word in ("when", "where", "why"):
