@@ -31,6 +31,7 @@ def figures(engine: GroundedEngine) -> dict[str, dict[str, Any]]:
     sets = {
         "dev": "blind-dev",
         "dev2": "blind-dev2",
+        "dev3": "blind-dev3",
         "test": "blind-test",
         "fresh": "blind-fresh",
         "fresh2": "blind-fresh2",
@@ -54,7 +55,7 @@ def test_the_sets_are_frozen_and_large_enough() -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "right_rate", "wrong", "invented"), [("test", 0.76, 5, 1), ("fresh", 0.85, 1, 0), ("fresh2", 0.86, 1, 1)]
+    ("name", "right_rate", "wrong", "invented"), [("test", 0.74, 5, 1), ("fresh", 0.86, 0, 1), ("fresh2", 0.855, 1, 0)]
 )
 def test_floors_on_the_sets_never_tuned_on(
     figures: dict[str, dict[str, Any]], name: str, right_rate: float, wrong: int, invented: int
@@ -67,12 +68,13 @@ def test_floors_on_the_sets_never_tuned_on(
 
 
 def test_the_dev_sets_give_the_figures_the_thresholds_were_chosen_at(figures: dict[str, dict[str, Any]]) -> None:
-    """``decide.Thresholds`` was chosen on both dev sets together: 409 right of 472, 7 wrong, 4 invented of 112."""
-    dev, dev2 = figures["dev"], figures["dev2"]
-    assert dev["answerable"] + dev2["answerable"] == 472 and dev["unanswerable"] + dev2["unanswerable"] == 112
-    assert dev["answered_right"] + dev2["answered_right"] >= 409, (dev, dev2)
-    assert dev["wrong_fact"] + dev2["wrong_fact"] <= 7, (dev, dev2)
-    assert dev["invented"] + dev2["invented"] <= 4, (dev, dev2)
+    """``decide.Thresholds`` was chosen on the three dev sets together: 557 right of 688, 11 wrong, 5 invented of
+    176."""
+    dev = [figures[name] for name in ("dev", "dev2", "dev3")]
+    assert sum(f["answerable"] for f in dev) == 688 and sum(f["unanswerable"] for f in dev) == 176
+    assert sum(f["answered_right"] for f in dev) >= 557, dev
+    assert sum(f["wrong_fact"] for f in dev) <= 11, dev
+    assert sum(f["invented"] for f in dev) <= 5, dev
 
 
 @pytest.mark.parametrize(
@@ -108,7 +110,7 @@ def test_the_manipulation_threshold_stays_well_above_every_ordinary_message_of_t
     ordinary message closer (or a classifier fitted short of convergence) fails here before users are refused."""
     ordinary = [
         split_addressee(str(row["text"]), str(row["persona"]))[1]
-        for stem in ("hostile-dev", "hostile-fresh", "blind-dev", "blind-dev2")
+        for stem in ("hostile-dev", "hostile-fresh", "blind-dev", "blind-dev2", "blind-dev3")
         for row in load_questions(DATA / f"{stem}.jsonl")
         if row["kind"] != "hostile"
     ]

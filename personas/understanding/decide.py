@@ -30,35 +30,34 @@ _AUXILIARIES = frozenset(
 
 @dataclass(frozen=True, slots=True)
 class Thresholds:
-    """The decision's settings, chosen on the two blind dev sets together (``tests/data/blind-dev.jsonl`` and
-    ``blind-dev2.jsonl``: 472 answerable questions, 112 the plot does not answer) by a grid over confidence,
-    slotted and agreement (``bench/grounding.py ... --sweep name=values`` scores one at a time): among the settings
-    with the fewest invented answers, the one with the most right answers less wrong ones (a wrong fact undoes what
-    a right one earns). No setting keeps invented answers within 1 %: the fewest is 4 of 112, from questions that
-    ask for a detail a fact's subject brings to mind but the fact does not hold (what exactly a dream showed).
-    This gives 409 right of 472, 7 wrong and 4 invented."""
+    """The decision's settings, chosen on the three blind dev sets together (``tests/data/blind-dev.jsonl``,
+    ``blind-dev2.jsonl`` and ``blind-dev3.jsonl``: 688 answerable questions, 176 the plot does not answer) by a grid
+    over confidence, slotted and agreement (``bench/grounding.py ... --sweep name=values`` scores one at a time):
+    among the settings with the fewest invented answers, the one with the most right answers less wrong ones (a
+    wrong fact undoes what a right one earns). No setting keeps invented answers within 1 %: the fewest is 5 of
+    176, from questions that ask for a detail a fact's subject brings to mind but the fact does not hold (what
+    exactly a dream showed). This gives 557 right of 688, 11 wrong and 5 invented."""
 
-    confidence: float = 0.7
+    confidence: float = 0.75
     """The least support (the matcher's probability, less when the fact misses an entity asked about) to answer.
     The matcher also knows questions the plot does not answer (``offplot``): they draw the probability away from
-    every fact (0.75 gives 403 right, 6 wrong and 4 invented; 0.65 gives 411, 9 and 5)."""
+    every fact (0.7 gives 564 right, 11 wrong and 7 invented; 0.65 gives 572, 13 and 7)."""
     unknown_share: float = 0.2
     """How large a share of the question's content words may be words that no fact is ever said or asked with
     (words that are only ever adjectives or adverbs, ``Lexicon.modifiers``, are not counted). A short question
     whose main word no fact knows ("can it be frozen?") is about that word; a long one that says one such word
     beside four or more known ones ("my notebook says someone sent the terminator back to protect john, who?") is
     about what is known."""
-    agreement: float = 0.3
+    agreement: float = 0.2
     """How much the probability of agreeing facts (one scene, or one person asked about) adds to a fact's support
-    (0.2 gives 5 fewer right answers, as many wrong and invented; 0.5 gives 3 more right, 3 more wrong and 2 more
-    invented)."""
+    (0.3 gives 566 right, 11 wrong and 8 invented; 0.4 gives 570, 13 and 8)."""
     slotted: float = 0.75
     """The least support to answer a question that wants a slot (who, when, where, how many, a name): the fact
-    must also have that slot, saying something the question does not (0.7 gives 3 more right answers and one more
-    invented)."""
+    must also have that slot, saying something the question does not (0.7 gives 562 right, 11 wrong and 7
+    invented; 0.8 gives 549, 11 and 5)."""
     hostile: float = 0.6
     """The least probability of the manipulation classifier (``hostility``) at which a message is refused as one:
-    0.15 above the likeliest ordinary message of the dev sets (0.421, in ``tests/data/hostile-fresh.jsonl``; the
+    0.15 above the likeliest ordinary message of the dev sets (0.416, in ``tests/data/hostile-fresh.jsonl``; the
     others are ``tests/data/hostile-dev.jsonl`` and the blind dev sets), rounded up to 0.05.
     The asks teach the classifier what ordinary messages look like, so the likeliest one moves as they grow."""
 
