@@ -21,6 +21,7 @@ from personas.understanding.address import split_addressee
 from personas.understanding.analyse import Analysis, entity_token
 from personas.understanding.decide import Decision, Thresholds, decide
 from personas.understanding.model import UnderstandingModel, load_model
+from personas.understanding.offplot import load_other_works, names_other_work
 from personas.understanding.retrieve import Retriever
 
 __all__ = ["GroundedEngine", "MemoryState", "Reply"]  # MemoryState and Reply live in personas.memory
@@ -46,6 +47,7 @@ class GroundedEngine:
         self.model = model if model is not None else load_model(knowledge.base, personas, cache_dir)
         self.retriever = Retriever(self.model)
         self.thresholds = thresholds or Thresholds()
+        self._other_works = load_other_works()
         results: dict[str, list[Fact]] = {}
         for fact in knowledge.base.facts:
             for reason in fact.because:
@@ -131,6 +133,8 @@ class GroundedEngine:
             return turn.voice("injection")
         if intent.SMALL_TALK_ONLY.match(folded):
             return self._small_talk(turn, folded) or turn.voice("greetings")
+        if names_other_work(folded.split(), self._other_works):
+            return turn.voice("unknown")  # another film's story: nothing here tells it
         analysis = self.understand(persona_id, text, turn.memory)
         if not analysis.words:  # nothing but mentions, emoji or filler ("@everyone lol")
             return turn.voice("empty")

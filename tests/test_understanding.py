@@ -26,7 +26,13 @@ from personas.understanding.hostility import (
     load_hostile_examples,
 )
 from personas.understanding.language import LanguageError, _Checker, load_language
-from personas.understanding.offplot import OFF_PLOT_CLASS, OffPlotDataError, load_off_plot_questions
+from personas.understanding.offplot import (
+    OFF_PLOT_CLASS,
+    OffPlotDataError,
+    load_off_plot_questions,
+    load_other_works,
+    names_other_work,
+)
 from personas.understanding.retrieve import Candidate
 from personas.understanding.training import first_person, second_person
 
@@ -596,12 +602,29 @@ def test_hostile_data_is_checked_on_load(tmp_path: Path) -> None:
 
 def test_off_plot_data_is_checked_on_load(tmp_path: Path) -> None:
     assert len(load_off_plot_questions()) >= 400
-    cases = (('questions: ["who sang it?", "who sang it?"]', r"questions\[1\]"), ("questions: []", "questions"))
+    assert ("terminator", "3") in load_other_works() and ("t3",) in load_other_works()
+    works = 'other_works: ["Dark Fate"]'
+    cases = (
+        (f'questions: ["who sang it?", "who sang it?"]\n{works}', r"questions\[1\]"),
+        (f"questions: []\n{works}", "questions"),
+        ('questions: ["who sang it?"]', "missing key"),
+    )
     for text, where in cases:
         broken = tmp_path / "off-plot.yaml"
         broken.write_text(text + "\n", encoding="utf-8")
         with pytest.raises(OffPlotDataError, match=where):
             load_off_plot_questions(broken)
+
+
+def test_a_question_about_another_film_is_not_answered_from_this_one(grounded_engine: GroundedEngine) -> None:
+    works = load_other_works()
+    assert names_other_work(("in", "terminator", "3", "who"), works)
+    assert not names_other_work(("the", "t1000", "had", "3", "shapes"), works)
+    here, there = (
+        grounded_engine.respond("t800", text, MemoryState())
+        for text in ("what happens to you at the end?", "what happens to you at the end of Terminator 3?")
+    )
+    assert here.fact_ids and not there.fact_ids
 
 
 def test_questions_the_plot_does_not_answer_draw_probability_away_from_every_fact(

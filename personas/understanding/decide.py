@@ -36,7 +36,8 @@ class Thresholds:
     among the settings with the fewest invented answers, the one with the most right answers less wrong ones (a
     wrong fact undoes what a right one earns). No setting keeps invented answers within 1 %: the fewest is 5 of
     176, from questions that ask for a detail a fact's subject brings to mind but the fact does not hold (what
-    exactly a dream showed). This gives 557 right of 688, 11 wrong and 5 invented."""
+    exactly a dream showed). This gives 557 right of 688, 11 wrong and 5 invented (4 since questions about other
+    films are not answered, ``offplot.names_other_work``)."""
 
     confidence: float = 0.75
     """The least support (the matcher's probability, less when the fact misses an entity asked about) to answer.
