@@ -527,6 +527,20 @@ def test_a_slot_must_tell_more_than_the_question_says(grounded_engine: GroundedE
     )
 
 
+def test_a_who_question_that_names_the_one_who_acted_or_offers_a_choice_is_fitted(
+    grounded_engine: GroundedEngine, fact_base: FactBase
+) -> None:
+    fits, understand = grounded_engine.retriever.fits, grounded_engine.understand
+    damage = fact_base.fact("f-t800-severely-damaged")
+    assert damage.answers["who"] == "The T-1000"
+    # "Who did the T-1000 beat up?" names the one who acted: the fact answers with what it did, and to whom.
+    assert fits(damage, understand("sarah", "who did the t1000 beat up at the mill"))
+    # A choice offered between what the question names is answered by the one the slot picks.
+    history = fact_base.fact("f-t800-tells-skynet-history")
+    assert fits(history, understand("sarah", "who gave the history lesson, the t800 or skynet"))
+    assert not fits(history, understand("sarah", "who gave the history lesson, the t800 about skynet"))
+
+
 # ---------------------------------------------------------------- the model and its cache
 
 

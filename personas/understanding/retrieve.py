@@ -38,6 +38,8 @@ class Candidate:
 
 
 _OPEN_TYPES = frozenset({"what", "yes_no", "why", "how"})
+_CHOICE = frozenset({"or", "between"})
+"""Words that offer the answer among what the question names ("was it John or Sarah?", "between you and it")."""
 
 
 class Retriever:
@@ -90,8 +92,15 @@ class Retriever:
         asked = set(analysis.query)
         if qtype == "name":
             return bool(self._names[fact.id] - set(analysis.words))
-        slot = self._slots[fact.id].get(qtype)
-        return slot is not None and not slot <= asked
+        slots = self._slots[fact.id]
+        slot = slots.get(qtype)
+        if slot is None:
+            return False
+        if not slot <= asked or _CHOICE & set(analysis.words):
+            return True  # it tells something new, or picks one of the choices the question offers ("you or him?")
+        # "Who did Skynet send?" names the one who acted: it asks for whom the fact is about.
+        done_to = slots.get("what") if qtype == "who" else None
+        return done_to is not None and not done_to <= asked
 
     def rank(self, analysis: Analysis, limit: int = 12, context: Sequence[Fact] = ()) -> list[Candidate]:
         """The best ``limit`` facts for ``analysis`` over the whole fact base, best first.
