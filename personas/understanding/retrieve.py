@@ -81,8 +81,9 @@ class Retriever:
         Any fact says what happened, or yes or no, and "why" and "how" are asked of events in so many senses
         ("how did it die?") that any fact may answer them. "Who is Dyson?" wants a fact that is about Dyson first.
         Who, when, where and how many need the fact's slot for them, and that slot must tell something the question
-        does not already say: "where is the steel mill?" is not answered by "a steel mill". A name question needs
-        a proper name the question does not hold.
+        does not already say: "where is the steel mill?" is not answered by "a steel mill", but "was it at the mall
+        or the mill?" is, since it offers the choice. A who question that names the one who acted ("who did Skynet
+        send?") is answered by what they did. A name question needs a proper name the question does not hold.
         """
         qtype = analysis.qtype
         if qtype == "identity":
