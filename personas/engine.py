@@ -26,6 +26,9 @@ from personas.understanding.retrieve import Retriever
 
 __all__ = ["GroundedEngine", "MemoryState", "Reply"]  # MemoryState and Reply live in personas.memory
 
+_ASKS_PAST = frozenset({"why", "what", "how"})
+"""Question types that, asked anew right after an answer, ask for something else than it (a yes/no question or a
+when or where often checks the answer just given)."""
 _FATE_SHARE = 0.5
 """How much of the matcher's weight the facts about X must share for "what happened to X?" to have an answer."""
 
@@ -143,6 +146,11 @@ class GroundedEngine:
         if analysis.follow_up == "why" and (reason := self._reason_for_last(turn)) is not None:
             return turn.facts([reason], [], kind="follow_up", asked="why")
         exclude: list[str] = []
+        past: list[str] = []
+        if analysis.qtype in _ASKS_PAST and analysis.follow_up is None:
+            # A new why, what or how question right after an answer asks past it first ("why did you have to go?"
+            # -> "couldn't you just do it yourself?"); when nothing else answers, it was the same question again.
+            past = list(turn.memory.last_facts)
         if analysis.follow_up is not None and turn.memory.topic:
             analysis = self._complete(analysis, turn.memory)
             if analysis.follow_up != "ellipsis":  # "why?" asks for more than was said, unless it said why
@@ -153,17 +161,24 @@ class GroundedEngine:
         else:
             if analysis.qtype == "fate":
                 analysis = replace(analysis, qtype="what")
-            reply = self._decided(turn, analysis, folded, exclude)
+            reply = self._decided(turn, analysis, folded, exclude, past)
         topic = list(analysis.frame) if analysis.content or analysis.named else turn.memory.topic
         topic_type = analysis.qtype if topic is not turn.memory.topic else turn.memory.topic_type
         return replace(reply, memory=replace(reply.memory, topic=topic, topic_type=topic_type))
 
-    def _decided(self, turn: ReplyBuilder, analysis: Analysis, folded: str, exclude: Collection[str]) -> Reply:
-        """The reply the decision layer chooses: a fact, who would know it, small talk or "I don't know"."""
+    def _decided(
+        self, turn: ReplyBuilder, analysis: Analysis, folded: str, exclude: Collection[str], past: Collection[str] = ()
+    ) -> Reply:
+        """The reply the decision layer chooses: a fact, who would know it, small talk or "I don't know".
+
+        ``past``: facts to answer with only when no other one will do (what was just said).
+        """
         context: list[Fact] = []
         if turn.memory.last_facts and _goes_on(analysis):
             context = [self.knowledge.base.fact(turn.memory.last_facts[-1])]
-        decision = self.decide(turn.persona.id, analysis, turn.at_scene, exclude, context)
+        decision = self.decide(turn.persona.id, analysis, turn.at_scene, [*exclude, *past], context)
+        if decision.fact is None and past:
+            decision = self.decide(turn.persona.id, analysis, turn.at_scene, exclude, context)
         if decision.fact is not None:
             return turn.facts([decision.fact], analysis.entities, kind="facts", asked=analysis.qtype)
         if decision.outcome == "not_known" and decision.candidate is not None:

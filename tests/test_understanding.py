@@ -498,6 +498,20 @@ def test_a_question_about_what_came_after_an_event_is_answered_by_the_next_one(
     assert run(sequels=True, text=question.replace("after", "and")).fact != sequel
 
 
+def test_a_new_question_right_after_an_answer_asks_past_it_unless_nothing_else_answers(
+    grounded_engine: GroundedEngine,
+) -> None:
+    done = "what did the t1000 do to the terminator at the mill?"
+    first = grounded_engine.respond("john", done, MemoryState())
+    assert first.fact_ids == ("f-t800-severely-damaged",)
+    then = "why did you think the terminator was finished at the mill?"
+    # On its own the question is nearest the damage; right after hearing of it, it asks what came of it.
+    assert grounded_engine.respond("john", then, MemoryState()).fact_ids == first.fact_ids
+    assert grounded_engine.respond("john", then, first.memory).fact_ids == ("f-t800-seemingly-shut-down",)
+    # The same question again has no other answer: it gets the same one.
+    assert grounded_engine.respond("john", done, first.memory).fact_ids == first.fact_ids
+
+
 def test_why_after_an_answer_is_answered_by_what_caused_it(
     grounded_engine: GroundedEngine, fact_base: FactBase
 ) -> None:
