@@ -126,6 +126,7 @@ class GroundedEngine:
             self._sequels,
             self._results,
             self.retriever.tells,
+            context,
         )
 
     def _answer(self, turn: ReplyBuilder, text: str, hostile: bool = False) -> Reply:

@@ -498,6 +498,21 @@ def test_a_question_about_what_came_after_an_event_is_answered_by_the_next_one(
     assert run(sequels=True, text=question.replace("after", "and")).fact != sequel
 
 
+def test_a_message_that_goes_on_from_an_answer_is_answered_by_what_carries_the_story_on(
+    grounded_engine: GroundedEngine, fact_base: FactBase
+) -> None:
+    """``Thresholds.context``: a short message after an answer ("and did it work out?") says little, so a fact
+    that carries the story on from that answer (the same scene or the next, about someone of it) needs less."""
+    analysis = grounded_engine.understand("john", "and did it work out?")
+    lowered = [_candidate(fact_base, "f-t800-lowered-into-vat", 0.65)]
+    assert Thresholds().context < 0.65 < Thresholds().confidence
+    assert _decide(grounded_engine, analysis, lowered).fact is None
+    begged = fact_base.fact("f-john-begs-t800")
+    assert _decide(grounded_engine, analysis, lowered, context=[begged]).fact == lowered[0].fact
+    far = fact_base.fact("f-john-lives-with-foster-parents")  # another scene, other people
+    assert _decide(grounded_engine, analysis, lowered, context=[far]).fact is None
+
+
 def test_a_new_question_right_after_an_answer_asks_past_it_unless_nothing_else_answers(
     grounded_engine: GroundedEngine,
 ) -> None:
