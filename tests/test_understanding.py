@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,7 @@ def test_chat_spellings_and_contractions_are_expanded(grounded_engine: GroundedE
     assert grounded_engine.model.normalise("the letter y").words[-1] == "y"  # "y" means "why" only at the start
     # After a question word or a pronoun "'s" is "is", typed with or without the apostrophe; after a name it is a
     # possessive and goes.
+    assert grounded_engine.model.normalise("the 1st time").words == ("the", "first", "time")
     for text in ("who's the boss", "whos the boss", "Who’s the boss"):
         assert grounded_engine.model.normalise(text).words == ("who", "is", "the", "boss")
     assert grounded_engine.model.normalise("what's dyson's job").words == ("what", "is", "dyson", "job")
@@ -496,6 +498,17 @@ def test_a_question_about_what_came_after_an_event_is_answered_by_the_next_one(
     assert run(sequels=False).fact != sequel
     # the event asked about itself, with no clause setting the time, is not moved on from
     assert run(sequels=True, text=question.replace("after", "and")).fact != sequel
+
+
+def test_a_question_asked_as_one_of_a_facts_own_examples_is_answered_by_it(
+    grounded_engine: GroundedEngine, fact_base: FactBase
+) -> None:
+    fact = fact_base.fact("f-t1000-takes-shape")
+    analysis = grounded_engine.understand("john", "how can the t1000 look like other people?")
+    weak = Candidate(fact, 0.5, 0.0, 0.9, 0.5)
+    assert _decide(grounded_engine, analysis, [weak]).fact is None
+    verbatim = replace(weak, nearest=Thresholds().verbatim)
+    assert _decide(grounded_engine, analysis, [verbatim]).fact == fact
 
 
 def test_a_message_that_goes_on_from_an_answer_is_answered_by_what_carries_the_story_on(
