@@ -149,8 +149,9 @@ class GroundedEngine:
         exclude: list[str] = []
         past: list[str] = []
         if analysis.qtype in _ASKS_PAST and analysis.follow_up is None:
-            # A new why, what or how question right after an answer asks past it first ("why did you have to go?"
-            # -> "couldn't you just do it yourself?"); when nothing else answers, it was the same question again.
+            # A new why, what or how question right after an answer asks past it first (after the damage the T-1000
+            # did, "why did you think it was finished?" asks about the shutdown); when nothing else answers, it was
+            # the same question again.
             past = list(turn.memory.last_facts)
         if analysis.follow_up is not None and turn.memory.topic:
             analysis = self._complete(analysis, turn.memory)

@@ -139,7 +139,7 @@ class Analysis:
     frame: tuple[str, ...] = field(default=())
     """The query with each entity as its id alone: what a follow-up ("and sarah?") reuses."""
     aside: frozenset[str] = frozenset()
-    """Content words the asker says of themselves after the question ("how did it die, i was so stressed"):
+    """Content words the asker says of themselves after the question ("who won the fight, i spilled my popcorn"):
     the asker is not in the story, so these say nothing of what is asked."""
 
     @property
@@ -358,7 +358,7 @@ def main_clause(words: Sequence[str], clauses: Sequence[int]) -> int:
 
 def _clause_type(words: Sequence[str]) -> str:
     if _NAMING & set(words) and _NAME_ASKING & set(words):
-        return "name"  # "what's the cop called?"; but "why is it called liquid metal?" asks why
+        return "name"  # "what's the cop called?"; but "why is Skynet called that?" asks why
     start = 0
     while start < len(words) - 1 and words[start] in _FILLERS:
         start += 1
@@ -387,7 +387,7 @@ def _clause_type(words: Sequence[str]) -> str:
         if word == "whose":
             return "what"
         if word == "when" and following not in _AUXILIARIES and (_QUESTION_WORDS - {"when"}) & set(words[index + 1 :]):
-            continue  # "when you first showed up who were you sent for": a time clause, then the question
+            continue  # "when they got to the mill who was waiting": a time clause, then the question
         if word == "where" and "from" in words[index + 1 :] and {"come", "came", "comes"} & set(words[index + 1 :]):
             return "what"  # "where did his research come from?" asks what it came from, not a place
         if word in ("when", "where", "why"):
