@@ -48,7 +48,7 @@ def test_the_sets_are_frozen_and_large_enough() -> None:
     assert kinds.count("answerable") >= 300 and kinds.count("unanswerable") >= 60 and kinds.count("hostile") >= 20
     assert len({row["id"] for row in rows}) == len(rows)
     base = load_fact_base()
-    for stem in ("blind-dev", "blind-dev2", "blind-dev3", "blind-test", "blind-fresh", "blind-fresh2"):
+    for stem in ("blind-dev", "blind-dev2", "blind-dev3", "blind-test", "blind-fresh", "blind-fresh2", "blind-fresh3"):
         stored = load_questions(DATA / f"{stem}.jsonl")
         assert all(base.fact(fact_id) for row in stored for fact_id in row["facts"]), stem
         assert all(row["facts"] for row in stored if row["kind"] == "answerable"), stem
