@@ -83,7 +83,7 @@ class Retriever:
         Who, when, where and how many need the fact's slot for them, and that slot must tell something the question
         does not already say: "where is the steel mill?" is not answered by "a steel mill", but "was it at the mall
         or the mill?" is, since it offers the choice. A who question that names the one who acted ("who did the
-        T-1000 corner?") is answered by what they did. A name question needs a proper name the question does not hold.
+        T-1000 chase?") is answered by what they did. A name question needs a proper name the question does not hold.
         """
         qtype = analysis.qtype
         if qtype == "identity":
@@ -99,7 +99,7 @@ class Retriever:
             return False
         if not slot <= asked or _CHOICE & set(analysis.words):
             return True  # it tells something new, or picks one of the choices the question offers ("you or him?")
-        # "Who did the T-1000 corner?" names the one who acted: it asks for whom the fact is about.
+        # "Who did the T-1000 chase?" names the one who acted: it asks for whom the fact is about.
         done_to = slots.get("what") if qtype == "who" else None
         return done_to is not None and not done_to <= asked
 
