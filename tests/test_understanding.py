@@ -218,6 +218,11 @@ def _candidate(fact_base: FactBase, fact_id: str, probability: float) -> Candida
     return Candidate(fact_base.fact(fact_id), probability, 0.0, 0.0, probability)
 
 
+def _fact_ids(engine: GroundedEngine, persona: str, *texts: str) -> list[tuple[str, ...]]:
+    """The facts each of ``texts`` is answered with, each asked first in a new conversation."""
+    return [engine.respond(persona, text, MemoryState()).fact_ids for text in texts]
+
+
 def _decide(engine: GroundedEngine, analysis: Analysis, candidates: list[Candidate], **links: Any) -> Decision:
     """``decide`` as the engine calls it for John at no particular scene, with default thresholds; ``links`` are its
     ``reasons``, ``sequels`` or ``results``."""
@@ -296,21 +301,20 @@ def test_one_unknown_word_among_many_known_ones_leaves_a_question_answerable(gro
     """An unknown word is what a short question is about, but only an aside in a long one that names what the facts
     know: up to a fifth of the content words may be unknown (``Thresholds.unknown_share``)."""
     assert "notebook" not in grounded_engine.model.content_vocabulary  # the cases below rely on it being unknown
-    plain, aside, about = (
-        grounded_engine.respond("sarah", text, MemoryState())
-        for text in (
-            "who sent the terminator back to protect john?",
-            "the notebook I keep on this film says somebody sent the terminator back to protect john, who was that?",
-            "who sent the notebook back?",
-        )
+    plain, aside, about = _fact_ids(
+        grounded_engine,
+        "sarah",
+        "who sent the terminator back to protect john?",
+        "the notebook I keep on this film says somebody sent the terminator back to protect john, who was that?",
+        "who sent the notebook back?",
     )
-    assert plain.fact_ids and aside.fact_ids == plain.fact_ids
-    assert not about.fact_ids
+    assert plain and aside == plain
+    assert not about
 
 
 def test_what_the_asker_says_of_themselves_after_the_question_is_an_aside(grounded_engine: GroundedEngine) -> None:
-    """The asker is not in the story: words no fact uses, in a clause of theirs after the question ("i was so
-    scared"), do not make a question unknown. The same words in the question itself, or before it, still do."""
+    """The asker is not in the story: words no fact uses, in a clause of theirs after the question ("i spilled
+    my popcorn"), do not make a question unknown. The same words in the question itself, or before it, still do."""
     assert "orchestra" not in grounded_engine.model.content_vocabulary  # the cases below rely on it being unknown
     asks = grounded_engine.understand("sarah", "who sent the terminator back, i heard the orchestra play it loud")
     assert asks.aside == {"hear", "orchestra", "play", "loud"} & set(asks.content)
@@ -318,16 +322,15 @@ def test_what_the_asker_says_of_themselves_after_the_question_is_an_aside(ground
     assert not grounded_engine.understand("sarah", "did i hear the orchestra right").aside  # "i" after "did"
     assert not grounded_engine.understand("sarah", "where was the orchestra when i came").aside  # "i" after "when"
     assert not grounded_engine.understand("sarah", "i heard the orchestra, who sent it?").aside  # before the question
-    plain, aside, about = (
-        grounded_engine.respond("sarah", text, MemoryState())
-        for text in (
-            "who sent the terminator back",
-            "who sent the terminator back i was humming along with the orchestra",
-            "who sent the orchestra back",
-        )
+    plain, aside, about = _fact_ids(
+        grounded_engine,
+        "sarah",
+        "who sent the terminator back",
+        "who sent the terminator back i was humming along with the orchestra",
+        "who sent the orchestra back",
     )
-    assert plain.fact_ids and aside.fact_ids == plain.fact_ids
-    assert not about.fact_ids
+    assert plain and aside == plain
+    assert not about
 
 
 def test_a_fact_that_does_not_name_the_one_asked_about_is_never_chosen(
