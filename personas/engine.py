@@ -29,6 +29,8 @@ __all__ = ["GroundedEngine", "MemoryState", "Reply"]  # MemoryState and Reply li
 _ASKS_PAST = frozenset({"why", "what", "how"})
 """Question types that, asked anew right after an answer, ask for something else than it (a yes/no question or a
 when or where often checks the answer just given)."""
+_WRAPPERS = frozenset({"greetings", "thanks", "farewells"})
+"""Small talk that wraps a question ("hey, ...", "thanks! and ..."): the question is what gets the answer."""
 _FATE_SHARE = 0.5
 """How much of the matcher's weight the facts about X must share for "what happened to X?" to have an answer."""
 
@@ -185,6 +187,8 @@ class GroundedEngine:
             return turn.facts([decision.fact], analysis.entities, kind="facts", asked=analysis.qtype)
         if decision.outcome == "not_known" and decision.candidate is not None:
             return self._point_elsewhere(turn, decision.candidate.fact, analysis)
+        if analysis.content and intent.small_talk_kind(folded) in _WRAPPERS:
+            return self._refusal(turn, analysis)  # "hey, <a question no fact answers>" is not a greeting
         return self._small_talk(turn, folded) or self._refusal(turn, analysis)
 
     def _reasons(self, fact: Fact) -> tuple[Fact, ...]:

@@ -230,6 +230,9 @@ SMALL_TALK = [
     ("say your catchphrase", "catchphrases"),
     ("what is the weather like today?", "off_topic"),
     ("what is 2 + 2?", "off_topic"),
+    # A greeting or thanks around a question no fact answers: the question gets the answer, not the greeting.
+    ("hey, what did the T-1000 have for breakfast?", "unknown"),
+    ("thanks! and what did Dyson eat for lunch?", "unknown"),
 ]
 
 

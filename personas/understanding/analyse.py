@@ -310,7 +310,7 @@ def entity_token(entity_id: str) -> str:
     return f"_{entity_id}"
 
 
-def _asides(words: Sequence[str], clauses: Sequence[int]) -> range | list[int]:
+def _asides(words: Sequence[str], clauses: Sequence[int]) -> range:
     """The positions of what the asker says of themselves once the question is asked: from an "i" that is the
     subject of its own clause (not "did i", "where i was") to the end of that clause."""
     asked = False
@@ -322,7 +322,7 @@ def _asides(words: Sequence[str], clauses: Sequence[int]) -> range | list[int]:
         if word == "i" and asked and before not in _QUESTION_WORDS and before not in _AUXILIARIES:
             later = [start for start in clauses if start > position]
             return range(position, later[0] if later else len(words))
-    return []
+    return range(0)
 
 
 def question_type(words: Sequence[str], clauses: Sequence[int] = (0,)) -> str:
