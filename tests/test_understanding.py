@@ -570,6 +570,11 @@ def test_a_slot_must_tell_more_than_the_question_says(grounded_engine: GroundedE
     assert not grounded_engine.retriever.fits(
         fact_base.fact("f-t1000-kills-policeman"), grounded_engine.understand("john", "whats the cops name")
     )
+    # The name may stand in any slot: the company Dyson works for is in what he is.
+    assert grounded_engine.retriever.fits(
+        fact_base.fact("f-dyson-cyberdyne-engineer"),
+        grounded_engine.understand("sarah", "whats the company dyson is at called"),
+    )
 
 
 def test_a_who_question_that_names_the_one_who_acted_or_offers_a_choice_is_fitted(

@@ -53,9 +53,9 @@ class Retriever:
         self._names: dict[str, frozenset[str]] = {}
         for fact in self.facts:
             self._slots[fact.id] = {kind: self._terms(slot) for kind, slot in fact.answers.items()}
-            who = fact.answers.get("who", "")
+            said = " ".join(fact.answers.get(kind, "") for kind in ("who", "what", "where"))
             self._names[fact.id] = frozenset(
-                " ".join(tokens(word)) for word in re.findall(r"[\w-]+", who) if word[0].isupper()
+                " ".join(tokens(word)) for word in re.findall(r"[\w-]+", said) if word[0].isupper()
             )
 
     def _terms(self, text: str) -> frozenset[str]:
@@ -83,7 +83,8 @@ class Retriever:
         Who, when, where and how many need the fact's slot for them, and that slot must tell something the question
         does not already say: "where is the steel mill?" is not answered by "a steel mill", but "was it at the mall
         or the mill?" is, since it offers the choice. A who question that names the one who acted ("who did the
-        T-1000 chase?") is answered by what they did. A name question needs a proper name the question does not hold.
+        T-1000 chase?") is answered by what they did. A name question needs a proper name (a capitalised word of
+        the fact's who, what or where slot) the question does not hold.
         """
         qtype = analysis.qtype
         if qtype == "identity":
