@@ -187,9 +187,10 @@ class GroundedEngine:
             return turn.facts([decision.fact], analysis.entities, kind="facts", asked=analysis.qtype)
         if decision.outcome == "not_known" and decision.candidate is not None:
             return self._point_elsewhere(turn, decision.candidate.fact, analysis)
-        if analysis.content and intent.small_talk_kind(folded) in _WRAPPERS:
+        kind = intent.small_talk_kind(folded)
+        if kind is None or (analysis.content and kind in _WRAPPERS):
             return self._refusal(turn, analysis)  # "hey, <a question no fact answers>" is not a greeting
-        return self._small_talk(turn, folded) or self._refusal(turn, analysis)
+        return turn.voice(kind)
 
     def _reasons(self, fact: Fact) -> tuple[Fact, ...]:
         return tuple(self.knowledge.base.fact(fact_id) for fact_id in fact.because)
