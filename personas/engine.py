@@ -146,6 +146,12 @@ class GroundedEngine:
             return turn.voice("empty")
         if analysis.follow_up in ("next", "more"):
             return self._continue(turn, analysis.follow_up)
+        if analysis.follow_up == "after":
+            # "what did the T-1000 do next?" after an answer goes on from it; with nothing said before, or nothing
+            # more about the T-1000, it is a question like any other.
+            if (sequel := self._sequel_about(turn, (*analysis.named, *analysis.addressed))) is not None:
+                return turn.facts([sequel], [], kind="follow_up")
+            analysis = replace(analysis, follow_up=None)
         if analysis.follow_up == "why" and (reason := self._reason_for_last(turn)) is not None:
             return turn.facts([reason], [], kind="follow_up", asked="why")
         exclude: list[str] = []
@@ -295,6 +301,17 @@ class GroundedEngine:
         if not fresh:
             return turn.voice("follow_up_exhausted")
         return turn.facts([fresh[0]], [], kind="follow_up")
+
+    def _sequel_about(self, turn: ReplyBuilder, about: Sequence[str]) -> Fact | None:
+        """The next fact after the last answer that this persona knows and has not said, naming one of ``about``
+        when that names anyone."""
+        if not turn.memory.last_facts:
+            return None
+        later = self.knowledge.next_after(turn.memory.last_facts[-1], persona=turn.persona.id, at_scene=turn.at_scene)
+        related = self.model.analyse.entities.related
+        wanted = {other for entity in about for other in related.get(entity, {entity})}
+        fresh = (fact for fact in later if fact.id not in turn.memory.said_facts)
+        return next((fact for fact in fresh if not wanted or wanted & set(fact.entities)), None)
 
 
 def _goes_on(analysis: Analysis) -> bool:

@@ -366,6 +366,31 @@ def test_pronoun_follow_up_uses_the_entity_of_the_right_gender(
     assert "f-sarah-imprisoned-mental-hospital" in her.fact_ids
 
 
+def test_a_what_question_ending_in_next_or_after_goes_on_in_story_order(
+    grounded_engine: GroundedEngine, fact_base: FactBase
+) -> None:
+    """ "what happened afterwards?" and "what did you do next?" ask for the next event after the last answer; one
+    that names someone ("what did the T-800 do after that?") for the next event about them."""
+    facts = fact_base.facts
+    first, later, sooner, about = ask(
+        grounded_engine,
+        "sarah",
+        "who did you try to kill?",
+        "what happened afterwards?",
+        "and what did you do next",
+        "what did the T-800 do after that",
+    )
+    assert first.fact_ids and later.kind == sooner.kind == about.kind == "follow_up"
+    order = [facts.index(fact_base.fact(reply.fact_ids[0])) for reply in (first, later, sooner, about)]
+    assert order == sorted(order) and len(set(order)) == 4
+    assert "t800" in fact_base.fact(about.fact_ids[0]).entities
+    # With nothing said before, "next" and "later" are read as part of the question.
+    (alone,) = ask(grounded_engine, "t800", "what will Skynet do later?")
+    assert alone.fact_ids and alone.kind == "facts" and "skynet" in fact_base.fact(alone.fact_ids[0]).entities
+    (clause,) = ask(grounded_engine, "john", "what did you do after the mall?")
+    assert clause.kind != "follow_up"  # "after" opening a clause names the event itself
+
+
 def test_follow_up_with_nothing_before_says_so(grounded_engine: GroundedEngine) -> None:
     (reply,) = ask(grounded_engine, "t800", "and then?")
     assert reply.text in PERSONAS["t800"].voice.follow_up_exhausted

@@ -86,8 +86,17 @@ def test_language_data_is_checked_on_load() -> None:
     assert language.spellings["u"] == ("you",)
     with pytest.raises(LanguageError, match="phrases #1"):
         _Checker("bad.yaml").document(
-            {"spellings": {}, "leading_spellings": {}, "phrases": [{"phrase": "out"}], "follow_ups": {}}
+            {
+                "spellings": {},
+                "leading_spellings": {},
+                "phrases": [{"phrase": "out"}],
+                "follow_ups": {},
+                "next_endings": [],
+            }
         )
+    with pytest.raises(LanguageError, match="next_endings"):
+        _Checker("bad.yaml").document({"spellings": {}, "leading_spellings": {}, "phrases": [], "follow_ups": {}})
+    assert ("after", "that") in language.next_endings
 
 
 # ---------------------------------------------------------------- address

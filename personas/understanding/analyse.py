@@ -278,7 +278,16 @@ class Analyser:
             return qtype
         if named and not content and qtype != "fate" and any(key[: len(lead)] == lead for lead in _ELLIPSIS_LEADS):
             return "ellipsis"
+        if qtype == "what" and (ending := self._next_ending(key)) and set(content) <= set(ending):
+            # "what did you do after?", "what did the T-1000 do next?": the next event (about whoever is named), if
+            # something was said before.
+            return "after"
         return None
+
+    def _next_ending(self, words: Sequence[str]) -> tuple[str, ...] | None:
+        """The longest of ``Language.next_endings`` that ends ``words``, if one does."""
+        endings = [ending for ending in self.language.next_endings if tuple(words[-len(ending) :]) == ending]
+        return max(endings, key=len, default=None)
 
 
 def _holds(words: Sequence[str], phrase: Sequence[str]) -> bool:

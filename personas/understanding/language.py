@@ -31,12 +31,14 @@ class Phrase:
 
 @dataclass(frozen=True, slots=True)
 class Language:
-    """Chat spellings (word -> words), spellings only read at the start, phrases, follow-up phrases."""
+    """Chat spellings (word -> words), spellings only read at the start, phrases, follow-up phrases and the endings
+    that ask what came next."""
 
     spellings: Mapping[str, tuple[str, ...]]
     leading_spellings: Mapping[str, tuple[str, ...]]
     phrases: tuple[Phrase, ...]
     follow_ups: Mapping[str, frozenset[tuple[str, ...]]]
+    next_endings: frozenset[tuple[str, ...]]
 
     def words(self) -> set[str]:
         """The plain English words this file writes (what spellings stand for, phrases and what they mean)."""
@@ -73,7 +75,9 @@ class _Checker(DocumentChecker):
         return Phrase(words, " ".join(tokens(self.text(item["means"], where))), unless)
 
     def document(self, data: object) -> Language:
-        top = self.mapping(data, "document", {"spellings", "leading_spellings", "phrases", "follow_ups"})
+        top = self.mapping(
+            data, "document", {"spellings", "leading_spellings", "phrases", "follow_ups", "next_endings"}
+        )
         follow_ups = {
             kind: frozenset(tuple(tokens(self.text(phrase, f"follow_ups {kind}"))) for phrase in self.seq(raw, kind))
             for kind, raw in self.mapping(top["follow_ups"], "follow_ups").items()
@@ -83,6 +87,10 @@ class _Checker(DocumentChecker):
             self.spelling_table(top["leading_spellings"], "leading_spellings"),
             tuple(self.phrase(raw, index) for index, raw in enumerate(self.seq(top["phrases"], "phrases"), 1)),
             MappingProxyType(follow_ups),
+            frozenset(
+                tuple(tokens(self.text(phrase, "next_endings")))
+                for phrase in self.seq(top["next_endings"], "next_endings")
+            ),
         )
 
 
