@@ -132,6 +132,21 @@ def test_mom_is_only_a_name_to_her_son() -> None:
 
 
 @pytest.mark.parametrize(
+    ("question", "named"),
+    [
+        ("did the cops get there before the explosion", "police"),  # a plural, not "the cop" (the T-1000)
+        ("were the dysons home that night", "dyson"),  # a proper name's possessive or plural
+        ("where is dysons house", "dyson-home"),
+        ("what did the chips do", "cpu"),  # a single word's plural is still the word
+    ],
+)
+def test_an_s_typed_after_a_name_is_a_possessive_but_after_a_common_noun_a_plural(
+    grounded_engine: GroundedEngine, question: str, named: str
+) -> None:
+    assert grounded_engine.understand("john", question).named[0] == named
+
+
+@pytest.mark.parametrize(
     ("question", "qtype"),
     [
         ("where does john live", "where"),

@@ -81,11 +81,22 @@ class EntityTable:
     def of(cls, base: FactBase) -> EntityTable:
         """The table for ``base``."""
         aliases: dict[tuple[str, ...], str] = {}
+        capitalised = {
+            word
+            for entity in base.entities.values()
+            for phrase in (entity.name, *entity.aliases)
+            for written in phrase.split()
+            if written[0].isupper()
+            for word in tokens(written)
+        }
         for entity in base.entities.values():
             for phrase in (entity.name, *entity.aliases):
                 if words := tuple(tokens(phrase)):
                     aliases.setdefault(words, entity.id)
-                    if not words[-1].endswith("s"):  # a possessive typed without its apostrophe: "dysons house"
+                    if not words[-1].endswith("s") and (len(words) == 1 or words[-1] in capitalised):
+                        # A possessive typed without its apostrophe ("dysons house", "sarah connors son"). Of a
+                        # phrase ending in a common noun it would read plurals and verbs as names: "the cops" is not
+                        # "the cop", "Dyson works" is not "Dyson's work".
                         aliases.setdefault((*words[:-1], words[-1] + "s"), entity.id)
                     named = words[1:] if words[0] in ("the", "a", "an") else words
                     if len(named) > 1 and len(joined := "".join(named)) >= 6:  # typed as one word: "judgmentday"
