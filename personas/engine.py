@@ -12,7 +12,7 @@ from pathlib import Path
 
 from personas import intent
 from personas.composer import ReplyBuilder
-from personas.factbase import Fact
+from personas.factbase import Fact, FactBase
 from personas.knowledge import Knowledge
 from personas.memory import MemoryState, Reply
 from personas.persona import Persona
@@ -58,12 +58,16 @@ class GroundedEngine:
             for reason in fact.because:
                 results.setdefault(reason, []).append(fact)
         self._results_of = {reason: tuple(facts) for reason, facts in results.items()}
-        self._proper_words = frozenset(
-            word
-            for entity in knowledge.base.entities.values()
-            for word in re.findall(r"[A-Za-z][\w-]*", entity.name)
-            if word[0].isupper()
-        ) | {"I", "I'm", "I've", "I'd", "I'll"}
+        self._proper_words = (
+            frozenset(
+                word
+                for entity in knowledge.base.entities.values()
+                for word in re.findall(r"[A-Za-z][\w-]*", entity.name)
+                if word[0].isupper()
+            )
+            | _capitalised_inside(knowledge.base)
+            | {"I", "I'm", "I've", "I'd", "I'll"}
+        )
         self.respond(next(iter(personas)), "who sent u back in tiem?", MemoryState())  # warm every path once
 
     def respond(
@@ -154,6 +158,8 @@ class GroundedEngine:
             analysis = replace(analysis, follow_up=None)
         if analysis.follow_up == "why" and (reason := self._reason_for_last(turn)) is not None:
             return turn.facts([reason], [], kind="follow_up", asked="why")
+        if analysis.follow_up in _SLOT_FOLLOW_UPS and (told := self._slot_of_last(turn, analysis)):
+            return turn.facts([told], [], kind="follow_up", asked=analysis.follow_up)
         exclude: list[str] = []
         past: list[str] = []
         if analysis.qtype in _ASKS_PAST and analysis.follow_up is None:
@@ -221,6 +227,37 @@ class GroundedEngine:
         known = [fact for fact in self._reasons(last) if fact.known_by(turn.persona.id, turn.at_scene)]
         fresh = [fact for fact in known if fact.id not in turn.memory.said_facts]
         return next(iter(fresh or known), None)
+
+    def _slot_of_last(self, turn: ReplyBuilder, analysis: Analysis) -> Fact | None:
+        """What answers "why?", "where was that?" or "when?" about the last thing said: the fact itself when it has
+        that slot; for a place or a time, the fact of the same scene nearest to it that has one (where an event
+        happened is where its scene is set). One that asks about someone ("where was he?") is about them, not the
+        event: the fact must name them."""
+        if not turn.memory.last_facts:
+            return None
+        qtype = analysis.follow_up or analysis.qtype
+        related = self.model.analyse.entities.related
+        about = [related.get(entity, frozenset({entity})) for entity in (*analysis.resolved, *analysis.named)]
+        last = self.knowledge.base.fact(turn.memory.last_facts[-1])
+        if any(not names & set(last.entities) for names in about):
+            return None
+        persona = turn.persona.id
+        if qtype in last.answers:
+            return last if _says(last, persona, qtype) else None
+        if qtype not in ("where", "when"):
+            return None
+        facts = self.knowledge.base.facts
+        index = facts.index(last)
+        scene = [
+            fact
+            for fact in facts
+            if fact.scene == last.scene
+            and qtype in fact.answers
+            and _says(fact, persona, qtype)
+            and fact.known_by(persona, turn.at_scene)
+            and all(names & set(fact.entities) for names in about)
+        ]
+        return min(scene, key=lambda fact: abs(facts.index(fact) - index), default=None)
 
     def _fate_supported(self, analysis: Analysis) -> bool:
         """True when the matcher gives the facts about X together most of its weight for "what happened to X?": the
@@ -312,6 +349,31 @@ class GroundedEngine:
         wanted = {other for entity in about for other in related.get(entity, {entity})}
         fresh = (fact for fact in later if fact.id not in turn.memory.said_facts)
         return next((fact for fact in fresh if not wanted or wanted & set(fact.entities)), None)
+
+
+_SLOT_FOLLOW_UPS = frozenset({"why", "where", "when", "how", "who"})
+"""Follow-ups that ask for one slot of what was just said ("why?", "where was that?", "who did it?")."""
+
+
+def _capitalised_inside(base: FactBase) -> frozenset[str]:
+    """Words the fact base writes with a capital inside a sentence (names, months: "on August 29"), which keep it
+    when they open a line that follows an opener."""
+    found: set[str] = set()
+    for fact in base.facts:
+        for text in (fact.text, *(line for lines in fact.lines.values() for line in lines)):
+            for sentence in re.split(r"(?<=[.!?])\s+", text):
+                found.update(word for word in re.findall(r"[A-Za-z][\w-]*", sentence)[1:] if word[0].isupper())
+    return frozenset(found)
+
+
+def _says(fact: Fact, persona_id: str, qtype: str) -> bool:
+    """True when one of ``persona_id``'s lines for ``fact`` says most of its answer to ``qtype`` (a line that says
+    "It said goodbye." does not answer "when?", though the fact knows when)."""
+    wanted = set(re.findall(r"[a-z0-9]{3,}", fact.answers[qtype].lower()))
+    return any(
+        len(wanted & set(re.findall(r"[a-z0-9]{3,}", line.lower()))) * 2 >= len(wanted)
+        for line in fact.lines.get(persona_id, ())
+    )
 
 
 def _goes_on(analysis: Analysis) -> bool:

@@ -391,6 +391,24 @@ def test_a_what_question_ending_in_next_or_after_goes_on_in_story_order(
     assert clause.kind != "follow_up"  # "after" opening a clause names the event itself
 
 
+def test_a_one_slot_follow_up_is_answered_from_what_was_just_said(
+    grounded_engine: GroundedEngine, fact_base: FactBase
+) -> None:
+    """ "why not?" after an answer that says why is answered by it again, in the line that says why; "where did that
+    happen?" about an event with no place of its own by its scene's place; "when?" only by a line that says when."""
+    said, why = ask(grounded_engine, "john", "did your mom kill dyson?", "why not?")
+    assert why.kind == "follow_up" and why.fact_ids == said.fact_ids
+    reason = fact_base.fact(said.fact_ids[0]).answers["why"]
+    assert reason.split()[-1] in why.text  # the line that holds the reason
+    event, place = ask(grounded_engine, "john", "how bad did the t-1000 hurt your terminator", "where did that happen?")
+    assert "where" not in fact_base.fact(event.fact_ids[0]).answers
+    where = fact_base.fact(place.fact_ids[0])
+    assert place.kind == "follow_up" and where.scene == fact_base.fact(event.fact_ids[0]).scene
+    assert where.answers["where"].split()[-1] in place.text
+    _, when = ask(grounded_engine, "sarah", "what is judgment day", "when?")
+    assert "1997" in when.text
+
+
 def test_follow_up_with_nothing_before_says_so(grounded_engine: GroundedEngine) -> None:
     (reply,) = ask(grounded_engine, "t800", "and then?")
     assert reply.text in PERSONAS["t800"].voice.follow_up_exhausted
@@ -472,3 +490,9 @@ def test_replies_keep_the_fact_bases_casing_and_never_stutter(
                 for word in proper:
                     assert not re.search(rf"\b{re.escape(word.lower())}\b", reply.text), (word, reply.text)
                 assert not re.search(r"\b(\w+)\W+\1\b", reply.text, re.IGNORECASE), reply.text
+
+
+def test_a_line_after_an_opener_keeps_the_capitals_of_names_and_dates(grounded_engine: GroundedEngine) -> None:
+    assert grounded_engine.continue_sentence("August 29, 1997. Mark it.") == "August 29, 1997. Mark it."
+    assert grounded_engine.continue_sentence("Mexico was the plan.") == "Mexico was the plan."
+    assert grounded_engine.continue_sentence("The chip is gone.") == "the chip is gone."

@@ -61,7 +61,7 @@ def test_the_sets_are_frozen_and_large_enough() -> None:
     # (one more right answer on the dev sets; the held-out messages were not read). Any change to the fact base or
     # the entity table refits the matcher, which moves a few messages across the threshold either way (fresh2 lost
     # one right answer, 60 to 59, when "the cops" stopped reading as "the cop"; the test half gained one).
-    [("test", 0.76, 6, 1), ("fresh", 0.88, 0, 0), ("fresh2", 0.85, 1, 1), ("fresh3", 0.78, 4, 4)],
+    [("test", 0.765, 6, 1), ("fresh", 0.89, 0, 0), ("fresh2", 0.86, 0, 1), ("fresh3", 0.8, 2, 4)],
 )
 def test_floors_on_the_sets_never_tuned_on(
     figures: dict[str, dict[str, Any]], name: str, right_rate: float, wrong: int, invented: int
@@ -75,10 +75,10 @@ def test_floors_on_the_sets_never_tuned_on(
 
 def test_the_dev_sets_give_the_figures_the_thresholds_were_chosen_at(figures: dict[str, dict[str, Any]]) -> None:
     """``decide.Thresholds`` was chosen on the three dev sets together: 557 right of 688, 11 wrong, 5 invented of
-    176; since then, 567 right, 8 wrong, 4 invented."""
+    176; since then, 568 right, 8 wrong, 4 invented."""
     dev = [figures[name] for name in ("dev", "dev2", "dev3")]
     assert sum(f["answerable"] for f in dev) == 688 and sum(f["unanswerable"] for f in dev) == 176
-    assert sum(f["answered_right"] for f in dev) >= 567, dev
+    assert sum(f["answered_right"] for f in dev) >= 568, dev
     assert sum(f["wrong_fact"] for f in dev) <= 8, dev
     assert sum(f["invented"] for f in dev) <= 4, dev
 

@@ -225,7 +225,9 @@ class Analyser:
         rest = {term for term in query if not term.startswith("_")} - set(naming)
         if qtype in ("who", "what") and len(set(named)) == 1 and not addressed and rest <= _IDENTITY_WORDS:
             qtype = "identity"  # "who is dyson?", "what's skynet?": what the fact base says of it first
-        follow_up = self._follow_up(words, tuple(term for term in content if term not in naming), named, qtype)
+        # "why not?" and "why didn't she?" ask the same as "why?" of an answer that said something did not happen.
+        asking = tuple(term for term in content if term not in naming and term not in ("not", "never"))
+        follow_up = self._follow_up(words, asking, named, qtype)
         aside = frozenset(lemmas[position] for position in _asides(words, message.clauses)) & set(content)
         return Analysis(
             qtype=qtype,
