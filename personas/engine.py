@@ -167,6 +167,7 @@ class GroundedEngine:
             # did, "why did you think it was finished?" asks about the shutdown); when nothing else answers, it was
             # the same question again.
             past = list(turn.memory.last_facts)
+        heard = analysis
         if analysis.follow_up is not None and turn.memory.topic:
             analysis = self._complete(analysis, turn.memory)
             if analysis.follow_up != "ellipsis":  # "why?" asks for more than was said, unless it said why
@@ -178,6 +179,11 @@ class GroundedEngine:
             if analysis.qtype == "fate":
                 analysis = replace(analysis, qtype="what")
             reply = self._decided(turn, analysis, folded, exclude, past)
+            if not reply.fact_ids and analysis.follow_up == "ellipsis":
+                # "and the chip?" when the same question has no answer about the chip: what the story says of it
+                # at that point.
+                if (near := self._nearest_about(turn, heard)) is not None:
+                    reply = turn.facts([near], analysis.named, kind="follow_up")
         topic = list(analysis.frame) if analysis.content or analysis.named else turn.memory.topic
         topic_type = analysis.qtype if topic is not turn.memory.topic else turn.memory.topic_type
         return replace(reply, memory=replace(reply.memory, topic=topic, topic_type=topic_type))
@@ -227,6 +233,30 @@ class GroundedEngine:
         known = [fact for fact in self._reasons(last) if fact.known_by(turn.persona.id, turn.at_scene)]
         fresh = [fact for fact in known if fact.id not in turn.memory.said_facts]
         return next(iter(fresh or known), None)
+
+    def _nearest_about(self, turn: ReplyBuilder, analysis: Analysis) -> Fact | None:
+        """The fact of the last answer's scene nearest to it in the story that names all of those the message names
+        and something else of the last answer, fits the question's type, and that this persona knows and has not
+        said."""
+        about = analysis.named
+        if not turn.memory.last_facts or not about:
+            return None
+        last = self.knowledge.base.fact(turn.memory.last_facts[-1])
+        others = set(last.entities) - {entity for entity in about}
+        facts = self.knowledge.base.facts
+        related = self.model.analyse.entities.related
+        index = facts.index(last)
+        near = [
+            fact
+            for fact in facts
+            if fact.scene == last.scene
+            and fact.id not in turn.memory.said_facts
+            and fact.known_by(turn.persona.id, turn.at_scene)
+            and all(related.get(entity, frozenset({entity})) & set(fact.entities) for entity in about)
+            and others & set(fact.entities)
+            and self.retriever.fits(fact, analysis)
+        ]
+        return min(near, key=lambda fact: abs(facts.index(fact) - index), default=None)
 
     def _slot_of_last(self, turn: ReplyBuilder, analysis: Analysis) -> Fact | None:
         """What answers "why?", "where was that?" or "when?" about the last thing said: the fact itself when it has

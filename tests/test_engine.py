@@ -409,6 +409,16 @@ def test_a_one_slot_follow_up_is_answered_from_what_was_just_said(
     assert "1997" in when.text
 
 
+def test_and_x_with_no_answer_to_the_same_question_gets_what_the_scene_says_of_x(
+    grounded_engine: GroundedEngine, fact_base: FactBase
+) -> None:
+    """ "and the arm?" after how the T-1000 was destroyed: nothing says how the arm was destroyed, but the same scene
+    says what became of it."""
+    first, ellipsis = ask(grounded_engine, "sarah", "how was the t-1000 destroyed in the end?", "and the arm?")
+    last, told = fact_base.fact(first.fact_ids[0]), fact_base.fact(ellipsis.fact_ids[0])
+    assert "arm" in told.entities and told.scene == last.scene and set(told.entities) & set(last.entities) - {"arm"}
+
+
 def test_follow_up_with_nothing_before_says_so(grounded_engine: GroundedEngine) -> None:
     (reply,) = ask(grounded_engine, "t800", "and then?")
     assert reply.text in PERSONAS["t800"].voice.follow_up_exhausted
