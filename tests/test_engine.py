@@ -453,6 +453,7 @@ def test_voices_are_distinct_for_the_same_fact(grounded_engine: GroundedEngine) 
         "can the t1000 simulate a cop?",
         "what did the terminator say at the end?",
         "who sent you, and what were your orders?",
+        "what did he say exactly when he left?",  # "say exactly" after a subject asks, it does not order
     ],
 )
 def test_plain_questions_with_words_injections_use_are_not_refused_as_injections(
