@@ -437,6 +437,26 @@ def test_a_reason_answers_why_about_what_it_explains_without_naming_what_the_que
     assert run(results=False).fact is None  # on its own it names too little of what was asked about
 
 
+def test_a_reason_with_a_why_of_its_own_still_answers_for_what_it_explains(
+    grounded_engine: GroundedEngine, fact_base: FactBase
+) -> None:
+    """John's fear for Sarah says why of itself (why the T-1000 would kill her), and it is also why he orders the
+    T-800 to free her: "why did you have the terminator rescue your mom?" names the T-800, which only the order
+    names."""
+    analysis = grounded_engine.understand("john", "why did you have the terminator rescue your mom?")
+    fear = fact_base.fact("f-john-fears-for-sarah")
+    order = fact_base.fact("f-john-orders-t800-free-sarah")
+    assert "why" in fear.answers and fear.id in order.because and "t800" not in fear.entities
+    assert "t800" in analysis.named
+    decision = _decide(
+        grounded_engine,
+        analysis,
+        [_candidate(fact_base, fear.id, 0.95)],
+        results=lambda fact: [order] if fact == fear else [],
+    )
+    assert decision.fact == fear
+
+
 def test_what_a_time_clause_names_need_not_be_named_by_an_answer_from_that_time_on(
     grounded_engine: GroundedEngine, fact_base: FactBase
 ) -> None:

@@ -37,7 +37,7 @@ class Thresholds:
     wrong fact undoes what a right one earns). No setting keeps invented answers within 1 %: the fewest is 5 of
     176, from questions that ask for a detail a fact's subject brings to mind but the fact does not hold (what
     exactly a dream showed). This gives 557 right of 688, 11 wrong and 5 invented (4 since questions about other
-    films are not answered, ``offplot.names_other_work``; 568, 8 and 4 with what came since: a new question right
+    films are not answered, ``offplot.names_other_work``; 569, 8 and 4 with what came since: a new question right
     after an answer asks past it, ``context`` and ``verbatim``)."""
 
     confidence: float = 0.75
@@ -207,8 +207,10 @@ def _premise(
     """For a "why" question matched to ``fact``, the fact it is the reason for (``Fact.because``) that names every
     person and thing the question names: the question asks why that happened, and ``fact`` says why. (A question
     that names nothing is left to the matcher's reading.)"""
-    if analysis.qtype != "why" or "why" in fact.answers or not named:
+    if analysis.qtype != "why" or not named:
         return None
+    if "why" in fact.answers and all(related.get(entity, {entity}) & set(fact.entities) for entity in named):
+        return None  # it says why of itself, and names what the question names
     for result in results(fact):
         mentioned = set(result.entities)
         if all(related.get(entity, {entity}) & mentioned for entity in named):
