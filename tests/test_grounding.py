@@ -62,7 +62,7 @@ def test_the_sets_are_frozen_and_large_enough() -> None:
     # The test half's sixth wrong fact came with reading "what did you do next?" as going on from the last answer
     # (one more right answer on the dev sets; the held-out messages were not read). Any change to the fact base or
     # the entity table refits the matcher, which moves a few messages across the threshold either way.
-    [("test", 0.765, 6, 1), ("fresh", 0.91, 0, 0), ("fresh2", 0.88, 0, 1), ("fresh4", 0.775, 5, 4)],
+    [("test", 0.765, 6, 1), ("fresh", 0.91, 0, 0), ("fresh2", 0.88, 0, 1), ("fresh4", 0.79, 5, 4)],
 )
 def test_floors_on_the_sets_never_tuned_on(
     figures: dict[str, dict[str, Any]], name: str, right_rate: float, wrong: int, invented: int
@@ -90,7 +90,7 @@ def test_the_fourth_dev_set_keeps_its_figures(figures: dict[str, dict[str, Any]]
     score before it was read: 112 right of 140, 2 wrong, 4 of 40 invented, one plain message taken for an attempt.
     Since then its misses are read."""
     dev4 = figures["dev4"]
-    assert dev4["answered_right"] >= 116 and dev4["wrong_fact"] <= 2 and dev4["invented"] <= 4, dev4
+    assert dev4["answered_right"] >= 117 and dev4["wrong_fact"] <= 2 and dev4["invented"] <= 4, dev4
 
 
 @pytest.mark.parametrize(

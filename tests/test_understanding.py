@@ -167,6 +167,8 @@ def test_an_s_typed_after_a_name_is_a_possessive_but_after_a_common_noun_a_plura
         ("when did it start, and why", "when"),
         ("when they reached the desert who was waiting", "who"),  # a time clause with no comma, then the question
         ("when the desert is hot", "when"),
+        ("when they crossed the desert did it rain", "yes_no"),  # a time clause, then a verb before its subject
+        ("when exactly did it rain", "when"),
         ("why do they call it the desert", "why"),  # asks why, not for a name
         ("how is called the desert", "name"),
         ("1,000 machines? where", "where"),
@@ -455,6 +457,30 @@ def test_a_reason_with_a_why_of_its_own_still_answers_for_what_it_explains(
         results=lambda fact: [order] if fact == fear else [],
     )
     assert decision.fact == fear
+
+
+def test_a_reason_settles_a_yes_or_no_question_about_what_it_caused(
+    grounded_engine: GroundedEngine, fact_base: FactBase
+) -> None:
+    """ "Was it a bad dream that made you go after Dyson?" is settled by the nightmare, which is why Sarah set out
+    to kill him and does not name him itself."""
+    analysis = grounded_engine.understand("sarah", "was it a bad dream that made you go after dyson?")
+    dream = fact_base.fact("f-sarah-nightmare")
+    caused = fact_base.fact("f-sarah-sets-out-to-kill-dyson")
+    assert analysis.qtype == "yes_no" and "dyson" in analysis.named and "dyson" not in dream.entities
+    assert dream.id in caused.because
+
+    def run(results: bool) -> Decision:
+        return _decide(
+            grounded_engine,
+            analysis,
+            [_candidate(fact_base, dream.id, 0.95)],
+            results=lambda fact: [caused] if results and fact == dream else [],
+        )
+
+    settled = run(results=True)  # (``_decide`` asks as John, who does not know of the dream: "not_known")
+    assert settled.outcome != "unknown" and settled.candidate is not None and settled.candidate.fact == dream
+    assert run(results=False).outcome == "unknown"
 
 
 def test_what_a_time_clause_names_need_not_be_named_by_an_answer_from_that_time_on(

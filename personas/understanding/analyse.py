@@ -6,6 +6,7 @@ import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 from personas.factbase import FactBase
 from personas.textnorm import tokens
@@ -303,6 +304,11 @@ class Analyser:
         return max(endings, key=len, default=None)
 
 
+def _asks_yes_or_no(words: Sequence[str]) -> bool:
+    """True when ``words`` hold a verb put before its subject ("... did you see him", "... was it over")."""
+    return any(word in _AUXILIARIES and following in _SUBJECTS for word, following in pairwise(words))
+
+
 def _holds(words: Sequence[str], phrase: Sequence[str]) -> bool:
     """True when ``phrase`` occurs in ``words`` as a run of whole words."""
     size = len(phrase)
@@ -345,6 +351,12 @@ def _asides(words: Sequence[str], clauses: Sequence[int]) -> range:
             later = [start for start in clauses if start > position]
             return range(position, later[0] if later else len(words))
     return range(0)
+
+
+_SUBJECTS = frozenset({"you", "he", "she", "it", "they", "we", "i", "the", "your", "his", "her", "their", "that"})
+"""Words that open the subject of a question whose verb comes first ("did *you*...", "was *the* T-1000...")."""
+_WHEN_ADVERBS = frozenset({"exactly", "precisely", "again", "ever", "roughly", "about", "in", "at", "on"})
+"""Words after "when" that narrow the time asked for ("when exactly did you...") rather than open a clause."""
 
 
 def question_type(words: Sequence[str], clauses: Sequence[int] = (0,)) -> str:
@@ -410,6 +422,8 @@ def _clause_type(words: Sequence[str]) -> str:
             return "what"
         if word == "when" and following not in _AUXILIARIES and (_QUESTION_WORDS - {"when"}) & set(words[index + 1 :]):
             continue  # "when they got to the mill who was waiting": a time clause, then the question
+        if word == "when" and following not in _AUXILIARIES | _WHEN_ADVERBS and _asks_yes_or_no(words[index + 3 :]):
+            return "yes_no"  # "when you got to the mill did he see you": a time clause, then a yes-or-no question
         if word == "where" and "from" in words[index + 1 :] and {"come", "came", "comes"} & set(words[index + 1 :]):
             return "what"  # "where did his research come from?" asks what it came from, not a place
         if word in ("when", "where", "why"):
