@@ -77,12 +77,12 @@ def test_floors_on_the_sets_never_tuned_on(
 
 def test_the_dev_sets_give_the_figures_the_thresholds_were_chosen_at(figures: dict[str, dict[str, Any]]) -> None:
     """``decide.Thresholds`` was chosen on the three dev sets together: 557 right of 688, 11 wrong, 5 invented of
-    176; since then, 569 right, 8 wrong, 4 invented."""
+    176; since then, 569 right, 8 wrong, 3 invented."""
     dev = [figures[name] for name in ("dev", "dev2", "dev3")]
     assert sum(f["answerable"] for f in dev) == 688 and sum(f["unanswerable"] for f in dev) == 176
     assert sum(f["answered_right"] for f in dev) >= 569, dev
     assert sum(f["wrong_fact"] for f in dev) <= 8, dev
-    assert sum(f["invented"] for f in dev) <= 4, dev
+    assert sum(f["invented"] for f in dev) <= 3, dev
 
 
 def test_the_fourth_dev_set_keeps_its_figures(figures: dict[str, dict[str, Any]]) -> None:
@@ -90,7 +90,7 @@ def test_the_fourth_dev_set_keeps_its_figures(figures: dict[str, dict[str, Any]]
     score before it was read: 112 right of 140, 2 wrong, 4 of 40 invented, one plain message taken for an attempt.
     Since then its misses are read."""
     dev4 = figures["dev4"]
-    assert dev4["answered_right"] >= 117 and dev4["wrong_fact"] <= 2 and dev4["invented"] <= 4, dev4
+    assert dev4["answered_right"] >= 117 and dev4["wrong_fact"] <= 2 and dev4["invented"] <= 3, dev4
 
 
 @pytest.mark.parametrize(

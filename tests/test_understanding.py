@@ -661,6 +661,17 @@ def test_a_who_question_that_names_the_one_who_acted_or_offers_a_choice_is_fitte
     assert not fits(history, understand("sarah", "who gave the history lesson, the t800 about skynet"))
 
 
+def test_a_when_question_ending_in_from_asks_when_a_journey_began(
+    grounded_engine: GroundedEngine, fact_base: FactBase
+) -> None:
+    """ "What year is the T-1000 from?" asks the year it left, which no slot gives; "1995" is when the story is."""
+    fits, understand = grounded_engine.retriever.fits, grounded_engine.understand
+    story_year = fact_base.fact("f-john-lives-in-los-angeles")
+    assert "1995" in story_year.answers["when"]
+    assert fits(story_year, understand("sarah", "what year did john live in los angeles"))
+    assert not fits(story_year, understand("sarah", "what year is the t1000 from"))
+
+
 # ---------------------------------------------------------------- the model and its cache
 
 

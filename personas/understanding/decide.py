@@ -37,7 +37,7 @@ class Thresholds:
     wrong fact undoes what a right one earns). No setting keeps invented answers within 1 %: the fewest is 5 of
     176, from questions that ask for a detail a fact's subject brings to mind but the fact does not hold (what
     exactly a dream showed). This gives 557 right of 688, 11 wrong and 5 invented (4 since questions about other
-    films are not answered, ``offplot.names_other_work``; 569, 8 and 4 with what came since: a new question right
+    films are not answered, ``offplot.names_other_work``; 569, 8 and 3 with what came since: a new question right
     after an answer asks past it, ``context`` and ``verbatim``)."""
 
     confidence: float = 0.75
