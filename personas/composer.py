@@ -19,6 +19,12 @@ def _stutters(lead: str, line: str) -> bool:
     return any(word in said for word in re.findall(r"[a-z']+", lead.lower()) if len(word) > 2 or word == "man")
 
 
+def _holds_answer(line: str, answer: str) -> bool:
+    """True when ``line`` says the words of ``answer`` that are three letters or digits long or longer."""
+    wanted = set(re.findall(r"[a-z0-9]{3,}", answer.lower()))
+    return wanted <= set(re.findall(r"[a-z0-9]{3,}", line.lower()))
+
+
 _ANSWERS_NOTHING = frozenset({"unknown", "off_topic"})
 """Replies after which "and then?" or "why?" has nothing to go on from: what was said before them is no longer
 what the conversation is about."""
@@ -79,6 +85,11 @@ class ReplyBuilder:
         parts: list[str] = []
         for position, fact in enumerate(facts):
             line = self._choose(f"f:{fact.id}", fact.lines[self.persona.id], fact.answers.get(asked, ""))
+            when = fact.answers.get("when", "") if asked == "when" else ""
+            if any(character.isdigit() for character in when) and not _holds_answer(line, when):
+                # "When does Skynet start Judgment Day?" is answered with the date, though no line of the fact says
+                # it. (A time given in words, "as she escaped", is told by the lines in words of their own.)
+                line = f"{when[0].upper()}{when[1:]}. {line}"
             lead = ""
             if position and voice.connectors:
                 lead = self._choose("v:connectors", voice.connectors)

@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+from personas.composer import ReplyBuilder
 from personas.engine import GroundedEngine, MemoryState, Reply
 from personas.factbase import FactBase
 from personas.roster import PERSONAS
@@ -507,3 +508,15 @@ def test_a_line_after_an_opener_keeps_the_capitals_of_names_and_dates(grounded_e
     assert grounded_engine.continue_sentence("August 29, 1997. Mark it.") == "August 29, 1997. Mark it."
     assert grounded_engine.continue_sentence("Mexico was the plan.") == "Mexico was the plan."
     assert grounded_engine.continue_sentence("The chip is gone.") == "the chip is gone."
+
+
+def test_a_when_answer_says_the_date_even_when_no_line_of_the_fact_does(
+    grounded_engine: GroundedEngine, fact_base: FactBase
+) -> None:
+    start = fact_base.fact("f-skynet-initiates-judgment-day")
+    assert "1997" in start.answers["when"] and not any("1997" in line for line in start.lines["sarah"])
+    builder = ReplyBuilder(PERSONAS["sarah"], MemoryState(), "date", None, grounded_engine.continue_sentence)
+    reply = builder.facts([start], [], kind="facts", asked="when")
+    assert "August 29, 1997" in reply.text
+    plain = ReplyBuilder(PERSONAS["sarah"], MemoryState(), "date", None, grounded_engine.continue_sentence)
+    assert "1997" not in plain.facts([start], [], kind="facts", asked="what").text
