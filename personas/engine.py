@@ -115,6 +115,8 @@ class GroundedEngine:
             for term in analysis.content
             if term not in vocabulary and not (anchored and modifies(term)) and term not in analysis.aside
         ]
+        if analysis.strangers and analysis.qtype != "yes_no":
+            unknown = list(analysis.content)  # "who is your dad?": no fact tells of him ("is he your dad?" is settled)
         return decide(
             analysis,
             candidates,

@@ -62,7 +62,7 @@ def test_the_sets_are_frozen_and_large_enough() -> None:
     # The test half's sixth wrong fact came with reading "what did you do next?" as going on from the last answer
     # (one more right answer on the dev sets; the held-out messages were not read). Any change to the fact base or
     # the entity table refits the matcher, which moves a few messages across the threshold either way.
-    [("test", 0.765, 6, 1), ("fresh", 0.91, 0, 0), ("fresh2", 0.88, 0, 1), ("fresh4", 0.79, 5, 4)],
+    [("test", 0.77, 6, 0), ("fresh", 0.895, 0, 0), ("fresh2", 0.88, 0, 0), ("fresh4", 0.775, 5, 4)],
 )
 def test_floors_on_the_sets_never_tuned_on(
     figures: dict[str, dict[str, Any]], name: str, right_rate: float, wrong: int, invented: int
@@ -76,12 +76,12 @@ def test_floors_on_the_sets_never_tuned_on(
 
 
 def test_the_dev_sets_give_the_figures_the_thresholds_were_chosen_at(figures: dict[str, dict[str, Any]]) -> None:
-    """``decide.Thresholds`` was chosen on the three dev sets together: 557 right of 688, 11 wrong, 5 invented of
-    176; since then, 569 right, 8 wrong, 3 invented."""
-    dev = [figures[name] for name in ("dev", "dev2", "dev3")]
-    assert sum(f["answerable"] for f in dev) == 688 and sum(f["unanswerable"] for f in dev) == 176
-    assert sum(f["answered_right"] for f in dev) >= 569, dev
-    assert sum(f["wrong_fact"] for f in dev) <= 8, dev
+    """``decide.Thresholds`` was chosen on the four dev sets together: 688 right of 828, 9 wrong, 3 invented of
+    216."""
+    dev = [figures[name] for name in ("dev", "dev2", "dev3", "dev4")]
+    assert sum(f["answerable"] for f in dev) == 828 and sum(f["unanswerable"] for f in dev) == 216
+    assert sum(f["answered_right"] for f in dev) >= 688, dev
+    assert sum(f["wrong_fact"] for f in dev) <= 9, dev
     assert sum(f["invented"] for f in dev) <= 3, dev
 
 
@@ -90,7 +90,7 @@ def test_the_fourth_dev_set_keeps_its_figures(figures: dict[str, dict[str, Any]]
     score before it was read: 112 right of 140, 2 wrong, 4 of 40 invented, one plain message taken for an attempt.
     Since then its misses are read."""
     dev4 = figures["dev4"]
-    assert dev4["answered_right"] >= 117 and dev4["wrong_fact"] <= 2 and dev4["invented"] <= 3, dev4
+    assert dev4["answered_right"] >= 118 and dev4["wrong_fact"] <= 2 and dev4["invented"] == 0, dev4
 
 
 @pytest.mark.parametrize(

@@ -92,11 +92,12 @@ def test_language_data_is_checked_on_load() -> None:
                 "phrases": [{"phrase": "out"}],
                 "follow_ups": {},
                 "next_endings": [],
+                "relatives": [],
             }
         )
-    with pytest.raises(LanguageError, match="next_endings"):
+    with pytest.raises(LanguageError, match="next_endings, relatives"):
         _Checker("bad.yaml").document({"spellings": {}, "leading_spellings": {}, "phrases": [], "follow_ups": {}})
-    assert ("after", "that") in language.next_endings
+    assert ("after", "that") in language.next_endings and "father" in language.relatives
 
 
 # ---------------------------------------------------------------- address
@@ -670,6 +671,19 @@ def test_a_when_question_ending_in_from_asks_when_a_journey_began(
     assert "1995" in story_year.answers["when"]
     assert fits(story_year, understand("sarah", "what year did john live in los angeles"))
     assert not fits(story_year, understand("sarah", "what year is the t1000 from"))
+
+
+def test_kin_the_story_gives_no_one_for_is_a_stranger_and_not_answered(grounded_engine: GroundedEngine) -> None:
+    """No fact tells of John's father or a wife of Dyson's: questions about them are not answered by what is known
+    of John or Dyson. The asker's own kin ("my uncle loves this film") are not asked about."""
+    understand = grounded_engine.understand
+    assert understand("john", "who is your father").strangers == ("father",)
+    assert understand("sarah", "what did dysons wife do").strangers == ("wife",)
+    assert understand("sarah", "my uncle loves this film, who did you shoot").strangers == ()
+    assert understand("sarah", "who is your son").strangers == ()  # the story has him
+    for persona, question in (("john", "who was your father"), ("t800", "what was dyson's wife's job")):
+        reply = grounded_engine.respond(persona, question, MemoryState())
+        assert not reply.fact_ids and reply.text in PERSONAS[persona].voice.unknown
 
 
 # ---------------------------------------------------------------- the model and its cache

@@ -153,6 +153,8 @@ class Analysis:
     aside: frozenset[str] = frozenset()
     """Content words the asker says of themselves after the question ("who won the fight, i spilled my popcorn"):
     the asker is not in the story, so these say nothing of what is asked."""
+    strangers: tuple[str, ...] = ()
+    """Kin the message asks about that no entity is ("your dad"): ``Language.relatives`` outside a name."""
 
     @property
     def entities(self) -> tuple[str, ...]:
@@ -230,6 +232,13 @@ class Analyser:
         asking = tuple(term for term in content if term not in naming and term not in ("not", "never"))
         follow_up = self._follow_up(words, asking, named, qtype)
         aside = frozenset(lemmas[position] for position in _asides(words, message.clauses)) & set(content)
+        strangers = tuple(
+            lemma
+            for position, lemma in enumerate(lemmas)
+            if lemma in self.language.relatives
+            and lemma not in naming
+            and words[position - 1 : position] not in (("my",), ("our",))  # the asker's own kin ("my nephew")
+        )
         return Analysis(
             qtype=qtype,
             query=tuple(query),
@@ -242,6 +251,7 @@ class Analyser:
             words=words,
             frame=tuple(frame),
             aside=aside,
+            strangers=strangers,
         )
 
     def _named(self, words: Sequence[str]) -> set[str]:

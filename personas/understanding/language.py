@@ -39,6 +39,7 @@ class Language:
     phrases: tuple[Phrase, ...]
     follow_ups: Mapping[str, frozenset[tuple[str, ...]]]
     next_endings: frozenset[tuple[str, ...]]
+    relatives: frozenset[str]
 
     def words(self) -> set[str]:
         """The plain English words this file writes (what spellings stand for, phrases and what they mean)."""
@@ -76,7 +77,7 @@ class _Checker(DocumentChecker):
 
     def document(self, data: object) -> Language:
         top = self.mapping(
-            data, "document", {"spellings", "leading_spellings", "phrases", "follow_ups", "next_endings"}
+            data, "document", {"spellings", "leading_spellings", "phrases", "follow_ups", "next_endings", "relatives"}
         )
         follow_ups = {
             kind: frozenset(tuple(tokens(self.text(phrase, f"follow_ups {kind}"))) for phrase in self.seq(raw, kind))
@@ -91,6 +92,7 @@ class _Checker(DocumentChecker):
                 tuple(tokens(self.text(phrase, "next_endings")))
                 for phrase in self.seq(top["next_endings"], "next_endings")
             ),
+            frozenset(self.text(word, "relatives").lower() for word in self.seq(top["relatives"], "relatives")),
         )
 
 
