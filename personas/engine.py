@@ -244,7 +244,7 @@ class GroundedEngine:
         if not turn.memory.last_facts or not about:
             return None
         last = self.knowledge.base.fact(turn.memory.last_facts[-1])
-        others = set(last.entities) - {entity for entity in about}
+        others = set(last.entities) - set(about)
         facts = self.knowledge.base.facts
         related = self.model.analyse.entities.related
         index = facts.index(last)

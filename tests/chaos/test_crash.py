@@ -1,7 +1,7 @@
 """Crash tests: the bot runs as its own process against the twin and is killed with SIGKILL at seeded points.
 
 A scripted workload (chat in many channels, two trivia games, one story session) is played once without kills and
-once with ``T2_CHAOS_KILLS`` kills (20 by default; ``T2_CHAOS_LONG=1`` plays a longer script with 60), on SQLite and
+once with ``T2_CHAOS_KILLS`` kills (16 by default; ``T2_CHAOS_LONG=1`` plays a longer script with 60), on SQLite and
 on PostgreSQL. Outcomes that depend on timing are compared as invariants: every chat message stored and answered
 exactly once, the same trivia points, the same story choices and the same story posts, each once.
 """
@@ -51,9 +51,9 @@ FACTS = load_fact_base()
 pytestmark = pytest.mark.allow_429
 
 LONG = os.environ.get("T2_CHAOS_LONG", "") not in ("", "0")
-KILLS = int(os.environ.get("T2_CHAOS_KILLS", "60" if LONG else "20"))
+KILLS = int(os.environ.get("T2_CHAOS_KILLS", "60" if LONG else "16"))
 SEED = int(os.environ.get("T2_CHAOS_SEED", "2029"))
-MESSAGES = 240 if LONG else 96
+MESSAGES = 240 if LONG else 80
 CHAT_CHANNELS = 8
 CHAT_USERS = 12
 
