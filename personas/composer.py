@@ -10,7 +10,7 @@ from personas.factbase import Fact
 from personas.memory import MEMORY_LIMIT, RECENT_ENTITIES, MemoryState, Reply, shared_id
 from personas.persona import Persona
 
-__all__ = ["ReplyBuilder"]
+__all__ = ["ReplyBuilder", "telling_words"]
 
 
 def _stutters(lead: str, line: str) -> bool:
@@ -19,10 +19,14 @@ def _stutters(lead: str, line: str) -> bool:
     return any(word in said for word in re.findall(r"[a-z']+", lead.lower()) if len(word) > 2 or word == "man")
 
 
+def telling_words(text: str) -> set[str]:
+    """The words of ``text`` three letters or digits long or longer, lower-cased: what says an answer."""
+    return set(re.findall(r"[a-z0-9]{3,}", text.lower()))
+
+
 def _holds_answer(line: str, answer: str) -> bool:
-    """True when ``line`` says the words of ``answer`` that are three letters or digits long or longer."""
-    wanted = set(re.findall(r"[a-z0-9]{3,}", answer.lower()))
-    return wanted <= set(re.findall(r"[a-z0-9]{3,}", line.lower()))
+    """True when ``line`` says every telling word of ``answer``."""
+    return telling_words(answer) <= telling_words(line)
 
 
 _ANSWERS_NOTHING = frozenset({"unknown", "off_topic"})

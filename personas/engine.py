@@ -11,7 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from personas import intent
-from personas.composer import ReplyBuilder
+from personas.composer import ReplyBuilder, telling_words
 from personas.factbase import Fact, FactBase
 from personas.knowledge import Knowledge
 from personas.memory import MemoryState, Reply
@@ -401,11 +401,8 @@ def _capitalised_inside(base: FactBase) -> frozenset[str]:
 def _says(fact: Fact, persona_id: str, qtype: str) -> bool:
     """True when one of ``persona_id``'s lines for ``fact`` says most of its answer to ``qtype`` (a line that says
     "It said goodbye." does not answer "when?", though the fact knows when)."""
-    wanted = set(re.findall(r"[a-z0-9]{3,}", fact.answers[qtype].lower()))
-    return any(
-        len(wanted & set(re.findall(r"[a-z0-9]{3,}", line.lower()))) * 2 >= len(wanted)
-        for line in fact.lines.get(persona_id, ())
-    )
+    wanted = telling_words(fact.answers[qtype])
+    return any(len(wanted & telling_words(line)) * 2 >= len(wanted) for line in fact.lines.get(persona_id, ()))
 
 
 def _goes_on(analysis: Analysis) -> bool:
