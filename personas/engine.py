@@ -116,7 +116,7 @@ class GroundedEngine:
             if term not in vocabulary and not (anchored and modifies(term)) and term not in analysis.aside
         ]
         if analysis.strangers and analysis.qtype != "yes_no":
-            unknown = list(analysis.content)  # "who is your dad?": no fact tells of him ("is he your dad?" is settled)
+            unknown = list(analysis.content)  # "who was your father?": no fact tells of him (a yes or no may settle)
         return decide(
             analysis,
             candidates,

@@ -463,9 +463,9 @@ def test_a_reason_with_a_why_of_its_own_still_answers_for_what_it_explains(
 def test_a_reason_settles_a_yes_or_no_question_about_what_it_caused(
     grounded_engine: GroundedEngine, fact_base: FactBase
 ) -> None:
-    """ "Was it a bad dream that made you go after Dyson?" is settled by the nightmare, which is why Sarah set out
+    """ "Was a bad dream the reason you went after Dyson?" is settled by the nightmare, which is why Sarah set out
     to kill him and does not name him itself."""
-    analysis = grounded_engine.understand("sarah", "was it a bad dream that made you go after dyson?")
+    analysis = grounded_engine.understand("sarah", "was a bad dream the reason you went after dyson?")
     dream = fact_base.fact("f-sarah-nightmare")
     caused = fact_base.fact("f-sarah-sets-out-to-kill-dyson")
     assert analysis.qtype == "yes_no" and "dyson" in analysis.named and "dyson" not in dream.entities

@@ -154,7 +154,7 @@ class Analysis:
     """Content words the asker says of themselves after the question ("who won the fight, i spilled my popcorn"):
     the asker is not in the story, so these say nothing of what is asked."""
     strangers: tuple[str, ...] = ()
-    """Kin the message asks about that no entity is ("your dad"): ``Language.relatives`` outside a name."""
+    """Kin the message asks about that no entity is ("your father"): ``Language.relatives`` outside a name."""
 
     @property
     def entities(self) -> tuple[str, ...]:
@@ -237,7 +237,7 @@ class Analyser:
             for position, lemma in enumerate(lemmas)
             if lemma in self.language.relatives
             and lemma not in naming
-            and words[position - 1 : position] not in (("my",), ("our",))  # the asker's own kin ("my nephew")
+            and words[position - 1 : position] not in (("my",), ("our",))  # the asker's own kin ("my uncle")
         )
         return Analysis(
             qtype=qtype,

@@ -204,9 +204,9 @@ def _premise(
 ) -> Fact | None:
     """For a "why" or yes-or-no question matched to ``fact``, the fact it is the reason for (``Fact.because``) that
     names every person and thing the question names: the question asks why that happened ("why did you go after
-    Dyson?", "was it a dream that made you go after Dyson?"), and ``fact`` says why. (A question that names nothing
-    is left to the matcher's reading; a fact that says why of itself and names all the question names answers as
-    itself.)"""
+    Dyson?", "was the nightmare the reason you went after Dyson?"), and ``fact`` says why. (A question that names
+    nothing is left to the matcher's reading; a fact that says why of itself and names all the question names
+    answers as itself.)"""
     if analysis.qtype not in ("why", "yes_no") or not named:
         return None
     if "why" in fact.answers and all(related.get(entity, {entity}) & set(fact.entities) for entity in named):

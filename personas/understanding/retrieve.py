@@ -99,7 +99,7 @@ class Retriever:
         if slot is None:
             return False
         if qtype == "when" and analysis.words[-1:] == ("from",) and "from" not in tokens(fact.answers[qtype]):
-            return False  # "what year did you come back from?" asks when a journey began, not when the fact happened
+            return False  # "which year was the T-1000 sent from?" asks when a journey began, not when the fact happened
         if not slot <= asked or _CHOICE & set(analysis.words):
             return True  # it tells something new, or picks one of the choices the question offers ("you or him?")
         # "Who did the T-1000 chase?" names the one who acted: it asks for whom the fact is about.
