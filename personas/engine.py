@@ -262,9 +262,9 @@ class GroundedEngine:
 
     def _slot_of_last(self, turn: ReplyBuilder, analysis: Analysis) -> Fact | None:
         """What answers "why?", "where was that?" or "when?" about the last thing said: the fact itself when it has
-        that slot; for a place or a time, the fact of the same scene nearest to it that has one (where an event
-        happened is where its scene is set). One that asks about someone ("where was he?") is about them, not the
-        event: the fact must name them."""
+        that slot; else, for a place, the nearest fact of the same scene whose slot is the place the scene is set in
+        (``EntityTable.settings``), and for a time the nearest of the same scene about someone of it. One that asks
+        about someone ("where was he?") is about them, not the event: the fact must name them."""
         if not turn.memory.last_facts:
             return None
         qtype = analysis.follow_up or analysis.qtype
@@ -280,10 +280,16 @@ class GroundedEngine:
             return None
         facts = self.knowledge.base.facts
         index = facts.index(last)
+        settings = self.model.analyse.entities.settings
+        if qtype == "where":  # the scene's place, not another place someone of it went to
+            anchor = {place for place, scenes in settings.items() if last.scene in scenes}
+        else:
+            anchor = set(last.entities)
         scene = [
             fact
             for fact in facts
             if fact.scene == last.scene
+            and set(fact.entities) & anchor
             and qtype in fact.answers
             and _says(fact, persona, qtype)
             and fact.known_by(persona, turn.at_scene)

@@ -406,6 +406,9 @@ def test_a_one_slot_follow_up_is_answered_from_what_was_just_said(
     where = fact_base.fact(place.fact_ids[0])
     assert place.kind == "follow_up" and where.scene == fact_base.fact(event.fact_ids[0]).scene
     assert where.answers["where"].split()[-1] in place.text
+    # A scene with no place of its own (on the road) gives none: not where someone of it went that day.
+    road, nowhere = ask(grounded_engine, "john", "what did you three escape in?", "where did that happen?")
+    assert road.fact_ids == ("f-police-car-escape",) and not nowhere.fact_ids
     _, when = ask(grounded_engine, "sarah", "what is judgment day", "when?")
     assert "1997" in when.text
 
